@@ -1,0 +1,103 @@
+/**
+ * The normalized local configuration, loaded from Patroni's YAML (reference §9). Field names are camelCase with
+ * units; the loader maps Patroni's names onto these and validates them.
+ */
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface Credentials {
+  username: string;
+  password?: string;
+}
+
+export interface EtcdConfig {
+  /** Which section the YAML used: `etcd` (v2 in Patroni) or `etcd3`. pgha speaks the v3 API either way. */
+  section: 'etcd' | 'etcd3';
+  hosts: HostPort[];
+  protocol: 'http' | 'https';
+  username?: string;
+  password?: string;
+  cacert?: string;
+  cert?: string;
+  key?: string;
+}
+
+export interface RestApiConfig {
+  listen: HostPort;
+  /** `host:port` advertised in api_url. */
+  connectAddress: HostPort;
+  authentication?: Credentials & { password: string };
+  certfile?: string;
+  keyfile?: string;
+}
+
+export interface PostgresLocalConfig {
+  listen: { hosts: string[]; port: number };
+  connectAddress: HostPort;
+  dataDir: string;
+  binDir: string;
+  pgpass: string;
+  database: string;
+  authentication: { superuser: Credentials; replication: Credentials; rewind?: Credentials };
+  /** Local `postgresql.parameters`; they win over the dynamic ones key by key. */
+  parameters: Record<string, string | number | boolean>;
+  /** `postgresql.pg_hba`: when set, overwrites pg_hba.conf. */
+  pgHba?: string[];
+  usePgRewind?: boolean;
+  removeDataDirectoryOnRewindFailure: boolean;
+  removeDataDirectoryOnDivergedTimelines: boolean;
+  /** Seconds pg_ctl waits for start/stop. */
+  pgCtlTimeoutSeconds: number;
+  basebackupArgs: string[];
+}
+
+export interface BootstrapConfig {
+  /** `bootstrap.dcs`, verbatim: written as the `config` key by the node that bootstraps. */
+  dcs: Record<string, unknown>;
+  /** initdb arguments rendered from the option list, e.g. ['--encoding=UTF8', '--data-checksums']. */
+  initdbArgs: string[];
+  pgHba: string[];
+  users: Record<string, { password?: string; options: string[] }>;
+}
+
+export interface LogConfig {
+  level: string;
+}
+
+export interface AgentConfig {
+  scope: string;
+  namespace: string;
+  name: string;
+  restapi: RestApiConfig;
+  etcd: EtcdConfig;
+  bootstrap: BootstrapConfig;
+  postgresql: PostgresLocalConfig;
+  tags: Record<string, unknown>;
+  log: LogConfig;
+  /** The `router:` section, kept raw here; the router's own loader validates it. */
+  router?: Record<string, unknown>;
+  /** Where the file came from, for messages. */
+  source: string;
+}
+
+/** The dynamic configuration (the `config` key, reference §4.1), with defaults applied. */
+export interface DynamicConfig {
+  ttlSeconds: number;
+  loopWaitSeconds: number;
+  retryTimeoutSeconds: number;
+  maximumLagOnFailoverBytes: number;
+  primaryStartTimeoutSeconds: number;
+  checkTimeline: boolean;
+  pause: boolean;
+  synchronousMode: boolean;
+  synchronousModeStrict: boolean;
+  synchronousNodeCount: number;
+  postgresql: {
+    useSlots: boolean;
+    usePgRewind: boolean;
+    parameters: Record<string, string | number | boolean>;
+    pgHba?: string[];
+  };
+}
