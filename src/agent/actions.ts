@@ -1,0 +1,25 @@
+/**
+ * What decide() can ask for. Executors run them in order; a failing action stops the rest of the list.
+ * Long actions (marked) run as one single-flight task while the loop keeps ticking.
+ */
+export type Action =
+  | { type: 'bootstrap' } // long: race `initialize`, initdb, start, create roles, publish initialize/config/leader
+  | { type: 'create_replica'; source: string } // long: pg_basebackup from member `source`, then start as replica
+  | { type: 'start_primary' } // long: start postgres without standby.signal (we hold the lock)
+  | { type: 'start_replica'; leader?: string } // long: start postgres as a replica of `leader` (none: no upstream)
+  | { type: 'acquire_leader' } // create-if-absent of the leader key on our lease; losing stops the list
+  | { type: 'promote'; reason: string } // long: pg_ctl promote, history key, checkpoint
+  | { type: 'demote'; mode: 'offline' | 'immediate-nolock' | 'graceful'; leader?: string } // long: stop, restart as replica
+  | { type: 'release_leader' }
+  | { type: 'follow'; leader: string } // rewrite primary_conninfo/slot if it points elsewhere, reload
+  | { type: 'rewind'; leader: string } // long
+  | { type: 'write_initialize'; systemId: string }
+  | { type: 'write_config' }
+  | { type: 'publish_status' } // leader: status key (optime, slots) and slots on the primary
+  | { type: 'exit'; code: number; message: string };
+
+export type ActionType = Action['type'];
+
+export const LONG_ACTIONS: ReadonlySet<ActionType> = new Set([
+  'bootstrap', 'create_replica', 'start_primary', 'start_replica', 'promote', 'demote', 'rewind',
+]);

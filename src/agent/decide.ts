@@ -1,0 +1,242 @@
+/**
+ * The HA decision: observation in, actions + one reason sentence out. Pure: no I/O, no clock, no logger.
+ * Split into situation helpers so each stays short (design §3). Safety rules live here:
+ * - a primary whose own lock validity has passed (monotonic clock) demotes, whatever etcd says;
+ * - the leader key is only contended for after ranking says this node is the healthiest eligible one.
+ */
+import type { ClusterView } from '../model/cluster';
+import { clusterTimeline } from '../model/cluster';
+import { memberTag } from '../model/member';
+import type { Action } from './actions';
+import type { Observation, PeerReport } from './observation';
+
+export interface Memory {
+  /** Name of the leader in the last view that had one (a vanished leader is still asked in a race). */
+  lastLeader?: string;
+}
+
+export interface Decision {
+  actions: Action[];
+  reason: string;
+  memory: Memory;
+}
+
+const VALID_SYSID = /^\d{10,}$/;
+
+export function decide(obs: Observation, memory: Memory): Decision {
+  const next: Memory = { ...memory };
+  const done = (reason: string, ...actions: Action[]): Decision => ({ actions, reason, memory: next });
+
+  if (!obs.dcs.ok) return whenDcsUnavailable(obs, done);
+  const view = obs.dcs.view;
+  if (view.leader) next.lastLeader = view.leader.name;
+
+  if (obs.task) return duringTask(obs, view, done);
+
+  const mismatch = systemIdMismatch(obs, view);
+  if (mismatch) return done(mismatch.reason, mismatch.action);
+
+  if (obs.postgres.dataDir !== 'initialized') return withoutData(obs, view, done);
+
+  if (view.initialize === undefined && !view.leader && obs.postgres.systemId && !isRunningReplica(obs)) {
+    return done(`cluster has no initialize key: publishing my system identifier ${obs.postgres.systemId}`, {
+      type: 'write_initialize',
+      systemId: obs.postgres.systemId,
+    });
+  }
+
+  if (!obs.postgres.running) return whenPostgresDown(obs, view, done);
+  if (!view.leader) return leaderRace(obs, view, done);
+  if (view.leader.name === obs.name) return asLeader(obs, view, done);
+  return asReplica(obs, view, view.leader.name, done);
+}
+
+type Done = (reason: string, ...actions: Action[]) => Decision;
+
+function lockValid(obs: Observation): boolean {
+  return obs.lock.validUntilMs > obs.nowMs;
+}
+
+function isRunningPrimary(obs: Observation): boolean {
+  return obs.postgres.running && obs.postgres.probe.reachable && obs.postgres.probe.inRecovery === false;
+}
+
+function isRunningReplica(obs: Observation): boolean {
+  return obs.postgres.running && obs.postgres.probe.inRecovery === true;
+}
+
+function whenDcsUnavailable(obs: Observation, done: Done): Decision {
+  if (obs.dynamic.pause) return done(`PAUSE: DCS is not accessible (${errorOf(obs)}); no action in maintenance mode`);
+  if (isRunningPrimary(obs) && obs.task?.kind !== 'demote') {
+    return done(`demoting self because DCS is not accessible and I was a leader (${errorOf(obs)})`, {
+      type: 'demote',
+      mode: 'offline',
+    });
+  }
+  return done(`DCS is not accessible (${errorOf(obs)}); waiting for it to come back`);
+}
+
+function errorOf(obs: Observation): string {
+  return obs.dcs.ok ? '' : obs.dcs.error;
+}
+
+function duringTask(obs: Observation, view: ClusterView, done: Done): Decision {
+  const task = obs.task!;
+  if (view.leader?.name === obs.name && !lockValid(obs) && isRunningPrimary(obs) && task.kind !== 'demote') {
+    return done(`demoting self because my leader lock expired during ${task.kind}`, { type: 'demote', mode: 'offline' });
+  }
+  if (view.leader?.name === obs.name && lockValid(obs)) return done(`updated leader lock during ${task.kind}`);
+  return done(`${task.kind} in progress`);
+}
+
+function systemIdMismatch(obs: Observation, view: ClusterView): { reason: string; action: Action } | undefined {
+  const mine = obs.postgres.systemId;
+  const theirs = view.initialize;
+  if (obs.postgres.dataDir !== 'initialized' || !mine || !theirs || !VALID_SYSID.test(theirs) || mine === theirs) {
+    return undefined;
+  }
+  if (obs.dynamic.pause) return undefined;
+  const message =
+    `system ID mismatch, node ${obs.name} belongs to a different cluster: ${theirs} != ${mine}. ` +
+    `The data directory holds another cluster than the one registered in etcd.`;
+  return { reason: message, action: { type: 'exit', code: 1, message } };
+}
+
+function withoutData(obs: Observation, view: ClusterView, done: Done): Decision {
+  if (view.leader?.name === obs.name) {
+    return done('releasing the leader lock: my data directory is empty', { type: 'release_leader' });
+  }
+  if (view.initialize === undefined) {
+    if (memberTag({ tags: obs.tags }, 'nofailover')) {
+      return done('waiting for another member to bootstrap the cluster: I am tagged nofailover');
+    }
+    return done('bootstrapping a new cluster: no initialize key in DCS', { type: 'bootstrap' });
+  }
+  const source = cloneSource(obs, view);
+  if (!source) return done('waiting for a leader to bootstrap or to clone from');
+  return done(`creating replica from ${source}`, { type: 'create_replica', source });
+}
+
+/** A running member tagged clonefrom (not me, not the leader), else the leader. */
+function cloneSource(obs: Observation, view: ClusterView): string | undefined {
+  const tagged = [...view.members.values()]
+    .filter((m) => m.name !== obs.name && m.name !== view.leader?.name && memberTag(m.doc, 'clonefrom'))
+    .filter((m) => m.doc.state === 'running')
+    .map((m) => m.name)
+    .sort();
+  if (tagged.length) return tagged[0];
+  const leader = view.leader ? view.members.get(view.leader.name) : undefined;
+  return leader && leader.doc.state === 'running' ? leader.name : undefined;
+}
+
+function whenPostgresDown(obs: Observation, view: ClusterView, done: Done): Decision {
+  if (obs.dynamic.pause) return done('PAUSE: postgres is not running; no action in maintenance mode');
+  if (view.leader?.name === obs.name && lockValid(obs)) {
+    if (!obs.postgres.standbySignal) return done('starting primary after failure', { type: 'start_primary' });
+    return done('releasing the leader lock: postgres is configured as a replica and not running', {
+      type: 'release_leader',
+    });
+  }
+  if (view.leader && view.leader.name !== obs.name) {
+    return done(`starting as a secondary following ${view.leader.name}`, { type: 'start_replica', leader: view.leader.name });
+  }
+  return done('starting as a secondary with no leader to follow yet', { type: 'start_replica' });
+}
+
+function asLeader(obs: Observation, view: ClusterView, done: Done): Decision {
+  if (!lockValid(obs)) {
+    if (isRunningPrimary(obs)) {
+      return done('demoting self because my leader lock could not be renewed in time', { type: 'demote', mode: 'offline' });
+    }
+    return done('my leader key is still in DCS but my lock is no longer valid; waiting for it to expire');
+  }
+  if (obs.postgres.probe.reachable && obs.postgres.probe.inRecovery) {
+    return done('promoting self: I hold the leader lock but postgres is still in recovery', {
+      type: 'promote',
+      reason: 'leader lock held while in recovery',
+    });
+  }
+  const actions: Action[] = [{ type: 'publish_status' }];
+  const sysid = obs.postgres.systemId;
+  if (sysid && (view.initialize === undefined || !VALID_SYSID.test(view.initialize))) {
+    actions.push({ type: 'write_initialize', systemId: sysid });
+  }
+  if (!view.config || !view.config.valid) actions.push({ type: 'write_config' });
+  return done(`no action. I am (${obs.name}), the leader with the lock`, ...actions);
+}
+
+function asReplica(obs: Observation, view: ClusterView, leader: string, done: Done): Decision {
+  if (isRunningPrimary(obs)) {
+    if (obs.dynamic.pause) return done(`PAUSE: running as primary while ${leader} holds the leader lock`);
+    return done(`demoting self because ${leader} holds the leader lock and I was a primary`, {
+      type: 'demote',
+      mode: 'immediate-nolock',
+      leader,
+    });
+  }
+  const leaderMember = view.members.get(leader);
+  const upstream = leaderMember?.host && leaderMember.port ? `${leaderMember.host}:${leaderMember.port}` : undefined;
+  if (upstream && obs.postgres.followingHostPort !== upstream) {
+    return done(`following new leader ${leader}: updating primary_conninfo`, { type: 'follow', leader });
+  }
+  return done(`no action. I am (${obs.name}), a secondary, and following a leader (${leader})`);
+}
+
+function leaderRace(obs: Observation, view: ClusterView, done: Done): Decision {
+  if (obs.dynamic.pause) {
+    if (isRunningPrimary(obs)) return done('PAUSE: acquiring the empty leader lock as the running primary', { type: 'acquire_leader' });
+    return done('PAUSE: cluster has no leader; no leader race in maintenance mode');
+  }
+  const manual = view.failover?.member;
+  if (manual && manual !== obs.name && view.members.has(manual)) {
+    return done(`waiting for manual failover to ${manual}`);
+  }
+  if (memberTag({ tags: obs.tags }, 'nofailover')) return done('cluster has no leader; I am tagged nofailover, not racing');
+  if (isRunningPrimary(obs)) {
+    const clusterTl = clusterTimeline(view);
+    const mine = obs.postgres.probe.timeline ?? 0;
+    if (clusterTl && mine < clusterTl) {
+      return done(`not taking the lock: my timeline ${mine} is behind the cluster timeline ${clusterTl}`);
+    }
+    return done('acquiring the leader lock as the running primary', { type: 'acquire_leader' });
+  }
+  const unhealthy = whyNotHealthiest(obs, view);
+  if (unhealthy) return done(`not racing for leader: ${unhealthy}`);
+  return done('promoted self to leader by acquiring session lock', { type: 'acquire_leader' }, {
+    type: 'promote',
+    reason: 'leader key absent; I am the healthiest member',
+  });
+}
+
+/** Patroni's _is_healthiest_node: returns why not, or undefined when this node should race. */
+export function whyNotHealthiest(obs: Observation, view: ClusterView): string | undefined {
+  const probe = obs.postgres.probe;
+  if (!probe.reachable) return 'postgres is not answering';
+  const mine = Math.max(probe.receiveLsn ?? 0, probe.replayLsn ?? 0);
+  const maxLag = obs.dynamic.maximumLagOnFailoverBytes;
+  if (view.optime !== undefined && view.optime - mine > maxLag) {
+    return `my wal position exceeds maximum replication lag (${view.optime - mine} > ${maxLag} bytes)`;
+  }
+  const clusterTl = clusterTimeline(view);
+  if (obs.dynamic.checkTimeline && clusterTl && (probe.timeline ?? 0) < clusterTl) {
+    return `my timeline ${probe.timeline ?? 0} is behind the cluster timeline ${clusterTl}`;
+  }
+  if (!obs.peers) return 'peers have not been asked yet';
+  return rankAgainstPeers(mine, obs, obs.peers);
+}
+
+function rankAgainstPeers(mine: number, obs: Observation, peers: readonly PeerReport[]): string | undefined {
+  const myPriority = Number(obs.tags.failover_priority ?? 1);
+  for (const peer of peers) {
+    if (!peer.reachable || peer.nofailover || peer.name === obs.name) continue;
+    if ((peer.primaryLocation ?? 0) > 0 || peer.role === 'master' || peer.role === 'primary') {
+      return `primary (${peer.name}) is still alive`;
+    }
+    const theirs = peer.replicaLocation ?? 0;
+    if (theirs > mine) return `${peer.name} has a higher WAL position (${theirs} > ${mine})`;
+    if (theirs === mine && (peer.failoverPriority ?? 1) > myPriority) {
+      return `${peer.name} has the same WAL position and a higher failover priority`;
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,73 @@
+import type { ClusterView } from '../model/cluster';
+import type { PostgresProbe } from '../model/postgres-state';
+import type { DynamicConfig } from '../config/types';
+
+/** What the local data directory holds. */
+export type DataDirState = 'missing' | 'empty' | 'initialized';
+
+export interface LocalPostgres {
+  dataDir: DataDirState;
+  /** From pg_controldata, when the data directory is initialized. */
+  systemId?: string;
+  /** pg_controldata's "Database cluster state". */
+  controlState?: string;
+  /** The postmaster is alive (postmaster.pid + signal 0). */
+  running: boolean;
+  /** standby.signal present: postgres (re)starts as a replica. */
+  standbySignal: boolean;
+  probe: PostgresProbe;
+  /** The upstream postgres currently configured in primary_conninfo (member name via application host:port), if any. */
+  followingHostPort?: string;
+}
+
+/** A long action in flight (bootstrap, basebackup, promote…), run single-flight while the loop keeps ticking. */
+export interface TaskState {
+  kind: 'bootstrap' | 'create_replica' | 'start' | 'stop' | 'promote' | 'demote' | 'rewind' | 'restart' | 'reinit';
+  startedMs: number;
+}
+
+export interface TaskOutcome {
+  kind: TaskState['kind'];
+  ok: boolean;
+  error?: string;
+  finishedMs: number;
+}
+
+/** A peer's /patroni document as fetched just now (only when the cluster is unlocked). */
+export interface PeerReport {
+  name: string;
+  reachable: boolean;
+  role?: string;
+  /** xlog.location on a primary */
+  primaryLocation?: number;
+  /** max(received, replayed) on a replica */
+  replicaLocation?: number;
+  timeline?: number;
+  nofailover: boolean;
+  failoverPriority?: number;
+}
+
+export interface LockState {
+  /** Monotonic ms until which our leader lock is surely still ours (last good keepalive send + ttl − margin); 0 = none. */
+  validUntilMs: number;
+  /** Whether we currently hold a lease at all. */
+  haveLease: boolean;
+}
+
+/** One immutable snapshot per tick: everything decide() may look at. */
+export interface Observation {
+  nowMs: number;
+  name: string;
+  /** The dynamic config in force (from the `config` key, else bootstrap.dcs). */
+  dynamic: DynamicConfig;
+  /** The cluster as the DCS shows it, or why it cannot be read. */
+  dcs: { ok: true; view: ClusterView } | { ok: false; error: string; lastView?: ClusterView };
+  postgres: LocalPostgres;
+  lock: LockState;
+  task?: TaskState;
+  /** The last long task that finished since the previous tick. */
+  finishedTask?: TaskOutcome;
+  /** Peers' reports, fetched only when the cluster has no leader. */
+  peers?: PeerReport[];
+  tags: Record<string, unknown>;
+}
