@@ -35,4 +35,6 @@ export interface AgentStatus {
   /** Connection address advertised for postgres (host:port). */
   connUrl: string;
   apiUrl: string;
+  /** True from promote until its CHECKPOINT is done: published as `checkpoint_after_promote: false`. */
+  checkpointPending?: boolean;
 }

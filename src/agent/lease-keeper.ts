@@ -1,0 +1,148 @@
+import type { ClusterStore, LeaseId } from '../dcs/store';
+import type { Logger } from '../log/logger';
+import { describe } from '../lib/errors';
+
+export interface LeaseKeeperOptions {
+  ttlSeconds: number;
+  /** Monotonic clock, ms. */
+  now: () => number;
+  logger: Logger;
+  /** Called when the lock validity runs out without a successful renewal (self-fencing point). */
+  onFence: () => void;
+  /** Called when etcd says the lease is gone. */
+  onLost: () => void;
+  onKeepalive?: (seconds: number, ok: boolean) => void;
+}
+
+/**
+ * Keeps the agent's one etcd lease alive on its own timer, apart from the HA loop (design §3), so a short ttl is
+ * safe. Validity is measured on our monotonic clock from the *send* time of the last successful keepalive: etcd
+ * counts the lease from when it received that request, which is later, so `sentAt + ttl` never overstates it.
+ */
+export class LeaseKeeper {
+  private lease: LeaseId | undefined;
+  private lastGoodSendMs = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private fenceTimer: NodeJS.Timeout | undefined;
+  private inFlight = false;
+  private stopped = false;
+  private granting: Promise<LeaseId> | undefined;
+
+  constructor(private readonly store: ClusterStore, private opts: LeaseKeeperOptions) {}
+
+  /**
+   * Keepalive period: four per ttl (≥ 250 ms) so that one lost or slow keepalive leaves at least two more chances
+   * before the fencing point at ttl − margin.
+   */
+  get intervalMs(): number {
+    return Math.max(250, (this.opts.ttlSeconds * 1000) / 4);
+  }
+
+  /**
+   * Fencing margin: time reserved to stop postgres before etcd can expire the lease. A quarter of ttl, at least
+   * 1 s (a fast shutdown on this hardware) and at most 5 s.
+   */
+  get fenceMarginMs(): number {
+    return Math.min(5000, Math.max(1000, (this.opts.ttlSeconds * 1000) / 4));
+  }
+
+  get leaseId(): LeaseId | undefined {
+    return this.lease;
+  }
+
+  /** Until when (monotonic ms) a leader key on our lease is surely ours. 0 without a live lease. */
+  validUntilMs(): number {
+    if (!this.lease || this.lastGoodSendMs === 0) return 0;
+    return this.lastGoodSendMs + this.opts.ttlSeconds * 1000 - this.fenceMarginMs;
+  }
+
+  setTtl(ttlSeconds: number): void {
+    this.opts = { ...this.opts, ttlSeconds };
+  }
+
+  /** Returns the current lease, granting one when there is none. */
+  async ensureLease(): Promise<LeaseId> {
+    if (this.lease) return this.lease;
+    if (!this.granting) {
+      this.granting = (async () => {
+        const sentAt = this.opts.now();
+        const id = await this.store.grantLease(this.opts.ttlSeconds);
+        this.lease = id;
+        this.lastGoodSendMs = sentAt;
+        this.armFence();
+        this.opts.logger.info({ lease: id, ttlSeconds: this.opts.ttlSeconds }, 'lease granted');
+        return id;
+      })().finally(() => {
+        this.granting = undefined;
+      });
+    }
+    return this.granting;
+  }
+
+  start(): void {
+    this.stopped = false;
+    const loop = () => {
+      if (this.stopped) return;
+      void this.keepAliveOnce().finally(() => {
+        if (!this.stopped) this.timer = setTimeout(loop, this.intervalMs);
+      });
+    };
+    this.timer = setTimeout(loop, this.intervalMs);
+  }
+
+  /** One keepalive round trip (also used to force a renewal right after taking the lock). */
+  async keepAliveOnce(): Promise<boolean> {
+    const lease = this.lease;
+    if (!lease || this.inFlight) return false;
+    this.inFlight = true;
+    const sentAt = this.opts.now();
+    try {
+      const ttl = await this.store.keepAlive(lease);
+      this.opts.onKeepalive?.((this.opts.now() - sentAt) / 1000, ttl > 0);
+      if (ttl <= 0) {
+        if (this.lease === lease) this.dropLease('lease expired in etcd');
+        return false;
+      }
+      if (this.lease === lease) {
+        this.lastGoodSendMs = Math.max(this.lastGoodSendMs, sentAt);
+        this.armFence();
+      }
+      return true;
+    } catch (err) {
+      this.opts.onKeepalive?.((this.opts.now() - sentAt) / 1000, false);
+      this.opts.logger.warn({ err: describe(err), lease }, 'lease keepalive failed');
+      return false;
+    } finally {
+      this.inFlight = false;
+    }
+  }
+
+  async revoke(): Promise<void> {
+    const lease = this.lease;
+    this.lease = undefined;
+    this.lastGoodSendMs = 0;
+    if (lease) await this.store.revokeLease(lease).catch(() => undefined);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.fenceTimer) clearTimeout(this.fenceTimer);
+  }
+
+  private dropLease(why: string): void {
+    this.opts.logger.warn({ lease: this.lease, why }, 'lease lost');
+    this.lease = undefined;
+    this.lastGoodSendMs = 0;
+    this.opts.onLost();
+  }
+
+  private armFence(): void {
+    if (this.fenceTimer) clearTimeout(this.fenceTimer);
+    const delay = Math.max(0, this.validUntilMs() - this.opts.now());
+    this.fenceTimer = setTimeout(() => {
+      if (this.validUntilMs() <= this.opts.now()) this.opts.onFence();
+    }, delay + 1);
+    this.fenceTimer.unref();
+  }
+}

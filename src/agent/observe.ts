@@ -1,0 +1,40 @@
+import type { ClusterStore } from '../dcs/store';
+import { readCluster } from '../dcs/read';
+import type { ClusterView } from '../model/cluster';
+import type { ClusterKeys } from '../model/keys';
+import { describe } from '../lib/errors';
+import type { LocalPostgres, Observation } from './observation';
+import type { PostgresOps } from './postgres-ops';
+
+/** Reads the cluster from etcd (linearizable, within the store's deadline) or says why it cannot. */
+export async function observeDcs(store: ClusterStore, keys: ClusterKeys, lastView?: ClusterView): Promise<Observation['dcs']> {
+  try {
+    return { ok: true, view: await readCluster(store, keys) };
+  } catch (err) {
+    return { ok: false, error: describe(err), ...(lastView ? { lastView } : {}) };
+  }
+}
+
+/** The local postgres: data directory, pg_controldata (cached system id), liveness, one status query. */
+export async function observePostgres(ops: PostgresOps, cachedSystemId?: string): Promise<LocalPostgres> {
+  const dataDir = await ops.dataDirState();
+  if (dataDir !== 'initialized') return { dataDir, running: false, standbySignal: false, probe: { reachable: false } };
+  const running = await ops.isRunning();
+  const [probe, standbySignal] = await Promise.all([
+    running ? ops.probe() : Promise.resolve({ reachable: false }),
+    ops.hasStandbySignal(),
+  ]);
+  const needControl = !cachedSystemId || !running;
+  const control = needControl ? await ops.controlData().catch(() => undefined) : undefined;
+  const systemId = control?.systemId ?? cachedSystemId;
+  const following = ops.followingHostPort();
+  return {
+    dataDir,
+    running,
+    standbySignal,
+    probe,
+    ...(systemId ? { systemId } : {}),
+    ...(control ? { controlState: control.clusterState } : {}),
+    ...(following ? { followingHostPort: following } : {}),
+  };
+}

@@ -1,0 +1,54 @@
+import type { ClusterView } from '../model/cluster';
+import type { Member } from '../model/member';
+import type { PeerReport } from './observation';
+
+/** Patroni asks each peer with a 2 s timeout and no retries (reference §4.4). */
+const PEER_TIMEOUT_MS = 2000;
+
+/** GET a URL and parse JSON, with a hard timeout. Any failure reads as unreachable. */
+export async function fetchJson(url: string, timeoutMs: number): Promise<Record<string, unknown> | undefined> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const body: unknown = await res.json();
+    return body && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function peerFromDocument(name: string, doc: Record<string, unknown> | undefined): PeerReport {
+  if (!doc) return { name, reachable: false, nofailover: false };
+  const xlog = (doc.xlog ?? {}) as Record<string, unknown>;
+  const tags = (doc.tags ?? {}) as Record<string, unknown>;
+  const num = (v: unknown) => (typeof v === 'number' ? v : undefined);
+  const report: PeerReport = {
+    name,
+    reachable: true,
+    nofailover: tags.nofailover === true || (typeof tags.failover_priority === 'number' && tags.failover_priority <= 0),
+  };
+  if (typeof doc.role === 'string') report.role = doc.role;
+  const location = num(xlog.location);
+  if (location !== undefined) report.primaryLocation = location;
+  const replica = Math.max(num(xlog.received_location) ?? 0, num(xlog.replayed_location) ?? 0);
+  if (replica) report.replicaLocation = replica;
+  const tl = num(doc.timeline);
+  if (tl !== undefined) report.timeline = tl;
+  if (typeof tags.failover_priority === 'number') report.failoverPriority = tags.failover_priority;
+  if (doc.watchdog_failed === true) report.reachable = false;
+  return report;
+}
+
+/**
+ * Asks every other known member for its /patroni document, in parallel. "Known" includes the members of the
+ * last view that still had a leader, so the vanished leader (whose member key expired with its lease) is asked too.
+ */
+export async function askPeers(me: string, view: ClusterView, lastLeaderView?: ClusterView): Promise<PeerReport[]> {
+  const known = new Map<string, Member>();
+  for (const m of lastLeaderView?.members.values() ?? []) known.set(m.name, m);
+  for (const m of view.members.values()) known.set(m.name, m);
+  known.delete(me);
+  const asks = [...known.values()]
+    .filter((m) => typeof m.doc.api_url === 'string')
+    .map(async (m) => peerFromDocument(m.name, await fetchJson(m.doc.api_url as string, PEER_TIMEOUT_MS)));
+  return Promise.all(asks);
+}

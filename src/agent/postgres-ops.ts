@@ -1,0 +1,42 @@
+import type { PostgresProbe } from '../model/postgres-state';
+import type { DataDirState } from './observation';
+
+export interface Upstream {
+  name: string;
+  host: string;
+  port: number;
+}
+
+export interface ControlData {
+  systemId: string;
+  clusterState: string;
+  timeline: number;
+}
+
+/** Everything the agent does to its local postgres; implemented over src/postgres by LocalPostgresOps. */
+export interface PostgresOps {
+  dataDirState(): Promise<DataDirState>;
+  controlData(): Promise<ControlData | undefined>;
+  isRunning(): Promise<boolean>;
+  probe(): Promise<PostgresProbe>;
+  hasStandbySignal(): Promise<boolean>;
+  /** host:port of the upstream in the primary_conninfo we last wrote (undefined: none). */
+  followingHostPort(): string | undefined;
+
+  initdb(): Promise<void>;
+  /** Writes postgresql.conf (+ recovery settings and standby.signal for a replica), pg_hba and pgpass. */
+  configure(target: { role: 'primary' } | { role: 'replica'; upstream?: Upstream }): Promise<void>;
+  start(): Promise<void>;
+  stop(mode: 'smart' | 'fast' | 'immediate', timeoutMs: number): Promise<void>;
+  reload(): Promise<void>;
+  promote(): Promise<void>;
+  checkpoint(): Promise<void>;
+  basebackup(from: Upstream): Promise<void>;
+  /** pg_rewind from `from`; true when it succeeded (or nothing was needed). */
+  rewind(from: Upstream): Promise<boolean>;
+  wipeDataDir(): Promise<void>;
+  /** Superuser, replication role and bootstrap.users, created on a fresh primary. */
+  createRoles(): Promise<void>;
+  ensureSlots(names: string[]): Promise<void>;
+  dropSlots(names: string[]): Promise<void>;
+}

@@ -1,0 +1,267 @@
+/**
+ * The HA loop: observe → decide → act, once per loop_wait or earlier when woken (a watch event on the leader or
+ * config key, a finished task, the fencing timer). Level-triggered: every tick re-observes everything.
+ */
+import type { ClusterStore } from '../dcs/store';
+import type { ClusterView } from '../model/cluster';
+import { clusterKeys, type ClusterKeys } from '../model/keys';
+import type { AgentConfig, DynamicConfig } from '../config/types';
+import { tryParseDynamicConfig } from '../config/dynamic';
+import type { Logger } from '../log/logger';
+import { describe } from '../lib/errors';
+import { memberDocument } from '../api/patroni-doc';
+import type { AgentMetrics } from '../metrics/agent-metrics';
+import { decide, type Decision, type Memory } from './decide';
+import { LONG_ACTIONS, type Action } from './actions';
+import { Executor } from './execute';
+import { LeaseKeeper } from './lease-keeper';
+import { observeDcs, observePostgres } from './observe';
+import type { LocalPostgres, Observation, TaskState } from './observation';
+import { askPeers } from './peers';
+import type { PostgresOps } from './postgres-ops';
+import type { AgentStatus } from './status';
+import { TaskSlot } from './task-slot';
+import { initialStatus, statusAfterTick } from './status-builder';
+
+export const PATRONI_COMPAT_VERSION = '3.0.2';
+
+export interface RunnerDeps {
+  config: AgentConfig;
+  store: ClusterStore;
+  ops: PostgresOps;
+  logger: Logger;
+  metrics?: AgentMetrics;
+  pghaVersion: string;
+  now?: () => number;
+  exit: (code: number, message: string) => void;
+}
+
+const TASK_KIND: Partial<Record<Action['type'], TaskState['kind']>> = {
+  bootstrap: 'bootstrap', create_replica: 'create_replica', start_primary: 'start', start_replica: 'start',
+  promote: 'promote', demote: 'demote', rewind: 'rewind',
+};
+
+export class AgentRunner {
+  readonly keys: ClusterKeys;
+  private readonly now: () => number;
+  private readonly lease: LeaseKeeper;
+  private readonly exec: Executor;
+  private readonly tasks: TaskSlot;
+  private readonly log: Logger;
+  private memory: Memory = {};
+  private dynamic: DynamicConfig;
+  private lastView: ClusterView | undefined;
+  private lastLeaderView: ClusterView | undefined;
+  private systemId: string | undefined;
+  private lastReason = '';
+  private lastMemberJson = '';
+  private lastMemberLease: string | undefined;
+  private snapshot: AgentStatus;
+  private stopped = false;
+  private wake: (() => void) | undefined;
+  private loopDone: Promise<void> | undefined;
+  private wasRunning = false;
+  private fencing = false;
+
+  constructor(private readonly d: RunnerDeps) {
+    this.now = d.now ?? (() => performance.now());
+    this.keys = clusterKeys(d.config.namespace, d.config.scope);
+    this.log = d.logger.child({ component: 'ha' });
+    const parsed = tryParseDynamicConfig(d.config.bootstrap.dcs);
+    if ('error' in parsed) throw parsed.error;
+    this.dynamic = parsed.config;
+    this.lease = new LeaseKeeper(d.store, {
+      ttlSeconds: this.dynamic.ttlSeconds,
+      now: this.now,
+      logger: d.logger.child({ component: 'lease' }),
+      onFence: () => void this.fence(),
+      onLost: () => this.wakeUp(),
+      onKeepalive: (s, ok) => d.metrics?.observeKeepalive(s, ok),
+    });
+    this.tasks = new TaskSlot(this.now, () => this.wakeUp());
+    this.exec = new Executor({
+      config: d.config, keys: this.keys, store: d.store, lease: this.lease, ops: d.ops,
+      logger: d.logger.child({ component: 'executor' }), exit: d.exit,
+    });
+    this.snapshot = initialStatus(d.config, this.dynamic, PATRONI_COMPAT_VERSION, d.pghaVersion);
+  }
+
+  status(): AgentStatus {
+    return this.snapshot;
+  }
+
+  /** Wakes the loop now (watch events on leader/config, finished tasks). */
+  wakeUp(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  start(): void {
+    this.lease.start();
+    this.loopDone = this.loop();
+  }
+
+  async stop(opts: { stopPostgres: boolean }): Promise<void> {
+    this.stopped = true;
+    this.wakeUp();
+    await this.loopDone;
+    this.lease.stop();
+    if (opts.stopPostgres) {
+      await this.d.ops.stop('fast', 60_000).catch((err) => this.log.warn({ err: describe(err) }, 'stopping postgres failed'));
+    }
+    await this.d.store.deleteIfValue(this.keys.leader, this.d.config.name).catch(() => undefined);
+    await this.lease.revoke();
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      const started = this.now();
+      try {
+        await this.tick();
+      } catch (err) {
+        this.log.error({ err: describe(err) }, 'HA cycle failed');
+      }
+      const waitMs = Math.max(0, this.dynamic.loopWaitSeconds * 1000 - (this.now() - started));
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, waitMs);
+        this.wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+    }
+  }
+
+  /** One HA cycle. */
+  async tick(): Promise<void> {
+    const dcs = await observeDcs(this.d.store, this.keys, this.lastView);
+    if (dcs.ok) this.adoptView(dcs.view);
+    const postgres = await observePostgres(this.d.ops, this.systemId);
+    if (postgres.systemId) this.systemId = postgres.systemId;
+    const view = dcs.ok ? dcs.view : undefined;
+    const peers = view && !view.leader && postgres.running ? await askPeers(this.d.config.name, view, this.lastLeaderView) : undefined;
+    const task = this.tasks.current;
+    const finishedTask = this.tasks.takeOutcome();
+    if (finishedTask && !finishedTask.ok) this.log.warn({ task: finishedTask.kind, err: finishedTask.error }, 'task failed');
+    const obs: Observation = {
+      nowMs: this.now(),
+      name: this.d.config.name,
+      dynamic: this.dynamic,
+      dcs,
+      postgres,
+      lock: { validUntilMs: this.lease.validUntilMs(), haveLease: this.lease.leaseId !== undefined },
+      tags: this.d.config.tags,
+      ...(task ? { task } : {}),
+      ...(finishedTask ? { finishedTask } : {}),
+      ...(peers ? { peers } : {}),
+    };
+    const decision = this.safeDecide(obs);
+    this.memory = decision.memory;
+    this.logReason(decision.reason);
+    this.d.metrics?.countCycle();
+    await this.act(decision.actions, view);
+    this.wasRunning = postgres.running;
+    await this.publish(obs, postgres, decision.reason);
+  }
+
+  private safeDecide(obs: Observation): Decision {
+    try {
+      return decide(obs, this.memory);
+    } catch (err) {
+      this.log.error({ err: describe(err) }, 'decide failed; taking the safe action');
+      const primary = obs.postgres.running && obs.postgres.probe.inRecovery === false;
+      const fence = primary && obs.lock.validUntilMs <= obs.nowMs;
+      return {
+        actions: fence ? [{ type: 'demote', mode: 'offline' }] : [],
+        reason: `internal error in decide: ${describe(err)}`,
+        memory: this.memory,
+      };
+    }
+  }
+
+  private adoptView(view: ClusterView): void {
+    this.lastView = view;
+    if (view.leader) this.lastLeaderView = view;
+    if (view.config?.valid) {
+      const parsed = tryParseDynamicConfig(view.config.value);
+      if ('config' in parsed) {
+        if (parsed.config.ttlSeconds !== this.dynamic.ttlSeconds) this.lease.setTtl(parsed.config.ttlSeconds);
+        this.dynamic = parsed.config;
+      } else {
+        this.log.warn({ err: parsed.error.message }, 'ignoring invalid dynamic config in DCS; keeping the last good one');
+      }
+    }
+  }
+
+  private logReason(reason: string): void {
+    if (reason !== this.lastReason) {
+      this.log.info({ reason }, 'ha decision');
+      this.lastReason = reason;
+    }
+  }
+
+  private async act(actions: Action[], view: ClusterView | undefined): Promise<void> {
+    const ctx = { view, dynamic: this.dynamic };
+    for (const action of actions) {
+      this.d.metrics?.countAction(action.type);
+      if (LONG_ACTIONS.has(action.type)) {
+        this.tasks.start(TASK_KIND[action.type]!, () => this.exec.runLong(action, ctx));
+        return;
+      }
+      try {
+        if (!(await this.exec.runShort(action, ctx))) return;
+      } catch (err) {
+        this.log.warn({ action: action.type, err: describe(err) }, 'action failed');
+        return;
+      }
+    }
+  }
+
+  /** Self-fencing: the lock validity ran out without a renewal; stop taking writes now, outside the loop. */
+  private async fence(): Promise<void> {
+    if (this.fencing || this.snapshot.role !== 'master') return this.wakeUp();
+    this.fencing = true;
+    this.log.warn({ validUntilMs: this.lease.validUntilMs() }, 'leader lock validity expired; stopping postgres (self-fencing)');
+    try {
+      await this.exec.fence(this.lease.fenceMarginMs / 2);
+    } finally {
+      this.fencing = false;
+      this.wakeUp();
+    }
+  }
+
+  private async publish(obs: Observation, postgres: LocalPostgres, reason: string): Promise<void> {
+    this.snapshot = statusAfterTick({
+      previous: this.snapshot,
+      obs,
+      postgres,
+      reason,
+      view: this.lastView,
+      dynamic: this.dynamic,
+      task: this.tasks.current,
+      wasRunning: this.wasRunning,
+      checkpointPending: this.exec.checkpointPending,
+      leaderValidUntilMs: obs.dcs.ok && obs.dcs.view.leader?.name === this.d.config.name ? this.lease.validUntilMs() : 0,
+      nextCycleDueMs: this.now() + this.dynamic.loopWaitSeconds * 1000,
+    });
+    this.d.metrics?.setLeader(this.snapshot.leaderValidUntilMs > this.now(), (this.snapshot.leaderValidUntilMs - this.now()) / 1000);
+    if (obs.dcs.ok) await this.touchMember();
+  }
+
+  /** Writes members/<name> on our lease when the document or the lease changed (reference §1.3). */
+  private async touchMember(): Promise<void> {
+    try {
+      const lease = await this.lease.ensureLease();
+      const json = JSON.stringify(memberDocument(this.snapshot));
+      if (json === this.lastMemberJson && lease === this.lastMemberLease) return;
+      await this.d.store.put(this.keys.member(this.d.config.name), json, lease);
+      this.lastMemberJson = json;
+      this.lastMemberLease = lease;
+    } catch (err) {
+      this.d.metrics?.countDcsError('touch_member');
+      this.log.warn({ err: describe(err) }, 'writing member key failed');
+    }
+  }
+}

@@ -1,0 +1,127 @@
+import { parseArgs } from 'node:util';
+import { statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { loadAgentConfig } from '../config/load';
+import type { AgentConfig } from '../config/types';
+import { createLogger, type Logger } from '../log/logger';
+import { EtcdStore } from '../dcs/etcd/etcd-store';
+import { ClusterCache } from '../dcs/cluster-cache';
+import { AgentRunner } from '../agent/runner';
+import { LocalPostgresOps } from '../agent/local-postgres';
+import { startRestApi } from '../api/server';
+import { AgentMetrics } from '../metrics/agent-metrics';
+import { readCluster } from '../dcs/read';
+import { PGHA_VERSION } from './version';
+import { startEmbeddedRouter } from './router-command';
+
+const HELP = `Usage: pgha agent -c FILE
+
+Runs the HA agent for one PostgreSQL node. FILE is a Patroni YAML file (scope, name, restapi, etcd3 or etcd,
+bootstrap, postgresql, tags; an optional router: section runs the router in this process). PATRONI_* environment
+variables override the file as in Patroni. Run it as the operating-system user that owns the data directory
+(usually postgres): PostgreSQL refuses to run as root.
+
+Options:
+  -c, --config FILE   the configuration file (or set PATRONI_CONFIGURATION to the YAML text)
+  -h, --help          this help
+`;
+
+export async function runAgentCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+    allowPositionals: true,
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const file = values.config ?? positionals[0];
+  const config = loadAgentConfig(file, process.env);
+  const logger = createLogger({ level: config.log.level, base: { scope: config.scope, member: config.name } });
+  refuseRoot(config);
+  if (config.etcd.section === 'etcd') {
+    logger.info({ section: 'etcd' }, 'the etcd: section is served over the etcd v3 API; --enable-v2 is not needed');
+  }
+  return runAgent(config, logger);
+}
+
+/** PostgreSQL refuses to run as root: say so before anything starts, with the command that works. */
+function refuseRoot(config: AgentConfig): void {
+  if (process.getuid?.() !== 0) return;
+  let owner = 'postgres';
+  try {
+    const uid = statSync(config.postgresql.dataDir).uid;
+    owner = execFileSync('id', ['-nu', String(uid)]).toString().trim() || owner;
+    if (owner === 'root') owner = 'postgres';
+  } catch {
+    // data directory does not exist yet: the usual owner is postgres
+  }
+  throw new Error(
+    `refusing to run as root: PostgreSQL cannot run as root. Run the agent as the data directory's owner, e.g.\n` +
+      `  sudo -u ${owner} ${process.argv[0]} ${process.argv[1]} agent -c ${config.source}\n` +
+      `(the data directory ${config.postgresql.dataDir} and its parent must be owned by ${owner}).`,
+  );
+}
+
+export async function runAgent(config: AgentConfig, logger: Logger): Promise<number> {
+  const deadlineMs = 10_000;
+  const store = new EtcdStore({
+    hosts: config.etcd.hosts, protocol: config.etcd.protocol, deadlineMs,
+    ...(config.etcd.username ? { username: config.etcd.username } : {}),
+    ...(config.etcd.password ? { password: config.etcd.password } : {}),
+    ...(config.etcd.cacert ? { cacert: config.etcd.cacert } : {}),
+    ...(config.etcd.cert ? { cert: config.etcd.cert } : {}),
+    ...(config.etcd.key ? { key: config.etcd.key } : {}),
+    logger: logger.child({ component: 'etcd' }),
+  });
+  const metrics = new AgentMetrics({ scope: config.scope, name: config.name, version: PGHA_VERSION });
+  const ops = new LocalPostgresOps(config, logger.child({ component: 'postgres' }));
+  let exitCode = 0;
+  let stopping: Promise<void> | undefined;
+  let finish: () => void = () => undefined;
+  const done = new Promise<void>((resolve) => (finish = resolve));
+  // eslint-disable-next-line prefer-const
+  let cleanup: (stopPostgres: boolean) => Promise<void> = async () => finish();
+  const shutdown = (stopPostgres: boolean) => (stopping ??= cleanup(stopPostgres));
+  const runner = new AgentRunner({
+    config, store, ops, logger, metrics, pghaVersion: PGHA_VERSION,
+    exit: (code, message) => {
+      logger.fatal({ reason: message }, 'CRITICAL: stopping the agent');
+      process.stderr.write(`CRITICAL: ${message}\n`);
+      exitCode = code;
+      void shutdown(false);
+    },
+  });
+  metrics.bindStatus(() => runner.status());
+  const cache = new ClusterCache(store, runner.keys, { logger: logger.child({ component: 'watch' }) });
+  cache.onChange((_view, changed) => {
+    if (changed.some((k) => k === runner.keys.leader || k === runner.keys.config || k === runner.keys.failover)) runner.wakeUp();
+  });
+  const api = await startRestApi({
+    listen: config.restapi.listen,
+    status: () => runner.status(),
+    readCluster: () => readCluster(store, runner.keys),
+    metrics: () => metrics.render(),
+    logger: logger.child({ component: 'api' }),
+    ...(config.restapi.authentication ? { authentication: config.restapi.authentication } : {}),
+  });
+  const router = config.router ? await startEmbeddedRouter(config, logger) : undefined;
+  void cache.start().catch((err) => logger.warn({ err: String(err) }, 'watch did not start; relying on loop_wait'));
+  runner.start();
+  logger.info({ api: api.port, dataDir: config.postgresql.dataDir }, 'agent started');
+
+  cleanup = async (stopPostgres: boolean) => {
+    logger.info({ stopPostgres }, 'agent stopping');
+    cache.stop();
+    await router?.stop().catch(() => undefined);
+    await runner.stop({ stopPostgres });
+    await api.close();
+    await store.close();
+    finish();
+  };
+  process.on('SIGTERM', () => void shutdown(true));
+  process.on('SIGINT', () => void shutdown(true));
+  await done;
+  return exitCode;
+}

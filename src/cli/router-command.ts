@@ -1,0 +1,63 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { createLogger, type Logger } from '../log/logger';
+import type { AgentConfig } from '../config/types';
+import { loadRouterConfig, parseRouterFlags, startRouter, type RouterConfig } from '../router/index';
+
+const HELP = `Usage: pgha router -c router.yml
+       pgha router --etcd HOST:PORT --scope NAME [--namespace /service/] [--write ADDR:PORT] [--read ADDR:PORT] [--metrics ADDR:PORT]
+
+Runs the HA-aware PostgreSQL router: a write port that follows the leader and a read port over the qualified
+replicas, driven by etcd and the agents' health. SIGHUP reloads the configuration file; SIGTERM drains and stops.
+See docs/router.md.
+`;
+
+function loadFile(file: string): RouterConfig {
+  return loadRouterConfig(parseYaml(readFileSync(file, 'utf8')) as unknown, file);
+}
+
+export async function runRouterCommand(argv: string[]): Promise<number> {
+  if (argv.includes('-h') || argv.includes('--help')) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const fileIdx = argv.findIndex((a) => a === '-c' || a === '--config');
+  const file = fileIdx >= 0 ? argv[fileIdx + 1] : undefined;
+  if (fileIdx >= 0 && !file) throw new Error('-c needs a file');
+  const config = file ? loadFile(file) : parseRouterFlags(argv);
+  const logger = createLogger({ base: { component: 'router' } });
+  const router = await startRouter(config, { logger });
+  logger.info({ ports: router.ports }, 'router started');
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = () => {
+      if (stopping) return;
+      stopping = true;
+      void router.stop().finally(resolve);
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('SIGHUP', () => {
+      if (!file) return;
+      try {
+        void router.reload(loadFile(file));
+        logger.info({ file }, 'configuration reloaded');
+      } catch (err) {
+        logger.error({ err: String(err) }, 'reload refused: keeping the running configuration');
+      }
+    });
+  });
+  return 0;
+}
+
+/** The agent YAML's `router:` section: the router runs inside the agent, on the agent's etcd and scope. */
+export async function startEmbeddedRouter(config: AgentConfig, logger: Logger): Promise<{ stop(): Promise<void> }> {
+  const doc = {
+    ...config.router,
+    scope: config.scope,
+    namespace: config.namespace,
+    etcd: { hosts: config.etcd.hosts.map((h) => `${h.host}:${h.port}`) },
+  };
+  const routerConfig = loadRouterConfig(doc, `${config.source} (router:)`);
+  return startRouter(routerConfig, { logger: logger.child({ component: 'router' }) });
+}
