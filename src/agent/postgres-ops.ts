@@ -1,5 +1,6 @@
 import type { PostgresProbe } from '../model/postgres-state';
 import type { DataDirState } from './observation';
+import type { DynamicConfig } from '../config/types';
 
 export interface Upstream {
   name: string;
@@ -15,6 +16,8 @@ export interface ControlData {
 
 /** Everything the agent does to its local postgres; implemented over src/postgres by LocalPostgresOps. */
 export interface PostgresOps {
+  /** The dynamic configuration in force (GUCs, slots, pg_hba) for the files written from now on. */
+  useDynamic(dynamic: DynamicConfig): void;
   dataDirState(): Promise<DataDirState>;
   controlData(): Promise<ControlData | undefined>;
   isRunning(): Promise<boolean>;

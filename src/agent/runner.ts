@@ -6,7 +6,7 @@ import type { ClusterStore } from '../dcs/store';
 import type { ClusterView } from '../model/cluster';
 import { clusterKeys, type ClusterKeys } from '../model/keys';
 import type { AgentConfig, DynamicConfig } from '../config/types';
-import { tryParseDynamicConfig } from '../config/dynamic';
+import { parseDynamicConfig, tryParseDynamicConfig } from '../config/dynamic';
 import type { Logger } from '../log/logger';
 import { describe } from '../lib/errors';
 import { memberDocument } from '../api/patroni-doc';
@@ -67,9 +67,7 @@ export class AgentRunner {
     this.now = d.now ?? (() => performance.now());
     this.keys = clusterKeys(d.config.namespace, d.config.scope);
     this.log = d.logger.child({ component: 'ha' });
-    const parsed = tryParseDynamicConfig(d.config.bootstrap.dcs);
-    if ('error' in parsed) throw parsed.error;
-    this.dynamic = parsed.config;
+    this.dynamic = d.config.bootstrap.dynamic ?? parseDynamicConfig(d.config.bootstrap.dcs);
     this.lease = new LeaseKeeper(d.store, {
       ttlSeconds: this.dynamic.ttlSeconds,
       now: this.now,
@@ -83,6 +81,7 @@ export class AgentRunner {
       config: d.config, keys: this.keys, store: d.store, lease: this.lease, ops: d.ops,
       logger: d.logger.child({ component: 'executor' }), exit: d.exit,
     });
+    d.ops.useDynamic(this.dynamic);
     this.snapshot = initialStatus(d.config, this.dynamic, PATRONI_COMPAT_VERSION, d.pghaVersion);
   }
 
@@ -189,6 +188,7 @@ export class AgentRunner {
       if ('config' in parsed) {
         if (parsed.config.ttlSeconds !== this.dynamic.ttlSeconds) this.lease.setTtl(parsed.config.ttlSeconds);
         this.dynamic = parsed.config;
+        this.d.ops.useDynamic(this.dynamic);
       } else {
         this.log.warn({ err: parsed.error.message }, 'ignoring invalid dynamic config in DCS; keeping the last good one');
       }

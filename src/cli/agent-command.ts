@@ -37,9 +37,15 @@ export async function runAgentCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const file = values.config ?? positionals[0];
-  const config = loadAgentConfig(file, process.env);
+  let config: AgentConfig;
+  try {
+    config = loadAgentConfig(file, process.env);
+  } catch (err) {
+    throw new Error(`${file ?? 'PATRONI_CONFIGURATION'}: ${err instanceof Error ? err.message : String(err)}`);
+  }
   const logger = createLogger({ level: config.log.level, base: { scope: config.scope, member: config.name } });
   refuseRoot(config);
+  for (const warning of config.warnings ?? []) logger.warn({ warning }, 'configuration setting ignored');
   if (config.etcd.section === 'etcd') {
     logger.info({ section: 'etcd' }, 'the etcd: section is served over the etcd v3 API; --enable-v2 is not needed');
   }

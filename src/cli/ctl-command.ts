@@ -29,7 +29,7 @@ function target(configFile: string | undefined, dcsUrl: string | undefined, clus
   let scope = clusterArg;
   let namespace = '/service';
   if (file) {
-    const cfg = loadAgentConfig(file, process.env);
+    const cfg = loadAgentConfig(file, process.env, { requireBinDir: false });
     hosts = cfg.etcd.hosts.map((h) => `${h.host}:${h.port}`);
     scope ??= cfg.scope;
     namespace = cfg.namespace;

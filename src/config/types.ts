@@ -10,6 +10,9 @@ export interface HostPort {
 export interface Credentials {
   username: string;
   password?: string;
+  /** Other libpq settings given for this user (sslmode, sslcert, sslkey, sslpassword, sslrootcert, sslcrl,
+   * sslcrldir, gssencmode, channel_binding), as Patroni passes them on. */
+  libpq?: Record<string, string>;
 }
 
 export interface EtcdConfig {
@@ -31,6 +34,11 @@ export interface RestApiConfig {
   authentication?: Credentials & { password: string };
   certfile?: string;
   keyfile?: string;
+  keyfilePassword?: string;
+  /** CA used to verify client certificates (`restapi.cafile`). */
+  cafile?: string;
+  /** `restapi.verify_client`: whether clients must present a certificate. */
+  verifyClient?: 'none' | 'optional' | 'required';
 }
 
 export interface PostgresLocalConfig {
@@ -60,6 +68,10 @@ export interface BootstrapConfig {
   initdbArgs: string[];
   pgHba: string[];
   users: Record<string, { password?: string; options: string[] }>;
+  /** `bootstrap.post_bootstrap` (alias `post_init`): a command run with the superuser DSN after initdb (§5.3). */
+  postBootstrap?: string;
+  /** `bootstrap.dcs` parsed with defaults and validated; used when the `config` key is absent. */
+  dynamic?: DynamicConfig;
 }
 
 export interface LogConfig {
@@ -80,6 +92,8 @@ export interface AgentConfig {
   router?: Record<string, unknown>;
   /** Where the file came from, for messages. */
   source: string;
+  /** Settings accepted but ignored or adjusted (one sentence each); the agent logs them once at startup. */
+  warnings?: string[];
 }
 
 /** The dynamic configuration (the `config` key, reference §4.1), with defaults applied. */
@@ -94,6 +108,15 @@ export interface DynamicConfig {
   synchronousMode: boolean;
   synchronousModeStrict: boolean;
   synchronousNodeCount: number;
+  /** `maximum_lag_on_syncnode` (bytes, -1 = off). */
+  maximumLagOnSyncnodeBytes?: number;
+  /** `primary_stop_timeout` (seconds, 0 = wait forever; sync mode only). */
+  primaryStopTimeoutSeconds?: number;
+  failsafeMode?: boolean;
+  /** `max_timelines_history` (0 = unlimited). */
+  maxTimelinesHistory?: number;
+  /** The map as read (bootstrap.dcs or the `config` key), for writing back and for keys pgha does not model. */
+  raw?: Record<string, unknown>;
   postgresql: {
     useSlots: boolean;
     usePgRewind: boolean;

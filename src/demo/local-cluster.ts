@@ -3,7 +3,8 @@
  * directory. Behind `pgha demo`, and the harness of the integration tests (real etcd, real postgres).
  */
 import { join, resolve } from 'node:path';
-import { mkdirSync, writeFileSync, chownSync, existsSync } from 'node:fs';
+import { mkdirSync, writeFileSync, chownSync, existsSync, readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import { execFileSync } from 'node:child_process';
 import { startEtcdProcess, type EtcdProcess } from './etcd-process';
 import { spawnManaged, type Managed } from './process';
@@ -30,6 +31,11 @@ export interface LocalClusterOptions {
   password?: string;
   /** The environment agents inherit (the CLI passes its own). */
   env: NodeJS.ProcessEnv;
+  /**
+   * Run these Patroni YAML files as they are, changing only addresses, ports and paths through PATRONI_* variables
+   * (how the config/ files are proven to run). Without it, a YAML per node is generated.
+   */
+  configFiles?: string[];
 }
 
 export interface LocalCluster {
@@ -38,6 +44,9 @@ export interface LocalCluster {
   nodes: NodeSpec[];
   agents: (Managed | undefined)[];
   startAgent(i: number): Managed;
+  /** Stops etcd (SIGTERM) and starts it again later on the same ports and data. */
+  stopEtcd(): Promise<void>;
+  startEtcd(): Promise<void>;
   stopAgent(i: number, graceMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
@@ -48,6 +57,12 @@ export function postgresOsUser(): { uid: number; gid: number } | undefined {
     uid: Number(execFileSync('id', ['-u', 'postgres']).toString().trim()),
     gid: Number(execFileSync('id', ['-g', 'postgres']).toString().trim()),
   };
+}
+
+function memberNameOf(file: string): string {
+  const doc = parseYaml(readFileSync(file, 'utf8')) as { name?: unknown } | null;
+  if (!doc || typeof doc.name !== 'string') throw new Error(`${file}: no member name`);
+  return doc.name;
 }
 
 const PGHA_BIN = resolve(__dirname, '..', '..', '..', 'bin', 'pgha.js');
@@ -108,8 +123,10 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
   if (owner) chownSync(opts.dir, owner.uid, owner.gid);
   const etcd = await startEtcdProcess({ dir: join(opts.dir, 'etcd'), clientPort: await freePort(), peerPort: await freePort() });
   const nodes: NodeSpec[] = [];
+  const envOf: NodeJS.ProcessEnv[] = [];
   for (let i = 0; i < n; i++) {
-    const name = `ty-db${i + 1}`;
+    const given = opts.configFiles?.[i];
+    const name = given ? memberNameOf(given) : `ty-db${i + 1}`;
     const home = join(opts.dir, name);
     mkdirSync(home, { recursive: true });
     if (owner) chownSync(home, owner.uid, owner.gid);
@@ -117,6 +134,21 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
       name, pgPort: await freePort(), apiPort: await freePort(), dataDir: join(home, 'data'),
       configFile: join(opts.dir, `${name}.yml`), logFile: join(home, 'agent.log'),
     };
+    if (given) {
+      spec.configFile = given;
+      envOf.push({
+        PATRONI_RESTAPI_LISTEN: `127.0.0.1:${spec.apiPort}`,
+        PATRONI_RESTAPI_CONNECT_ADDRESS: `127.0.0.1:${spec.apiPort}`,
+        PATRONI_ETCD3_HOSTS: etcd.endpoint,
+        PATRONI_POSTGRESQL_LISTEN: `127.0.0.1:${spec.pgPort}`,
+        PATRONI_POSTGRESQL_CONNECT_ADDRESS: `127.0.0.1:${spec.pgPort}`,
+        PATRONI_POSTGRESQL_DATA_DIR: spec.dataDir,
+        PATRONI_POSTGRESQL_PGPASS: join(home, 'pgpass'),
+      });
+      nodes.push(spec);
+      continue;
+    }
+    envOf.push({});
     writeFileSync(spec.configFile, nodeYaml({
       scope, name, etcd: etcd.endpoint, apiPort: spec.apiPort, pgPort: spec.pgPort, dataDir: spec.dataDir,
       pgpass: join(home, 'pgpass'), dcs: opts.dcs ?? { ttl: 15, loop_wait: 2, retry_timeout: 5 },
@@ -131,7 +163,7 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
     const m = spawnManaged(spec.name, process.execPath, [PGHA_BIN, 'agent', '-c', spec.configFile], {
       logFile: spec.logFile,
       ...(owner ? { uid: owner.uid, gid: owner.gid } : {}),
-      env: { ...opts.env, HOME: join(opts.dir, spec.name) },
+      env: { ...opts.env, ...envOf[i], HOME: join(opts.dir, spec.name) },
       cwd: opts.dir,
     });
     agents[i] = m;
@@ -142,14 +174,22 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
     agents[i] = undefined;
   };
   for (let i = 0; i < n; i++) startAgent(i);
-  return {
+  const cluster: LocalCluster = {
     scope, etcd, nodes, agents, startAgent, stopAgent,
+    async stopEtcd() {
+      await cluster.etcd.stop(10_000);
+    },
+    async startEtcd() {
+      const { clientPort, peerPort } = cluster.etcd;
+      cluster.etcd = await startEtcdProcess({ dir: join(opts.dir, 'etcd'), clientPort, peerPort });
+    },
     async stop() {
       await Promise.all(nodes.map((_, i) => stopAgent(i)));
       await Promise.all(nodes.map((s) => stopPostmaster(s.dataDir)));
-      await etcd.stop(10_000);
+      await cluster.etcd.stop(10_000);
     },
   };
+  return cluster;
 }
 
 /** A postgres left behind by a killed agent is stopped by its postmaster PID (immediate shutdown). */
@@ -158,7 +198,7 @@ export async function stopPostmaster(dataDir: string): Promise<void> {
   if (!existsSync(pidFile)) return;
   let pid: number;
   try {
-    pid = Number((await import('node:fs')).readFileSync(pidFile, 'utf8').split('\n')[0]);
+    pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
   } catch {
     return;
   }

@@ -1,0 +1,231 @@
+/**
+ * PostgresOps over src/postgres: the agent's hands on its own PostgreSQL. Holds no HA logic; every decision is
+ * decide()'s. Files are (re)written on each configure() so a node converges to what the config says.
+ */
+import { existsSync, promises as fs } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { AgentConfig, DynamicConfig } from '../config/types';
+import type { Logger } from '../log/logger';
+import { slotNameFromMemberName } from '../model/keys';
+import type { PostgresProbe } from '../model/postgres-state';
+import { knownParameters, binaryVersion } from '../postgres/bin';
+import { effectiveParameters, renderPgHba, renderPostgresqlConf, renderRecoverySettings, BASE_CONF } from '../postgres/config-files';
+import { primaryConninfo, renderPgpass } from '../postgres/conninfo';
+import { controlData } from '../postgres/controldata';
+import {
+  removeRecoverySettingsFromAutoConf, writePgHba, writePgpassFile, writePostgresqlConf, isDataDirEmpty, removeDataDir,
+  writeStandbySignal, removeStandbySignal,
+} from '../postgres/data-dir';
+import { localSuperuserConnection } from '../postgres/local-connection';
+import * as pgctl from '../postgres/pgctl';
+import { probePostgres } from '../postgres/probe';
+import { bootstrapUserRoles, checkpoint, createOrAlterRoles, dropSlots, ensurePhysicalSlots, replicationRole, superuserRole } from '../postgres/sql';
+import type { PgConnection } from '../postgres/connection';
+import type { DataDirState } from './observation';
+import type { ControlData, PostgresOps, Upstream } from './postgres-ops';
+
+/** pg_basebackup of a large database can take hours; the loop keeps ticking meanwhile. */
+const BASEBACKUP_TIMEOUT_SEC = 6 * 3600;
+
+export class LocalPostgresOps implements PostgresOps {
+  private dynamic: DynamicConfig | undefined;
+  private following: string | undefined;
+  private known: Set<string> | undefined;
+  private version: number | undefined;
+  private readonly tools: pgctl.PgTools;
+
+  constructor(private readonly config: AgentConfig, private readonly log: Logger, private readonly onPostmasterExit?: () => void) {
+    this.tools = { binDir: config.postgresql.binDir, logger: log };
+  }
+
+  private get pg() {
+    return this.config.postgresql;
+  }
+
+  useDynamic(dynamic: DynamicConfig): void {
+    this.dynamic = dynamic;
+  }
+
+  private async parameters() {
+    this.known ??= await knownParameters(this.pg.binDir).catch(() => undefined);
+    const eff = effectiveParameters(this.pg.parameters, this.dynamic?.postgresql.parameters ?? {}, {
+      listenAddresses: this.pg.listen.hosts.join(','),
+      port: this.pg.listen.port,
+      scope: this.config.scope,
+      dataDir: this.pg.dataDir,
+      ...(this.known ? { knownParameters: this.known } : {}),
+    });
+    return eff;
+  }
+
+  private async connection(overrides: Partial<PgConnection> = {}): Promise<PgConnection> {
+    return localSuperuserConnection(this.pg, (await this.parameters()).parameters, overrides);
+  }
+
+  async dataDirState(): Promise<DataDirState> {
+    if (!existsSync(this.pg.dataDir)) return 'missing';
+    if (await isDataDirEmpty(this.pg.dataDir)) return 'empty';
+    return 'initialized';
+  }
+
+  async controlData(): Promise<ControlData | undefined> {
+    if (!existsSync(join(this.pg.dataDir, 'global', 'pg_control'))) return undefined;
+    const c = await controlData(this.tools, this.pg.dataDir);
+    return { systemId: c.systemId, clusterState: c.clusterState, timeline: c.timeline };
+  }
+
+  async isRunning(): Promise<boolean> {
+    return (await pgctl.status(this.pg.dataDir)).running;
+  }
+
+  async probe(): Promise<PostgresProbe> {
+    const { error: _error, ...probe } = await probePostgres(await this.connection({ connectTimeoutMs: 2000, statementTimeoutMs: 2000 }));
+    return probe;
+  }
+
+  async hasStandbySignal(): Promise<boolean> {
+    return existsSync(join(this.pg.dataDir, 'standby.signal'));
+  }
+
+  followingHostPort(): string | undefined {
+    return this.following;
+  }
+
+  async initdb(): Promise<void> {
+    await pgctl.initdb(this.tools, this.pg.dataDir, this.config.bootstrap.initdbArgs, this.pg.authentication.superuser);
+  }
+
+  async configure(target: { role: 'primary' } | { role: 'replica'; upstream?: Upstream }): Promise<void> {
+    const dataDir = this.pg.dataDir;
+    const eff = await this.parameters();
+    for (const note of eff.notes) this.log.debug({ note }, 'parameter adjusted');
+    this.version ??= await binaryVersion(this.pg.binDir).catch(() => 150000);
+    const base = join(dataDir, BASE_CONF);
+    const conf = join(dataDir, 'postgresql.conf');
+    if (!existsSync(base) && existsSync(conf)) await fs.rename(conf, base);
+    let recovery: string | undefined;
+    if (target.role === 'replica') {
+      const up = target.upstream;
+      recovery = renderRecoverySettings({
+        ...(up
+          ? {
+              primaryConninfo: primaryConninfo({
+                host: up.host, port: up.port, user: this.pg.authentication.replication.username, passfile: this.pg.pgpass,
+                applicationName: this.config.name, serverVersion: this.version, ...(this.pg.authentication.replication.libpq ?? {}),
+              }),
+            }
+          : {}),
+        ...(this.dynamic?.postgresql.useSlots !== false && up ? { primarySlotName: slotNameFromMemberName(this.config.name) } : {}),
+      });
+    }
+    await writePostgresqlConf(dataDir, renderPostgresqlConf(eff.parameters, recovery ? { recovery } : {}));
+    await removeRecoverySettingsFromAutoConf(dataDir);
+    await writePgHba(dataDir, renderPgHba({
+      userLines: this.pg.pgHba ?? this.dynamic?.postgresql.pgHba ?? this.config.bootstrap.pgHba,
+      superuser: this.pg.authentication.superuser,
+      replication: this.pg.authentication.replication,
+      ...(this.pg.authentication.rewind ? { rewind: this.pg.authentication.rewind } : {}),
+    }));
+    await this.writePgpass();
+    if (target.role === 'replica') await writeStandbySignal(dataDir);
+    else await removeStandbySignal(dataDir);
+    this.following = target.role === 'replica' && target.upstream ? `${target.upstream.host}:${target.upstream.port}` : undefined;
+  }
+
+  /** One pgpass for every tool and for primary_conninfo's passfile: superuser, replication and rewind users. */
+  private async writePgpass(): Promise<void> {
+    const auth = this.pg.authentication;
+    const entries = [auth.replication, auth.superuser, ...(auth.rewind ? [auth.rewind] : [])]
+      .filter((c) => c.password !== undefined)
+      .map((c) => ({ host: '*', port: '*' as const, user: c.username, password: c.password! }));
+    await fs.mkdir(dirname(this.pg.pgpass), { recursive: true });
+    await writePgpassFile(this.pg.pgpass, renderPgpass(entries));
+  }
+
+  async start(): Promise<void> {
+    const eff = await this.parameters();
+    const result = await pgctl.start(this.tools, this.pg.dataDir, {
+      parameters: eff.commandLine,
+      timeoutSec: this.pg.pgCtlTimeoutSeconds,
+      onExit: () => this.onPostmasterExit?.(),
+    });
+    if (!result.ready) this.log.warn({ pid: result.pid }, 'postgres started but is not accepting connections yet');
+  }
+
+  async stop(mode: 'smart' | 'fast' | 'immediate', timeoutMs: number): Promise<void> {
+    await pgctl.stop(this.tools, this.pg.dataDir, mode, Math.max(1, Math.ceil(timeoutMs / 1000)));
+  }
+
+  async reload(): Promise<void> {
+    const st = await pgctl.status(this.pg.dataDir);
+    if (st.running && st.pid) process.kill(st.pid, 'SIGHUP');
+  }
+
+  async promote(): Promise<void> {
+    await pgctl.promote(this.tools, this.pg.dataDir);
+  }
+
+  async checkpoint(): Promise<void> {
+    await checkpoint(await this.connection({ statementTimeoutMs: 0 }));
+  }
+
+  async basebackup(from: Upstream): Promise<void> {
+    await this.writePgpass();
+    let lastPercent = -10;
+    await pgctl.basebackup(this.tools, {
+      dataDir: this.pg.dataDir,
+      source: { host: from.host, port: from.port, user: this.pg.authentication.replication.username, applicationName: this.config.name },
+      pgpassFile: this.pg.pgpass,
+      extraArgs: this.pg.basebackupArgs,
+      timeoutSec: BASEBACKUP_TIMEOUT_SEC,
+      onProgress: (p) => {
+        if (p.percent >= lastPercent + 10) {
+          lastPercent = p.percent;
+          this.log.info({ source: from.name, percent: p.percent, doneKb: p.doneKb, totalKb: p.totalKb }, 'basebackup progress');
+        }
+      },
+    });
+  }
+
+  async rewind(from: Upstream): Promise<boolean> {
+    await this.writePgpass();
+    const user = (this.pg.authentication.rewind ?? this.pg.authentication.superuser).username;
+    try {
+      const r = await pgctl.rewind(this.tools, {
+        dataDir: this.pg.dataDir,
+        sourceDsn: pgctl.sourceDsn({ host: from.host, port: from.port, user, dbname: this.pg.database }),
+        pgpassFile: this.pg.pgpass,
+      });
+      this.log.info({ source: from.name, output: r.stdout.slice(-400) + r.stderr.slice(-400) }, 'pg_rewind finished');
+      return true;
+    } catch (err) {
+      this.log.warn({ source: from.name, err: err instanceof Error ? err.message : String(err) }, 'pg_rewind failed');
+      return false;
+    }
+  }
+
+  async wipeDataDir(): Promise<void> {
+    await removeDataDir(this.pg.dataDir);
+    this.following = undefined;
+  }
+
+  async createRoles(): Promise<void> {
+    const auth = this.pg.authentication;
+    const skip = [auth.superuser.username, auth.replication.username, ...(auth.rewind ? [auth.rewind.username] : [])];
+    await createOrAlterRoles(await this.connection(), [
+      superuserRole(auth.superuser),
+      replicationRole(auth.replication),
+      ...bootstrapUserRoles(this.config.bootstrap.users, skip),
+    ]);
+  }
+
+  async ensureSlots(names: string[]): Promise<void> {
+    const created = await ensurePhysicalSlots(await this.connection(), names);
+    if (created.length) this.log.info({ slots: created }, 'replication slots created');
+  }
+
+  async dropSlots(names: string[]): Promise<void> {
+    const r = await dropSlots(await this.connection(), names);
+    if (r.dropped.length) this.log.info({ slots: r.dropped }, 'replication slots dropped');
+  }
+}
