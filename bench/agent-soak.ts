@@ -34,7 +34,7 @@ async function main(): Promise<void> {
     const env = { ...process.env, PGPASSWORD: 'test%123' };
     const pgb = (args: string[]) =>
       new Promise<string>((resolve, reject) =>
-        execFile('pgbench', ['-h', '127.0.0.1', '-p', String(leader.pgPort), '-U', 'postgres', ...args, 'postgres'], { env, maxBuffer: 1 << 24 },
+        execFile('pgbench', ['-h', '127.0.0.1', '-p', String(leader.pgPort), '-U', 'admin', ...args, 'postgres'], { env, maxBuffer: 1 << 24 },
           (err, stdout, stderr) => (err ? reject(new Error(stderr)) : resolve(stdout))));
     await pgb(['-i', '-s', '10', '-q']);
     console.log(`soak: ${seconds} s of pgbench -c ${clients} on ${leader.name}; watching the leader key every 250 ms`);

@@ -72,6 +72,7 @@ export function statusAfterTick(f: TickFacts): AgentStatus {
     ...(pg.systemId ? { systemId: pg.systemId } : {}),
     leaderValidUntilMs: f.leaderValidUntilMs,
     clusterUnlocked: f.view ? !f.view.leader : f.previous.clusterUnlocked,
+    dcsReadable: f.obs.dcs.ok,
     ...(f.obs.dcs.ok ? { dcsLastSeen: Math.floor(Date.now() / 1000) } : {}),
     pause: f.dynamic.pause,
     reason: f.reason,

@@ -21,6 +21,8 @@ export interface AgentStatus {
   /** Monotonic time (ms, performance.now() clock) until which this agent's own leader lock is valid; 0 = not leader. */
   leaderValidUntilMs: number;
   clusterUnlocked: boolean;
+  /** The last tick read the cluster from etcd (false: `view` is the last good one, now stale). */
+  dcsReadable?: boolean;
   /** Epoch seconds of the last successful DCS read. */
   dcsLastSeen?: number;
   pause: boolean;

@@ -95,6 +95,10 @@ bootstrap:
       options:
         - createrole
         - createdb
+    rep:
+      password: ${pw}
+      options:
+        - replication
 postgresql:
   listen: 127.0.0.1:${o.pgPort}
   connect_address: 127.0.0.1:${o.pgPort}
@@ -105,7 +109,7 @@ postgresql:
       username: rep
       password: ${pw}
     superuser:
-      username: postgres
+      username: admin
       password: ${pw}
   parameters:
     unix_socket_directories: '.'

@@ -6,25 +6,27 @@
  * - `pgha_agent_*`: our own, in base units; counters are bumped by the runner through the typed methods below.
  *   `pgha_agent_is_leader` and `pgha_agent_leader_lock_remaining_seconds` are computed at scrape time from the
  *   agent's own lock validity (monotonic clock), so they are exact whenever Prometheus looks.
- * Labels are bounded: action types and DCS operations are closed unions.
+ * Labels are bounded: action types are a closed union; DCS operation names are capped at a few dozen values.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AgentStatus } from '../agent/status';
 import type { ActionType } from '../agent/actions';
-import type { ClusterStore } from '../dcs/store';
 import { patroniDocument, type PatroniDocument } from '../api/patroni-doc';
 
-/** A DCS call that can fail: the ClusterStore method name. */
-export type DcsOperation = Exclude<keyof ClusterStore, 'close'>;
-
 export interface AgentMetricsOptions {
-  /** The current status snapshot; undefined before the first tick (patroni_* series are then absent). */
-  status: () => AgentStatus | undefined;
+  /** Cluster scope and member name: the `{scope, name}` labels of the patroni_* series (Patroni 3.2+). */
+  scope: string;
+  name: string;
+  /** pgha's own version, for `pgha_agent_build_info{version}`. */
+  version: string;
+  /** The current status snapshot (can also be bound later with bindStatus). */
+  status?: () => AgentStatus | undefined;
   /** Monotonic milliseconds (default performance.now()), the clock of `leaderValidUntilMs`. */
   now?: () => number;
-  /** pgha's own version for `pgha_agent_build_info`. */
-  pghaVersion: string;
 }
+
+/** At most this many distinct values per free-text label (`operation`); later ones count as `other`. */
+const MAX_LABEL_VALUES = 32;
 
 type Snapshot = { status: AgentStatus; doc: PatroniDocument };
 type PatroniLabels = 'scope' | 'name';
@@ -162,14 +164,19 @@ export class AgentMetrics {
   private readonly haCycles: Counter;
   private readonly actions: Counter<'action'>;
   private readonly leaderChanges: Counter;
+  private readonly isLeader: Gauge;
+  private readonly lockRemaining: Gauge;
   private readonly keepaliveSeconds: Histogram;
   private readonly keepaliveFailures: Counter;
   private readonly dcsErrors: Counter<'operation'>;
+  private readonly dcsOperations = new Set<string>();
   private readonly now: () => number;
+  private statusOf: () => AgentStatus | undefined;
   private memo: Snapshot | undefined;
 
   constructor(private readonly opts: AgentMetricsOptions) {
     this.now = opts.now ?? (() => performance.now());
+    this.statusOf = opts.status ?? (() => undefined);
     const registers = [this.registry];
     for (const spec of PATRONI_METRICS) this.registerPatroniMetric(spec);
 
@@ -180,62 +187,77 @@ export class AgentMetrics {
     this.leaderChanges = new Counter({
       name: 'pgha_agent_leader_changes_total', help: 'Times the cluster leader seen by this agent changed.', registers,
     });
+    const metrics = this;
+    this.isLeader = new Gauge({
+      name: 'pgha_agent_is_leader', help: '1 while this agent holds a valid leader lock (own monotonic clock), else 0.',
+      registers,
+      collect() {
+        const status = metrics.statusOf();
+        if (status) this.set(flag(status.leaderValidUntilMs > metrics.now()));
+      },
+    });
+    this.lockRemaining = new Gauge({
+      name: 'pgha_agent_leader_lock_remaining_seconds',
+      help: 'Seconds until this agent must stop acting as leader unless its lease is renewed (fencing margin); 0 when not leader.',
+      registers,
+      collect() {
+        const status = metrics.statusOf();
+        if (status) this.set(Math.max(0, status.leaderValidUntilMs - metrics.now()) / 1000);
+      },
+    });
     this.keepaliveSeconds = new Histogram({
-      name: 'pgha_agent_lease_keepalive_seconds', help: 'Duration of leader lease keepalive round trips.',
+      name: 'pgha_agent_lease_keepalive_seconds', help: 'Duration of lease keepalive round trips.',
       buckets: KEEPALIVE_BUCKETS, registers,
     });
     this.keepaliveFailures = new Counter({
       name: 'pgha_agent_lease_keepalive_failures_total', help: 'Lease keepalives that failed or found the lease gone.', registers,
     });
     this.dcsErrors = new Counter({
-      name: 'pgha_agent_dcs_errors_total', help: 'Failed DCS calls, by operation.', labelNames: ['operation'], registers,
-    });
-    const metrics = this;
-    new Gauge({
-      name: 'pgha_agent_is_leader', help: '1 while this agent holds a valid leader lock (own monotonic clock), else 0.',
-      registers,
-      collect() {
-        const status = metrics.opts.status();
-        this.set(flag(status !== undefined && status.leaderValidUntilMs > metrics.now()));
-      },
-    });
-    new Gauge({
-      name: 'pgha_agent_leader_lock_remaining_seconds',
-      help: 'Seconds until this agent must stop acting as leader unless its lease is renewed (fencing margin); 0 when not leader.',
-      registers,
-      collect() {
-        const status = metrics.opts.status();
-        const remainingMs = status ? status.leaderValidUntilMs - metrics.now() : 0;
-        this.set(Math.max(0, remainingMs) / 1000);
-      },
+      name: 'pgha_agent_dcs_errors_total', help: 'Failed DCS operations, by operation.', labelNames: ['operation'], registers,
     });
     new Gauge({ name: 'pgha_agent_build_info', help: 'pgha build information; always 1.', labelNames: ['version'], registers })
-      .set({ version: opts.pghaVersion }, 1);
+      .set({ version: opts.version }, 1);
+  }
+
+  /** Where the patroni_* series and the leader gauges read the current status at scrape time. */
+  bindStatus(status: () => AgentStatus | undefined): void {
+    this.statusOf = status;
+    this.memo = undefined;
   }
 
   /** One HA loop cycle ran. */
-  haCycle(): void {
+  countCycle(): void {
     this.haCycles.inc();
   }
 
-  /** The HA loop decided `action` (one call per action in the list). */
-  action(action: ActionType): void {
+  /** The HA loop decided this action (one call per action). */
+  countAction(action: ActionType): void {
     this.actions.inc({ action });
   }
 
   /** The leader named in the cluster view changed (including to or from "no leader"). */
-  leaderChanged(): void {
+  countLeaderChange(): void {
     this.leaderChanges.inc();
   }
 
-  /** One lease keepalive round trip; `ok: false` when it failed or the lease was gone. */
-  leaseKeepalive(seconds: number, ok: boolean): void {
-    this.keepaliveSeconds.observe(seconds);
+  /**
+   * The lock state at the end of a tick. With a bound status the two gauges are recomputed at scrape time from
+   * `leaderValidUntilMs` and the monotonic clock, which is fresher; this value covers scrapes before that.
+   */
+  setLeader(isLeader: boolean, remainingSeconds: number): void {
+    this.isLeader.set(flag(isLeader));
+    this.lockRemaining.set(isLeader ? Math.max(0, remainingSeconds) : 0);
+  }
+
+  /** One lease keepalive round trip; `ok: false` when it failed or etcd said the lease is gone. */
+  observeKeepalive(seconds: number, ok: boolean): void {
+    this.keepaliveSeconds.observe(Math.max(0, seconds));
     if (!ok) this.keepaliveFailures.inc();
   }
 
-  dcsError(operation: DcsOperation): void {
-    this.dcsErrors.inc({ operation });
+  /** A DCS operation failed. `operation` is a short snake_case name (`keep_alive`, `touch_member` …). */
+  countDcsError(operation: string): void {
+    this.dcsErrors.inc({ operation: this.boundedOperation(operation) });
   }
 
   get contentType(): string {
@@ -247,9 +269,17 @@ export class AgentMetrics {
     return this.registry.metrics();
   }
 
+  private boundedOperation(operation: string): string {
+    const clean = /^[A-Za-z][A-Za-z0-9_]{0,47}$/.test(operation) ? operation : 'other';
+    if (this.dcsOperations.has(clean)) return clean;
+    if (this.dcsOperations.size >= MAX_LABEL_VALUES) return 'other';
+    this.dcsOperations.add(clean);
+    return clean;
+  }
+
   /** The status and its /patroni document, rebuilt only when the runner published a new snapshot. */
   private snapshot(): Snapshot | undefined {
-    const status = this.opts.status();
+    const status = this.statusOf();
     if (!status) return undefined;
     if (this.memo?.status !== status) this.memo = { status, doc: patroniDocument(status, this.now()) };
     return this.memo;
@@ -257,15 +287,15 @@ export class AgentMetrics {
 
   private registerPatroniMetric(spec: PatroniMetricSpec): void {
     const metrics = this;
-    const labelNames: PatroniLabels[] = ['scope', 'name'];
-    const common = { name: spec.name, help: spec.help, labelNames, registers: [this.registry] };
+    const labels = { scope: this.opts.scope, name: this.opts.name };
+    const common = { name: spec.name, help: spec.help, labelNames: ['scope', 'name'] as PatroniLabels[], registers: [this.registry] };
     if (spec.type === 'gauge') {
       new Gauge<PatroniLabels>({
         ...common,
         collect() {
           this.reset();
           const s = metrics.snapshot();
-          if (s) this.set({ scope: s.status.scope, name: s.status.name }, spec.value(s));
+          if (s) this.set(labels, spec.value(s));
         },
       });
       return;
@@ -276,7 +306,7 @@ export class AgentMetrics {
         // Patroni exposes absolute WAL positions and the timeline with TYPE counter: reset, then add the value.
         this.reset();
         const s = metrics.snapshot();
-        if (s) this.inc({ scope: s.status.scope, name: s.status.name }, Math.max(0, spec.value(s)));
+        if (s) this.inc(labels, Math.max(0, spec.value(s)));
       },
     });
   }

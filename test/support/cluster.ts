@@ -54,7 +54,7 @@ export async function startTestCluster(opts: Omit<LocalClusterOptions, 'dir' | '
   return t;
 }
 
-export async function sql<T = Record<string, unknown>>(port: number, text: string, user = 'postgres'): Promise<T[]> {
+export async function sql<T = Record<string, unknown>>(port: number, text: string, user = 'admin'): Promise<T[]> {
   const client = new Client({ host: '127.0.0.1', port, user, password: PASSWORD, database: 'postgres', connectionTimeoutMillis: 5000 });
   await client.connect();
   try {

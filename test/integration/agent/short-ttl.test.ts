@@ -50,7 +50,7 @@ describe('short ttl (5 s, loop_wait 1 s, retry_timeout 2 s)', { timeout: 600_000
     const li = c.leaderIndex(await c.view());
     const leader = c.nodes[li]!;
     await sql(leader.pgPort, 'CREATE TABLE IF NOT EXISTS fence_probe (id bigserial primary key, at timestamptz default now())');
-    const writer = new Client({ host: '127.0.0.1', port: leader.pgPort, user: 'postgres', password: PASSWORD, database: 'postgres' });
+    const writer = new Client({ host: '127.0.0.1', port: leader.pgPort, user: 'admin', password: PASSWORD, database: 'postgres' });
     await writer.connect();
     writer.on('error', () => undefined);
     let lastAck = 0;

@@ -1,0 +1,268 @@
+/**
+ * The two documents an agent publishes about itself, in Patroni 3.x form (reference §2.1, §3.5):
+ * - `patroniDocument`: the `GET /patroni` body (also the body of every health GET);
+ * - `memberDocument`: the `members/<name>` value the agent writes to etcd.
+ * Pure: built from one AgentStatus snapshot. Key order follows Patroni's code, because humans diff these
+ * documents and some tools print them verbatim.
+ */
+import type { AgentStatus } from '../agent/status';
+import type { ReplicationRow } from '../model/postgres-state';
+
+export interface PrimaryXlog {
+  location: number;
+}
+
+export interface ReplicaXlog {
+  received_location: number;
+  replayed_location: number;
+  replayed_timestamp: string | null;
+  paused: boolean;
+}
+
+/** The Patroni fields of one pg_stat_replication row (nothing else leaks out). */
+export interface PatroniReplicationRow {
+  usename: string;
+  application_name: string;
+  client_addr: string | null;
+  state: string;
+  sync_state: string;
+  sync_priority: number;
+}
+
+export interface PatroniDocument {
+  state: string;
+  postmaster_start_time?: string | null;
+  role: string;
+  server_version?: number;
+  xlog?: PrimaryXlog | ReplicaXlog;
+  sync_standby?: true;
+  timeline?: number;
+  replication_state?: string;
+  replication?: PatroniReplicationRow[];
+  cluster_unlocked?: true;
+  dcs_last_seen: number;
+  tags?: Record<string, unknown>;
+  database_system_identifier?: string;
+  pending_restart?: true;
+  patroni: { version: string; scope: string; name: string };
+  pause?: true;
+  /** pgha extras, after every Patroni key: readers that do not know them ignore them. */
+  pgha_version: string;
+  pgha_reason?: string;
+}
+
+/** The member key document (reference §2.1), 3.1+ key order. */
+export interface MemberDocument {
+  conn_url: string;
+  api_url: string;
+  state: string;
+  role: string;
+  version: string;
+  checkpoint_after_promote?: false;
+  tags?: Record<string, unknown>;
+  pending_restart?: true;
+  xlog_location?: number;
+  replication_state?: string;
+  timeline?: number;
+  pause?: true;
+  pgha_version: string;
+}
+
+/** Tags whose false value Patroni never publishes. */
+const BOOLEAN_TAGS: ReadonlySet<string> = new Set(['clonefrom', 'nofailover', 'noloadbalance', 'nosync', 'nostream']);
+
+/** Python truthiness for values that came from YAML/JSON: false, 0, '', null, undefined, [] and {} are false. */
+export function pythonTruthy(value: unknown): boolean {
+  if (value === null || value === undefined || value === false || value === 0 || value === '') return false;
+  if (Array.isArray(value)) return value.length > 0;
+  if (typeof value === 'object') return Object.keys(value).length > 0;
+  return true;
+}
+
+/**
+ * The tags Patroni publishes: the known boolean tags only when true (`nofailover`/`nosync` are kept when
+ * `failover_priority`/`sync_priority` are set, as in 3.2+), every other tag as configured.
+ */
+export function effectiveTags(tags: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(tags)) {
+    const keptAnyway =
+      (key === 'nofailover' && 'failover_priority' in tags) || (key === 'nosync' && 'sync_priority' in tags);
+    if (BOOLEAN_TAGS.has(key) && !pythonTruthy(value) && !keptAnyway) continue;
+    if (value === undefined) continue;
+    out[key] = value;
+  }
+  return out;
+}
+
+/** Patroni runs its status query only in these states; otherwise (or when it fails) the document is minimal. */
+export function postgresAnswers(status: AgentStatus): boolean {
+  return status.probe.reachable && ['running', 'restarting', 'starting'].includes(status.state);
+}
+
+/** The REST `role`: 3.x computes it from pg_is_in_recovery(); a standby cluster's replica shows its internal role. */
+export function restRole(status: AgentStatus): string {
+  if (!postgresAnswers(status)) return status.role;
+  if (!status.probe.inRecovery) return 'master';
+  return status.role === 'standby_leader' ? 'standby_leader' : 'replica';
+}
+
+/** This replica is listed in the `sync` key while synchronous mode is on. */
+export function isSyncStandby(status: AgentStatus): boolean {
+  const sync = status.view?.sync;
+  return status.dynamic.synchronousMode && sync !== undefined && sync.syncStandby.includes(status.name);
+}
+
+export function patroniDocument(status: AgentStatus, nowMs: number): PatroniDocument {
+  void nowMs; // part of the signature so time-dependent fields (scheduled restart, failsafe) need no API change
+  const doc = postgresAnswers(status) ? runningPart(status) : minimalPart(status);
+  if (status.clusterUnlocked || status.view === undefined || status.view.leader === undefined) {
+    doc.cluster_unlocked = true;
+  }
+  doc.dcs_last_seen = status.dcsLastSeen ?? 0;
+  const tags = effectiveTags(status.tags);
+  if (Object.keys(tags).length > 0) doc.tags = tags;
+  if (status.systemId) doc.database_system_identifier = status.systemId;
+  if (status.probe.pendingRestart) doc.pending_restart = true;
+  doc.patroni = { version: status.patroniVersion, scope: status.scope, name: status.name };
+  if (status.pause) doc.pause = true;
+  doc.pgha_version = status.pghaVersion;
+  if (status.reason) doc.pgha_reason = status.reason;
+  return doc as PatroniDocument;
+}
+
+type DocDraft = Partial<PatroniDocument> & Pick<PatroniDocument, 'state' | 'role'>;
+
+function minimalPart(status: AgentStatus): DocDraft {
+  // Patroni reports a "running" server whose status query failed as `unknown`.
+  return { state: status.state === 'running' ? 'unknown' : status.state, role: status.role };
+}
+
+function runningPart(status: AgentStatus): DocDraft {
+  const probe = status.probe;
+  const role = restRole(status);
+  const doc: DocDraft = {
+    state: status.state,
+    postmaster_start_time: probe.postmasterStartTime ?? null,
+    role,
+    server_version: probe.serverVersion ?? 0,
+    xlog: probe.inRecovery
+      ? {
+          received_location: probe.receiveLsn || probe.replayLsn || 0,
+          replayed_location: probe.replayLsn ?? 0,
+          replayed_timestamp: probe.replayedTimestamp ?? null,
+          paused: probe.replayPaused ?? false,
+        }
+      : { location: probe.flushLsn ?? 0 },
+  };
+  if (role === 'replica' && isSyncStandby(status)) doc.sync_standby = true;
+  if (probe.timeline) doc.timeline = probe.timeline;
+  if (probe.inRecovery && probe.replicationState) doc.replication_state = probe.replicationState;
+  if (probe.replication && probe.replication.length > 0) doc.replication = probe.replication.map(patroniRow);
+  return doc;
+}
+
+function patroniRow(row: ReplicationRow): PatroniReplicationRow {
+  return {
+    usename: row.usename,
+    application_name: row.application_name,
+    client_addr: row.client_addr,
+    state: row.state,
+    sync_state: row.sync_state,
+    sync_priority: row.sync_priority,
+  };
+}
+
+/**
+ * The `members/<name>` value. Serialize it with `JSON.stringify` (compact, like Patroni's separators).
+ * `xlog_location`: a primary's flush position; a replica's max(receive, replay).
+ */
+export function memberDocument(status: AgentStatus): MemberDocument {
+  const doc: Omit<MemberDocument, 'pgha_version'> = {
+    conn_url: postgresUrl(status.connUrl),
+    api_url: restApiUrl(status.apiUrl),
+    state: status.state,
+    role: status.role,
+    version: status.patroniVersion,
+  };
+  // From promote until its CHECKPOINT is done: peers hold off pg_rewind while they see this.
+  if (status.checkpointPending) doc.checkpoint_after_promote = false;
+  const tags = effectiveTags(status.tags);
+  if (Object.keys(tags).length > 0) doc.tags = tags;
+  if (status.probe.pendingRestart) doc.pending_restart = true;
+  if (postgresAnswers(status)) {
+    const position = walPosition(status);
+    if (position !== undefined) doc.xlog_location = position;
+    if (status.probe.inRecovery && status.probe.replicationState) doc.replication_state = status.probe.replicationState;
+    if (status.probe.timeline) doc.timeline = status.probe.timeline;
+  }
+  if (status.pause) doc.pause = true;
+  return { ...doc, pgha_version: status.pghaVersion };
+}
+
+function walPosition(status: AgentStatus): number | undefined {
+  const probe = status.probe;
+  if (!probe.inRecovery) return probe.flushLsn;
+  if (probe.receiveLsn === undefined && probe.replayLsn === undefined) return undefined;
+  return Math.max(probe.receiveLsn ?? 0, probe.replayLsn ?? 0);
+}
+
+/** `postgres://host:port/postgres` from either a full URL or a bare `host:port`. */
+export function postgresUrl(connUrl: string): string {
+  return /^postgres(ql)?:\/\//.test(connUrl) ? connUrl : `postgres://${connUrl}/postgres`;
+}
+
+/** `http://host:port/patroni` from either a full URL or a bare `host:port`. */
+export function restApiUrl(apiUrl: string): string {
+  return /^https?:\/\//.test(apiUrl) ? apiUrl : `http://${apiUrl}/patroni`;
+}
+
+// ---- Python-compatible formatting (Patroni's REST bodies are Python json.dumps; tools print str(value)) ----
+
+/** Python's str() of a JSON value. */
+export function pythonStr(value: unknown): string {
+  return typeof value === 'string' ? value : pythonRepr(value);
+}
+
+function pythonRepr(value: unknown): string {
+  if (value === true) return 'True';
+  if (value === false) return 'False';
+  if (value === null || value === undefined) return 'None';
+  if (typeof value === 'number') return pythonNumber(value, 'inf', 'nan');
+  if (typeof value === 'string') return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  if (Array.isArray(value)) return `[${value.map(pythonRepr).join(', ')}]`;
+  if (typeof value === 'object') {
+    const items = Object.entries(value as Record<string, unknown>).map(([k, v]) => `${pythonRepr(k)}: ${pythonRepr(v)}`);
+    return `{${items.join(', ')}}`;
+  }
+  return String(value);
+}
+
+function pythonNumber(n: number, infinity: string, nan: string): string {
+  if (Number.isNaN(n)) return nan;
+  if (!Number.isFinite(n)) return n > 0 ? infinity : `-${infinity}`;
+  return String(n);
+}
+
+/**
+ * Python's `json.dumps(value)` with default settings: `, ` and `: ` separators, non-ASCII escaped as \uXXXX.
+ * Patroni's REST API answers in this form, and scripts sometimes grep it (`"role": "master"`).
+ */
+export function pythonJson(value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  if (typeof value === 'string') return asciiJsonString(value);
+  if (typeof value === 'number') return pythonNumber(value, 'Infinity', 'NaN');
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  if (Array.isArray(value)) return `[${value.map(pythonJson).join(', ')}]`;
+  if (typeof value === 'object') {
+    const items = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${asciiJsonString(k)}: ${pythonJson(v)}`);
+    return `{${items.join(', ')}}`;
+  }
+  return 'null';
+}
+
+function asciiJsonString(text: string): string {
+  return JSON.stringify(text).replace(/[\u0080-\uffff]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
