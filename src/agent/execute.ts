@@ -162,7 +162,11 @@ export class Executor {
     await ops.start();
   }
 
-  /** A former primary may hold WAL the new leader never had: rewind it (or re-clone) before it follows. */
+  /**
+   * A former primary may hold WAL the new leader never had: rewind it before it follows. When the rewind fails,
+   * `remove_data_directory_on_rewind_failure` wipes and re-clones (Patroni); otherwise pgha moves the diverged data
+   * directory aside (kept for inspection, never deleted) and re-clones, so the node heals without a manual step.
+   */
   private async rejoinAsReplica(ctx: ExecContext, upstream: Upstream): Promise<void> {
     const { ops, logger, config } = this.d;
     const leaderDoc = ctx.view?.members.get(upstream.name)?.doc;
@@ -175,11 +179,13 @@ export class Executor {
       return;
     }
     if (!useRewind && !config.postgresql.removeDataDirectoryOnDivergedTimelines) return;
-    if (useRewind && !config.postgresql.removeDataDirectoryOnRewindFailure) {
-      throw new PghaError('rewind_failed', `pg_rewind from ${upstream.name} failed; run \`pgha ctl reinit ${config.scope} ${config.name}\``);
+    if (config.postgresql.removeDataDirectoryOnRewindFailure || config.postgresql.removeDataDirectoryOnDivergedTimelines) {
+      logger.warn({ leader: upstream.name }, 'rewind failed; removing the data directory and cloning again');
+      await ops.wipeDataDir();
+    } else {
+      const aside = await ops.moveDataDirAside();
+      logger.warn({ leader: upstream.name, movedTo: aside }, 'rewind failed; moved the diverged data directory aside and cloning again');
     }
-    logger.warn({ leader: upstream.name }, 'rewind failed; removing the data directory and cloning again');
-    await ops.wipeDataDir();
     await ops.basebackup(upstream);
   }
 

@@ -22,6 +22,7 @@ import { probePostgres } from '../postgres/probe';
 import { bootstrapUserRoles, checkpoint, createOrAlterRoles, dropSlots, ensurePhysicalSlots, replicationRole, superuserRole } from '../postgres/sql';
 import type { PgConnection } from '../postgres/connection';
 import type { DataDirState } from './observation';
+import { PghaError } from '../lib/errors';
 import type { ControlData, PostgresOps, Upstream } from './postgres-ops';
 
 /** pg_basebackup of a large database can take hours; the loop keeps ticking meanwhile. */
@@ -207,6 +208,19 @@ export class LocalPostgresOps implements PostgresOps {
   async wipeDataDir(): Promise<void> {
     await removeDataDir(this.pg.dataDir);
     this.following = undefined;
+  }
+
+  async moveDataDirAside(): Promise<string> {
+    const aside = `${this.pg.dataDir}.diverged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    try {
+      await fs.rename(this.pg.dataDir, aside);
+    } catch (err) {
+      throw new PghaError('rewind_failed', `pg_rewind failed and ${this.pg.dataDir} cannot be moved aside (${String(err)}): ` +
+        `run \`pgha ctl reinit ${this.config.scope} ${this.config.name}\` or set remove_data_directory_on_rewind_failure`);
+    }
+    await fs.mkdir(this.pg.dataDir, { mode: 0o700 });
+    this.following = undefined;
+    return aside;
   }
 
   async createRoles(): Promise<void> {

@@ -38,6 +38,8 @@ export interface PostgresOps {
   /** pg_rewind from `from`; true when it succeeded (or nothing was needed). */
   rewind(from: Upstream): Promise<boolean>;
   wipeDataDir(): Promise<void>;
+  /** Renames the data directory to `<data_dir>.diverged-<time>` (kept, never deleted) and leaves an empty one. */
+  moveDataDirAside(): Promise<string>;
   /** Superuser, replication role and bootstrap.users, created on a fresh primary. */
   createRoles(): Promise<void>;
   ensureSlots(names: string[]): Promise<void>;

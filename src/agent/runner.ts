@@ -62,6 +62,7 @@ export class AgentRunner {
   private loopDone: Promise<void> | undefined;
   private wasRunning = false;
   private fencing = false;
+  private dcsFailingSinceMs: number | undefined;
 
   constructor(private readonly d: RunnerDeps) {
     this.now = d.now ?? (() => performance.now());
@@ -135,7 +136,7 @@ export class AgentRunner {
 
   /** One HA cycle. */
   async tick(): Promise<void> {
-    const dcs = await observeDcs(this.d.store, this.keys, this.lastView);
+    const dcs = this.tolerateBriefOutage(await observeDcs(this.d.store, this.keys, this.lastView));
     if (dcs.ok) this.adoptView(dcs.view);
     const postgres = await observePostgres(this.d.ops, this.systemId);
     if (postgres.systemId) this.systemId = postgres.systemId;
@@ -163,6 +164,22 @@ export class AgentRunner {
     await this.act(decision.actions, view);
     this.wasRunning = postgres.running;
     await this.publish(obs, postgres, decision.reason);
+  }
+
+  /**
+   * Patroni retries a DCS read for up to retry_timeout before calling the DCS unavailable. Within that window the
+   * last view stands in (safety does not depend on it: the leader's lock validity runs on the monotonic clock).
+   */
+  private tolerateBriefOutage(dcs: Observation['dcs']): Observation['dcs'] {
+    if (dcs.ok) {
+      this.dcsFailingSinceMs = undefined;
+      return dcs;
+    }
+    this.d.metrics?.countDcsError('read_cluster');
+    this.dcsFailingSinceMs ??= this.now();
+    const brief = this.now() - this.dcsFailingSinceMs < this.dynamic.retryTimeoutSeconds * 1000;
+    if (brief && this.lastView) return { ok: true, view: this.lastView };
+    return dcs;
   }
 
   private safeDecide(obs: Observation): Decision {

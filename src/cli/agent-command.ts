@@ -71,7 +71,8 @@ function refuseRoot(config: AgentConfig): void {
 }
 
 export async function runAgent(config: AgentConfig, logger: Logger): Promise<number> {
-  const deadlineMs = 10_000;
+  // Every etcd call finishes within retry_timeout (Patroni's etcd read timeout): a hung etcd never stalls a tick longer.
+  const deadlineMs = Math.max(1000, (config.bootstrap.dynamic?.retryTimeoutSeconds ?? 10) * 1000);
   const store = new EtcdStore({
     hosts: config.etcd.hosts, protocol: config.etcd.protocol, deadlineMs,
     ...(config.etcd.username ? { username: config.etcd.username } : {}),

@@ -126,11 +126,11 @@ describe('a primary (real PG15)', () => {
   it('reload applies a rewritten postgresql.conf; a restart-only change shows as pending restart', async () => {
     await writePostgresqlConf(pg.dataDir, renderPostgresqlConf({ ...pg.parameters, work_mem: '7MB', shared_buffers: '24MB' }), pg.tools.runAs);
     assert.equal(await reload(pg.tools, pg.dataDir), true);
-    await waitFor('work_mem reloaded', async () => (await query<{ w: string }>(pg.conn(), 'SHOW work_mem AS w'))[0]?.w === '7MB');
+    await waitFor('work_mem reloaded', async () => (await query<{ w: string }>(pg.conn(), "SELECT current_setting('work_mem') AS w"))[0]?.w === '7MB', { timeoutMs: 10_000 });
     const probe = await waitFor('pending restart', async () => {
       const p = await probePostgres(pg.conn());
       return p.pendingRestart ? p : undefined;
-    });
+    }, { timeoutMs: 10_000 });
     assert.equal(probe.pendingRestart, true);
     await writePostgresqlConf(pg.dataDir, renderPostgresqlConf(pg.parameters), pg.tools.runAs);
     await reload(pg.tools, pg.dataDir);

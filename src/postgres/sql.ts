@@ -1,0 +1,193 @@
+/**
+ * Statements the agent runs: roles at bootstrap (reference §5.3), physical slots (§6.4), CHECKPOINT after
+ * promote (§6.5), replay pause/resume. Identifiers and literals are quoted here, never concatenated raw.
+ */
+import type { Client } from 'pg';
+import { ConfigError } from '../lib/errors';
+import { withConnection, type PgConnection } from './connection';
+import { isValidSlotName } from './names';
+
+/** `"name"` with embedded quotes doubled. */
+export function quoteIdent(name: string): string {
+  if (name.includes('\0')) throw new Error('identifier holds a NUL byte');
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/**
+ * A string literal that means the same whatever standard_conforming_strings says: quotes doubled, and when
+ * a backslash is present the E'' form with backslashes doubled (what PostgreSQL's quote_literal does).
+ */
+export function quoteLiteral(value: string): string {
+  if (value.includes('\0')) throw new Error('literal holds a NUL byte');
+  const body = value.replace(/'/g, "''");
+  return value.includes('\\') ? `E'${body.replace(/\\/g, '\\\\')}'` : `'${body}'`;
+}
+
+/** Role attribute keywords CREATE/ALTER ROLE accept without an argument. */
+const ROLE_FLAGS = new Set([
+  'SUPERUSER', 'NOSUPERUSER', 'CREATEDB', 'NOCREATEDB', 'CREATEROLE', 'NOCREATEROLE', 'INHERIT', 'NOINHERIT',
+  'LOGIN', 'NOLOGIN', 'REPLICATION', 'NOREPLICATION', 'BYPASSRLS', 'NOBYPASSRLS',
+]);
+
+/**
+ * Patroni's option handling: upper-case each, add LOGIN unless NOLOGIN/LOGIN is given. Unlike Patroni, an
+ * option is checked against the attribute keywords (plus `CONNECTION LIMIT n`) instead of being pasted in.
+ */
+export function roleOptions(options: readonly string[], field = 'bootstrap.users'): string[] {
+  const out: string[] = [];
+  for (const raw of options) {
+    const option = raw.trim().toUpperCase().replace(/\s+/g, ' ');
+    if (!ROLE_FLAGS.has(option) && !/^CONNECTION LIMIT -?\d+$/.test(option)) {
+      throw new ConfigError(field, `unknown role option ${JSON.stringify(raw)}`, `use role attributes such as ${[...ROLE_FLAGS].slice(0, 6).join(', ')}`);
+    }
+    out.push(option);
+  }
+  if (!out.includes('LOGIN') && !out.includes('NOLOGIN')) out.push('LOGIN');
+  return out;
+}
+
+/** Picks a dollar-quote tag that the body does not contain. */
+function dollarQuote(body: string): string {
+  let tag = '$pgha$';
+  for (let i = 0; body.includes(tag); i++) tag = `$pgha${i}$`;
+  return `${tag}${body}${tag}`;
+}
+
+/** The DO block Patroni runs: ALTER ROLE when it exists, else CREATE ROLE. Exported for unit tests. */
+export function createOrAlterRoleSql(name: string, password: string | undefined, options: readonly string[]): string {
+  const attributes = [...options];
+  if (password !== undefined && password !== '') attributes.push('PASSWORD', quoteLiteral(password));
+  const clause = `${quoteIdent(name)} WITH ${attributes.join(' ')}`;
+  const body = `
+BEGIN
+  PERFORM 1 FROM pg_catalog.pg_authid WHERE rolname = ${quoteLiteral(name)};
+  IF FOUND THEN
+    ALTER ROLE ${clause};
+  ELSE
+    CREATE ROLE ${clause};
+  END IF;
+END;`;
+  return `DO ${dollarQuote(body)}`;
+}
+
+/**
+ * Settings that keep a statement holding a password out of the server log and stats, set before that
+ * statement is sent: log_statement is checked when a query string arrives, so it cannot be set in the
+ * same string. synchronous_commit=local keeps bootstrap from waiting on standbys that do not exist yet.
+ */
+const QUIET_SETTINGS = [
+  'SET LOCAL synchronous_commit = local',
+  'SET LOCAL log_statement = none',
+  'SET LOCAL log_min_duration_statement = -1',
+  'SET LOCAL log_min_error_statement = panic',
+  'SET LOCAL pg_stat_statements.track_utility = off',
+  'SET LOCAL pgaudit.log = none',
+];
+
+/** Runs statements in one transaction with statement logging suppressed. */
+async function runQuietly(client: Client, statements: readonly string[]): Promise<void> {
+  await client.query('BEGIN');
+  try {
+    await client.query(QUIET_SETTINGS.join('; '));
+    for (const sql of statements) await client.query(sql);
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+export interface RoleSpec {
+  name: string;
+  password?: string;
+  options: readonly string[];
+}
+
+/** Creates or alters roles, quietly, in one transaction. Options are already validated (roleOptions). */
+export async function createOrAlterRoles(conn: PgConnection, roles: readonly RoleSpec[]): Promise<void> {
+  if (roles.length === 0) return;
+  const statements = roles.map((r) => createOrAlterRoleSql(r.name, r.password, r.options));
+  await withConnection(conn, (client) => runQuietly(client, statements), `creating roles ${roles.map((r) => r.name).join(', ')}`);
+}
+
+/** post_bootstrap step 1: the superuser (SUPERUSER LOGIN, password). */
+export function superuserRole(credentials: { username: string; password?: string }): RoleSpec {
+  return { name: credentials.username, password: credentials.password, options: ['SUPERUSER', 'LOGIN'] };
+}
+
+/** post_bootstrap step 3: the replication role (REPLICATION LOGIN). */
+export function replicationRole(credentials: { username: string; password?: string }): RoleSpec {
+  return { name: credentials.username, password: credentials.password, options: ['REPLICATION', 'LOGIN'] };
+}
+
+/**
+ * post_bootstrap step 4: `bootstrap.users` (Patroni ≤ 3.x). Entries named like one of `skip` (the superuser,
+ * replication and rewind users) are left out, as Patroni does.
+ */
+export function bootstrapUserRoles(
+  users: Record<string, { password?: string; options: readonly string[] }>,
+  skip: readonly string[],
+): RoleSpec[] {
+  return Object.entries(users)
+    .filter(([name]) => !skip.includes(name))
+    .map(([name, spec]) => ({ name, password: spec.password, options: roleOptions(spec.options, `bootstrap.users.${name}.options`) }));
+}
+
+/**
+ * Creates the missing physical slots, reserving WAL at once (so a replica cloned before it first connects
+ * finds its WAL kept). Returns the names it created.
+ */
+export async function ensurePhysicalSlots(conn: PgConnection, names: readonly string[]): Promise<string[]> {
+  for (const name of names) if (!isValidSlotName(name)) throw new Error(`not a valid slot name: ${JSON.stringify(name)}`);
+  if (names.length === 0) return [];
+  const rows = await withConnection(
+    conn,
+    async (client) =>
+      (
+        await client.query<{ slot_name: string }>(
+          `SELECT (pg_catalog.pg_create_physical_replication_slot(n, true)).slot_name
+             FROM pg_catalog.unnest($1::text[]) AS n
+            WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots s WHERE s.slot_name = n)`,
+          [names],
+        )
+      ).rows,
+    'creating replication slots',
+  );
+  return rows.map((r) => r.slot_name);
+}
+
+/**
+ * Drops the named slots that exist and are not in use. Returns what was dropped and what was busy (an
+ * active slot cannot be dropped; the caller retries once its walsender has gone).
+ */
+export async function dropSlots(conn: PgConnection, names: readonly string[]): Promise<{ dropped: string[]; busy: string[] }> {
+  if (names.length === 0) return { dropped: [], busy: [] };
+  const rows = await withConnection(
+    conn,
+    async (client) =>
+      (
+        await client.query<{ slot_name: string; active: boolean }>(
+          `SELECT slot_name, active,
+                  CASE WHEN NOT active THEN pg_catalog.pg_drop_replication_slot(slot_name) END
+             FROM pg_catalog.pg_replication_slots WHERE slot_name = ANY($1::text[])`,
+          [names],
+        )
+      ).rows,
+    'dropping replication slots',
+  );
+  return { dropped: rows.filter((r) => !r.active).map((r) => r.slot_name), busy: rows.filter((r) => r.active).map((r) => r.slot_name) };
+}
+
+/** CHECKPOINT, with no statement timeout (it can take as long as the dirty buffers need). */
+export async function checkpoint(conn: PgConnection): Promise<void> {
+  await withConnection({ ...conn, statementTimeoutMs: 0 }, (client) => client.query('CHECKPOINT'), 'checkpoint');
+}
+
+/** Pauses WAL replay on a replica (tests, maintenance). */
+export async function pauseReplay(conn: PgConnection): Promise<void> {
+  await withConnection(conn, (client) => client.query('SELECT pg_catalog.pg_wal_replay_pause()'), 'pausing replay');
+}
+
+export async function resumeReplay(conn: PgConnection): Promise<void> {
+  await withConnection(conn, (client) => client.query('SELECT pg_catalog.pg_wal_replay_resume()'), 'resuming replay');
+}
