@@ -1,3 +1,4 @@
+import { inheritedEnv } from '../lib/child-env';
 /**
  * Finding the PostgreSQL binaries and asking them what they are (version, known parameters).
  */
@@ -52,7 +53,7 @@ function pgConfigBinDir(): string | undefined {
 }
 
 function pathBinDir(): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+  for (const dir of (inheritedEnv().PATH ?? '').split(delimiter)) {
     if (dir && isExecutable(join(dir, 'pg_ctl'))) return dir;
   }
   return undefined;
@@ -100,7 +101,7 @@ export async function knownParameters(binDir: string): Promise<Set<string>> {
   const { stdout } = await execFileAsync(join(binDir, 'postgres'), ['--describe-config'], {
     timeout: 10_000,
     maxBuffer: 4 * 1024 * 1024,
-    env: { ...process.env, LC_ALL: 'C' },
+    env: inheritedEnv({ LC_ALL: 'C' }),
   });
   return new Set(stdout.split('\n').map((line) => line.split('\t')[0]!.trim().toLowerCase()).filter(Boolean));
 }

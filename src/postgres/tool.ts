@@ -1,3 +1,4 @@
+import { inheritedEnv } from '../lib/child-env';
 /**
  * Runs one PostgreSQL command-line tool with a deadline, as the postgres OS user when asked, and turns a
  * failure into a PostgresToolError that quotes the tool's last output lines.
@@ -54,7 +55,7 @@ function appendBounded(buffer: string, chunk: string): string {
  * plus `extra`, where an undefined value removes a variable.
  */
 export function toolEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
+  const env: NodeJS.ProcessEnv = inheritedEnv();
   for (const [k, v] of Object.entries(extra)) {
     if (v === undefined) delete env[k];
     else env[k] = v;
