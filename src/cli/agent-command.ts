@@ -12,7 +12,6 @@ import { startRestApi } from '../api/server';
 import { AgentMetrics } from '../metrics/agent-metrics';
 import { readCluster } from '../dcs/read';
 import { PGHA_VERSION } from './version';
-import { startEmbeddedRouter } from './router-command';
 
 const HELP = `Usage: pgha agent -c FILE
 
@@ -70,6 +69,19 @@ function refuseRoot(config: AgentConfig): void {
   );
 }
 
+/** The exact commands that fix a data directory belonging to another cluster (the seed article's trap). */
+export function systemIdFix(config: AgentConfig): string {
+  const dir = config.postgresql.dataDir;
+  const etcd = config.etcd.hosts.map((h) => `${h.host}:${h.port}`).join(',');
+  const prefix = `/${config.namespace}/${config.scope}/`.replace(/\/+/g, '/');
+  return [
+    'To rebuild this node as a replica of the cluster registered in etcd (keeps the old data aside):',
+    `  mv '${dir}' '${dir}.other-cluster' && mkdir -m 700 '${dir}'   # as the postgres user, then start the agent again`,
+    'If instead the etcd keys are leftovers of an old cluster and this data directory is the one to keep:',
+    `  ETCDCTL_API=3 etcdctl --endpoints=${etcd} del --prefix ${prefix}   # then start the agents again`,
+  ].join('\n');
+}
+
 export async function runAgent(config: AgentConfig, logger: Logger): Promise<number> {
   // Every etcd call finishes within retry_timeout (Patroni's etcd read timeout): a hung etcd never stalls a tick longer.
   const deadlineMs = Math.max(1000, (config.bootstrap.dynamic?.retryTimeoutSeconds ?? 10) * 1000);
@@ -93,9 +105,10 @@ export async function runAgent(config: AgentConfig, logger: Logger): Promise<num
   const shutdown = (stopPostgres: boolean) => (stopping ??= cleanup(stopPostgres));
   const runner = new AgentRunner({
     config, store, ops, logger, metrics, pghaVersion: PGHA_VERSION,
-    exit: (code, message) => {
-      logger.fatal({ reason: message }, 'CRITICAL: stopping the agent');
-      process.stderr.write(`CRITICAL: ${message}\n`);
+    exit: (code, message, why) => {
+      const fix = why === 'system_id_mismatch' ? systemIdFix(config) : '';
+      logger.fatal({ reason: message, fix }, 'CRITICAL: stopping the agent');
+      process.stderr.write(`CRITICAL: ${message}\n${fix}\n`);
       exitCode = code;
       void shutdown(false);
     },
@@ -113,7 +126,7 @@ export async function runAgent(config: AgentConfig, logger: Logger): Promise<num
     logger: logger.child({ component: 'api' }),
     ...(config.restapi.authentication ? { authentication: config.restapi.authentication } : {}),
   });
-  const router = config.router ? await startEmbeddedRouter(config, logger) : undefined;
+  const router = config.router ? await (await import('./router-command')).startEmbeddedRouter(config, logger) : undefined;
   void cache.start().catch((err) => logger.warn({ err: String(err) }, 'watch did not start; relying on loop_wait'));
   runner.start();
   logger.info({ api: api.port, dataDir: config.postgresql.dataDir }, 'agent started');

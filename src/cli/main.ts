@@ -1,8 +1,4 @@
-/** The `pgha` command: one CLI for the agent, the router, ctl and the demo cluster. */
-import { runAgentCommand } from './agent-command';
-import { runCtlCommand } from './ctl-command';
-import { runDemoCommand } from './demo-command';
-import { runRouterCommand } from './router-command';
+/** The `pgha` command: one CLI for the agent, the router, ctl and the demo cluster. Commands load lazily. */
 import { PGHA_VERSION } from './version';
 
 const USAGE = `pgha ${PGHA_VERSION}: high availability for PostgreSQL (Patroni-compatible agent + HA-aware router)
@@ -23,16 +19,16 @@ export async function main(argv: string[]): Promise<void> {
   try {
     switch (command) {
       case 'agent':
-        code = await runAgentCommand(rest);
+        code = await (await import('./agent-command')).runAgentCommand(rest);
         break;
       case 'router':
-        code = await runRouterCommand(rest);
+        code = await (await import('./router-command')).runRouterCommand(rest);
         break;
       case 'ctl':
-        code = await runCtlCommand(rest);
+        code = await (await import('./ctl-command')).runCtlCommand(rest);
         break;
       case 'demo':
-        code = await runDemoCommand(rest);
+        code = await (await import('./demo-command')).runDemoCommand(rest);
         break;
       case 'version':
       case '--version':
