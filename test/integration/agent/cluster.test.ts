@@ -29,9 +29,10 @@ describe('a cluster from the config/ files', { timeout: 900_000 }, () => {
     if (c) await c.close();
   });
 
-  it('forms one leader and two streaming replicas on one timeline within 60 s', async () => {
+  it('forms one leader and two streaming replicas on one timeline within 60 s', async (t) => {
     try {
       const view = await c.waitHealthy(Math.max(1000, 60_000 - (Date.now() - startedAt)));
+      t.diagnostic(`healthy ${Date.now() - startedAt} ms after the agents started`);
       assert.equal(view.members.size, 3);
     } catch (err) {
       throw new Error(`${String(err)}\n${[0, 1, 2].map((i) => c.logTail(i, 15)).join('\n---\n')}`);
@@ -120,7 +121,7 @@ describe('a cluster from the config/ files', { timeout: 900_000 }, () => {
     await waitFor('the resumed replica to qualify again for lag=16MB', async () => (await httpStatus(replica.apiPort, '/replica?lag=16MB')) === 200, { timeoutMs: 60_000 });
   });
 
-  it('fails over on kill -9 of the leader agent and postgres, and the killed node rejoins by itself', async () => {
+  it('fails over on kill -9 of the leader agent and postgres, and the killed node rejoins by itself', async (t) => {
     const view = await c.view();
     const li = c.leaderIndex(view);
     const old = c.nodes[li]!;
@@ -136,6 +137,7 @@ describe('a cluster from the config/ files', { timeout: 900_000 }, () => {
       return v.leader && v.leader.name !== old.name ? v.leader.name : undefined;
     }, { timeoutMs: ttlPlusLoopWait + 30_000, intervalMs: 100 });
     const tookMs = Date.now() - killedAt;
+    t.diagnostic(`new leader ${next} ${tookMs} ms after the kill`);
     assert.ok(tookMs <= ttlPlusLoopWait, `new leader after ${tookMs} ms, expected within ttl + loop_wait = ${ttlPlusLoopWait} ms`);
     const ni = c.nodes.findIndex((n) => n.name === next);
     await waitFor('the new leader to accept writes', async () => {
