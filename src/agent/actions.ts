@@ -16,7 +16,7 @@ export type Action =
   | { type: 'write_initialize'; systemId: string }
   | { type: 'write_config' }
   | { type: 'publish_status' } // leader: status key (optime, slots) and slots on the primary
-  | { type: 'exit'; code: number; message: string };
+  | { type: 'exit'; code: number; message: string; why: 'system_id_mismatch' };
 
 export type ActionType = Action['type'];
 

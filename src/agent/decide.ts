@@ -99,7 +99,7 @@ function systemIdMismatch(obs: Observation, view: ClusterView): { reason: string
   const message =
     `system ID mismatch, node ${obs.name} belongs to a different cluster: ${theirs} != ${mine}. ` +
     `The data directory holds another cluster than the one registered in etcd.`;
-  return { reason: message, action: { type: 'exit', code: 1, message } };
+  return { reason: message, action: { type: 'exit', code: 1, message, why: 'system_id_mismatch' } };
 }
 
 function withoutData(obs: Observation, view: ClusterView, done: Done): Decision {

@@ -26,7 +26,7 @@ export interface ExecutorDeps {
   ops: PostgresOps;
   logger: Logger;
   /** Only the CLI may exit the process: it passes this in. */
-  exit: (code: number, message: string) => void;
+  exit: (code: number, message: string, why: string) => void;
 }
 
 export class Executor {
@@ -67,7 +67,7 @@ export class Executor {
         await this.publishStatus(ctx);
         return true;
       case 'exit':
-        this.d.exit(action.code, action.message);
+        this.d.exit(action.code, action.message, action.why);
         return false;
       default:
         throw new PghaError('internal', `action ${action.type} is not a short action`);

@@ -33,7 +33,7 @@ export interface RunnerDeps {
   metrics?: AgentMetrics;
   pghaVersion: string;
   now?: () => number;
-  exit: (code: number, message: string) => void;
+  exit: (code: number, message: string, why: string) => void;
 }
 
 const TASK_KIND: Partial<Record<Action['type'], TaskState['kind']>> = {

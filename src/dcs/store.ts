@@ -1,4 +1,5 @@
 import type { KeyValue } from '../model/cluster';
+import { PghaError } from '../lib/errors';
 
 /** etcd lease id as a decimal string ('0' = no lease). Strings, because lease ids are int64. */
 export type LeaseId = string;
@@ -13,16 +14,38 @@ export interface WatchHandlers {
   onEvents(events: readonly WatchEvent[], revision: number): void;
   /** The watch is gone (compacted, connection lost for good): the caller re-lists and watches again. */
   onLost(reason: string, compacted: boolean): void;
+  /** Answer to Watch.requestProgress(): every event of this watch up to `revision` has been delivered. */
+  onProgress?(revision: number): void;
 }
 
 export interface Watch {
+  /**
+   * Asks the server, on this watch's own stream, up to which revision events were delivered (answered through
+   * onProgress). An idle watch is otherwise silent, so this is how a caller proves the watch is alive and current.
+   */
+  requestProgress(): void;
   close(): void;
+}
+
+/**
+ * A write named a lease the DCS does not know (expired or revoked). Not a transport failure: retrying with the
+ * same lease cannot succeed; grant a new lease and write again (Patroni does the same).
+ */
+export class LeaseNotFoundError extends PghaError {
+  constructor(what: string, readonly lease: LeaseId, cause?: unknown) {
+    super('dcs_lease_not_found', `${what}: lease ${lease} not found (expired or revoked)`, false, { cause });
+    this.name = 'LeaseNotFoundError';
+  }
 }
 
 /**
  * The DCS seam, shaped like etcd v3 (revisions, leases, transactions, watch from a revision).
  * Expected outcomes (a lost compare-and-swap) are return values; transport failures throw
  * DcsUnavailableError. Every call finishes within the store's deadline (at most `retry_timeout`).
+ * A write that attaches a key to an unknown lease throws LeaseNotFoundError (only when that write would
+ * happen: a compare that fails first returns false).
+ * After an ambiguous failure (a deadline passed after the request was sent) a CAS may or may not have been
+ * applied: it throws DcsUnavailableError and the caller re-reads.
  */
 export interface ClusterStore {
   /** Linearizable read of every key under `prefix` (serializable when asked: stale reads allowed). */

@@ -1,0 +1,205 @@
+/**
+ * Every metric the router exposes on `GET /metrics`, in one explicit prom-client Registry (never the global one).
+ * Base units (seconds, bytes), `_total` counters, bounded labels:
+ *  - `listener`: the configured listener names (a handful);
+ *  - `backend` / `member`: member names of the one cluster the router serves, capped at MAX_MEMBERS distinct
+ *    values (later ones count as `other`);
+ *  - `reason` / `outcome` / `direction`: closed unions below.
+ * Label children are resolved once per (listener, backend) and cached: the connection path does a map lookup
+ * and an increment, and the data path does nothing at all (bytes are added when a connection closes).
+ * State (lag, qualification, watch state, generation) is read from a snapshot at scrape time.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export type CloseReason = 'client' | 'backend' | 'leader_change' | 'error' | 'shutdown';
+export type ConnectFailureReason = 'refused' | 'timeout' | 'reset' | 'tls_refused' | 'error';
+export type RefusalReason =
+  | 'hold_timeout'
+  | 'startup_timeout'
+  | 'malformed'
+  | 'oversized'
+  | 'unsupported_protocol'
+  | 'unencrypted_data_after_tls_request'
+  | 'shutdown';
+export type HoldOutcome = 'routed' | 'timeout' | 'client_gone' | 'shutdown';
+export type CancelOutcome = 'routed' | 'broadcast' | 'unknown_key' | 'failed';
+
+const MAX_MEMBERS = 64;
+
+/** The state read at scrape time. */
+export interface RouterMetricsSnapshot {
+  generation: number;
+  writable: boolean;
+  leader?: string;
+  watchState: string;
+  /** Seconds since the newest watch event / the last successful etcd contact (undefined: never). */
+  lastEventAgeSeconds?: number;
+  lastContactAgeSeconds?: number;
+  members: readonly {
+    member: string;
+    up: boolean;
+    lagBytes?: number;
+    lagSeconds?: number;
+    pools: Readonly<Record<string, { in: boolean }>>;
+  }[];
+  pools: readonly { listener: string; backends: number; fallback: boolean }[];
+  held: Readonly<Record<string, number>>;
+}
+
+export class RouterMetrics {
+  readonly registry = new Registry();
+  private readonly opened: Counter<'listener' | 'backend'>;
+  private readonly active: Gauge<'listener' | 'backend'>;
+  private readonly closed: Counter<'listener' | 'backend' | 'reason'>;
+  private readonly connectFailures: Counter<'listener' | 'backend' | 'reason'>;
+  private readonly refusals: Counter<'listener' | 'reason'>;
+  private readonly holdSeconds: Histogram<'listener' | 'outcome'>;
+  private readonly leaderChanges: Counter<string>;
+  private readonly closedOnLeaderChange: Counter<'listener'>;
+  private readonly cancels: Counter<'listener' | 'outcome'>;
+  private readonly cancelTargets: Counter<'listener'>;
+  private readonly bytes: Counter<'listener' | 'backend' | 'direction'>;
+  private readonly healthChecks: Counter<'member' | 'result'>;
+  private readonly healthSeconds: Histogram<'member'>;
+  private readonly members = new Set<string>();
+  private readonly children = new Map<string, ConnectionMetrics>();
+  private readonly fill: () => void;
+
+  constructor(snapshot: () => RouterMetricsSnapshot) {
+    const r = [this.registry];
+    this.opened = new Counter({ name: 'pgha_router_connections_opened_total', help: 'Client connections routed to a backend (backend connection established).', labelNames: ['listener', 'backend'], registers: r });
+    this.active = new Gauge({ name: 'pgha_router_connections_active', help: 'Client connections currently routed to a backend.', labelNames: ['listener', 'backend'], registers: r });
+    this.closed = new Counter({ name: 'pgha_router_connections_closed_total', help: 'Routed connections closed, by who ended them.', labelNames: ['listener', 'backend', 'reason'], registers: r });
+    this.connectFailures = new Counter({ name: 'pgha_router_backend_connect_failures_total', help: 'Failed attempts to open a backend connection.', labelNames: ['listener', 'backend', 'reason'], registers: r });
+    this.refusals = new Counter({ name: 'pgha_router_connections_refused_total', help: 'Client connections refused (ErrorResponse or close), by reason.', labelNames: ['listener', 'reason'], registers: r });
+    this.holdSeconds = new Histogram({
+      name: 'pgha_router_hold_seconds', help: 'Time new connections waited for a qualifying backend, by outcome.',
+      labelNames: ['listener', 'outcome'], buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: r,
+    });
+    this.leaderChanges = new Counter({ name: 'pgha_router_leader_changes_total', help: 'Changes of the leader key seen in etcd (including to and from no leader).', registers: r });
+    this.closedOnLeaderChange = new Counter({ name: 'pgha_router_connections_closed_on_leader_change_total', help: 'Write connections closed because the leader changed or could no longer be confirmed.', labelNames: ['listener'], registers: r });
+    this.cancels = new Counter({ name: 'pgha_router_cancel_requests_total', help: 'CancelRequests: routed by key, broadcast (TLS sessions), unknown key, failed.', labelNames: ['listener', 'outcome'], registers: r });
+    this.cancelTargets = new Counter({ name: 'pgha_router_cancel_broadcast_targets_total', help: 'Backends a broadcast CancelRequest was sent to.', labelNames: ['listener'], registers: r });
+    this.bytes = new Counter({ name: 'pgha_router_bytes_total', help: 'Bytes relayed, counted when a connection closes.', labelNames: ['listener', 'backend', 'direction'], registers: r });
+    this.healthChecks = new Counter({ name: 'pgha_router_health_checks_total', help: 'Agent REST checks, by result.', labelNames: ['member', 'result'], registers: r });
+    this.healthSeconds = new Histogram({ name: 'pgha_router_health_check_seconds', help: 'Agent REST check duration.', labelNames: ['member'], buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: r });
+
+    const held = new Gauge({ name: 'pgha_router_held_connections', help: 'New connections waiting for a qualifying backend.', labelNames: ['listener'], registers: r });
+    const generation = new Gauge({ name: 'pgha_router_routing_generation', help: 'Version of the routing table; bumped whenever the leader or a pool changes.', registers: r });
+    const writable = new Gauge({ name: 'pgha_router_writable', help: '1 when a confirmed leader receives writes.', registers: r });
+    const watch = new Gauge({ name: 'pgha_router_etcd_watch_state', help: '1 for the current etcd watch state.', labelNames: ['state'], registers: r });
+    const eventAge = new Gauge({ name: 'pgha_router_etcd_last_event_age_seconds', help: 'Seconds since the newest etcd watch event or list (NaN: none yet).', registers: r });
+    const contactAge = new Gauge({ name: 'pgha_router_etcd_last_contact_age_seconds', help: 'Seconds since the last successful etcd contact (NaN: never).', registers: r });
+    const up = new Gauge({ name: 'pgha_router_member_up', help: '1 when the member agent answers its REST health check (after rise/fall).', labelNames: ['member'], registers: r });
+    const lagBytes = new Gauge({ name: 'pgha_router_member_lag_bytes', help: 'Replica lag behind the freshest leader position (NaN: unknown).', labelNames: ['member'], registers: r });
+    const lagSeconds = new Gauge({ name: 'pgha_router_member_lag_seconds', help: 'How long the leader has had WAL the replica has not replayed (NaN: unknown).', labelNames: ['member'], registers: r });
+    const qualified = new Gauge({ name: 'pgha_router_member_qualified', help: '1 when the member is in the listener pool.', labelNames: ['member', 'listener'], registers: r });
+    const poolSize = new Gauge({ name: 'pgha_router_pool_backends', help: 'Backends in each listener pool.', labelNames: ['listener'], registers: r });
+    const fallback = new Gauge({ name: 'pgha_router_pool_fallback_to_leader', help: '1 when the pool serves reads from the leader because no replica qualifies.', labelNames: ['listener'], registers: r });
+
+    // Every state gauge is filled from one snapshot just before each scrape (text()).
+    this.fill = (): void => {
+      const s = snapshot();
+      generation.set(s.generation);
+      writable.set(s.writable ? 1 : 0);
+      watch.reset();
+      watch.set({ state: s.watchState }, 1);
+      eventAge.set(s.lastEventAgeSeconds ?? Number.NaN);
+      contactAge.set(s.lastContactAgeSeconds ?? Number.NaN);
+      for (const g of [up, lagBytes, lagSeconds, qualified]) g.reset();
+      for (const m of s.members) {
+        const member = this.memberLabel(m.member);
+        up.set({ member }, m.up ? 1 : 0);
+        lagBytes.set({ member }, m.lagBytes ?? Number.NaN);
+        lagSeconds.set({ member }, m.lagSeconds ?? Number.NaN);
+        for (const [listener, v] of Object.entries(m.pools)) qualified.set({ member, listener }, v.in ? 1 : 0);
+      }
+      poolSize.reset();
+      fallback.reset();
+      for (const p of s.pools) {
+        poolSize.set({ listener: p.listener }, p.backends);
+        fallback.set({ listener: p.listener }, p.fallback ? 1 : 0);
+      }
+      held.reset();
+      for (const [listener, n] of Object.entries(s.held)) held.set({ listener }, n);
+    };
+  }
+
+  /** Member names are bounded by the cluster's size; past MAX_MEMBERS distinct names they count as `other`. */
+  memberLabel(name: string): string {
+    if (this.members.has(name)) return name;
+    if (this.members.size >= MAX_MEMBERS) return 'other';
+    this.members.add(name);
+    return name;
+  }
+
+  /** The cached children for one (listener, backend) pair. */
+  connection(listener: string, backend: string): ConnectionMetrics {
+    const b = this.memberLabel(backend);
+    const key = `${listener}\0${b}`;
+    let c = this.children.get(key);
+    if (!c) {
+      const l = { listener, backend: b };
+      c = {
+        opened: this.opened.labels(l),
+        active: this.active.labels(l),
+        closed: {
+          client: this.closed.labels({ ...l, reason: 'client' }),
+          backend: this.closed.labels({ ...l, reason: 'backend' }),
+          leader_change: this.closed.labels({ ...l, reason: 'leader_change' }),
+          error: this.closed.labels({ ...l, reason: 'error' }),
+          shutdown: this.closed.labels({ ...l, reason: 'shutdown' }),
+        },
+        bytesIn: this.bytes.labels({ ...l, direction: 'client_to_backend' }),
+        bytesOut: this.bytes.labels({ ...l, direction: 'backend_to_client' }),
+      };
+      this.children.set(key, c);
+    }
+    return c;
+  }
+
+  connectFailed(listener: string, backend: string, reason: ConnectFailureReason): void {
+    this.connectFailures.inc({ listener, backend: this.memberLabel(backend), reason });
+  }
+
+  refused(listener: string, reason: RefusalReason): void {
+    this.refusals.inc({ listener, reason });
+  }
+
+  held(listener: string, waitedMs: number, outcome: HoldOutcome): void {
+    this.holdSeconds.observe({ listener, outcome }, waitedMs / 1000);
+  }
+
+  leaderChanged(): void {
+    this.leaderChanges.inc();
+  }
+
+  closedForLeaderChange(listener: string, n: number): void {
+    if (n > 0) this.closedOnLeaderChange.inc({ listener }, n);
+  }
+
+  cancel(listener: string, outcome: CancelOutcome, targets = 0): void {
+    this.cancels.inc({ listener, outcome });
+    if (outcome === 'broadcast' && targets > 0) this.cancelTargets.inc({ listener }, targets);
+  }
+
+  healthCheck(member: string, ok: boolean, durationMs: number): void {
+    const m = this.memberLabel(member);
+    this.healthChecks.inc({ member: m, result: ok ? 'ok' : 'failed' });
+    this.healthSeconds.observe({ member: m }, durationMs / 1000);
+  }
+
+  /** The exposition text, with the state gauges filled from a fresh snapshot. */
+  async text(): Promise<string> {
+    this.fill();
+    return this.registry.metrics();
+  }
+}
+
+export interface ConnectionMetrics {
+  opened: { inc(): void };
+  active: { inc(): void; dec(): void };
+  closed: Record<CloseReason, { inc(): void }>;
+  bytesIn: { inc(n: number): void };
+  bytesOut: { inc(n: number): void };
+}

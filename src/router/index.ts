@@ -1,0 +1,197 @@
+/**
+ * The HA-aware PostgreSQL router (docs/router.md): `startRouter(config, deps)` binds the listeners and the
+ * metrics/status address, follows the cluster in etcd (watch) and the agents (REST), and routes.
+ */
+import type { Logger } from '../log/logger';
+import type { ClusterStore } from '../dcs/store';
+import { ConfigError } from '../lib/errors';
+import { RouterMetrics } from '../metrics/router-metrics';
+import { realScheduler, type Scheduler } from './hold';
+import type { FetchJson } from './health';
+import { Router } from './router';
+import { closeServer, startStatusServer } from './status';
+import { Topology, type ViewSource } from './topology';
+import type { RouterConfig, RoutingTable } from './types';
+
+export { loadRouterConfig, parseRouterFlags, parseDuration, DEFAULT_READ_PORT, DEFAULT_WRITE_PORT } from './config';
+export type { RouterConfig, ListenerConfig, ListenerRole, RoutingTable } from './types';
+export type { ViewSource } from './topology';
+
+export interface RouterDependencies {
+  logger: Logger;
+  /** The etcd store to use (default: a new EtcdStore on `config.etcd`, closed by stop()). */
+  store?: ClusterStore;
+  /** Tests: a view source instead of a ClusterCache over the store. */
+  source?: ViewSource;
+  /** Tests: the REST fetcher and the clock. */
+  fetch?: FetchJson;
+  scheduler?: Scheduler;
+}
+
+export interface RunningRouter {
+  stop(): Promise<void>;
+  reload(config: RouterConfig): Promise<void>;
+  /** Bound ports by listener name, plus `metrics` when served. */
+  ports: Record<string, number>;
+  /** The current routing table (tests, embedding). */
+  table(): RoutingTable;
+  /** The /status document. */
+  status(): unknown;
+}
+
+export async function startRouter(config: RouterConfig, deps: RouterDependencies): Promise<RunningRouter> {
+  const logger = deps.logger;
+  const scheduler = deps.scheduler ?? realScheduler;
+  // Loaded on demand: a test that brings its own source does not load the etcd client.
+  const { source, close: closeSource } = deps.source
+    ? { source: deps.source, close: async () => undefined }
+    : (await import('./source')).createViewSource(config, {
+        logger: logger.child({ component: 'router-etcd' }),
+        scheduler,
+        ...(deps.store ? { store: deps.store } : {}),
+      });
+  let current = config;
+  let router: Router | undefined;
+  let metrics: RouterMetrics | undefined;
+  const topology = new Topology({
+    source,
+    config: current,
+    scheduler,
+    logger: logger.child({ component: 'router-topology' }),
+    ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    onTable: (table, prev) => router?.onTable(table, prev),
+    onCheck: (member, ok, ms) => metrics?.healthCheck(member, ok, ms),
+  });
+  const ageSeconds = (at: number | undefined): number | undefined => (at === undefined ? undefined : (scheduler.now() - at) / 1000);
+  metrics = new RouterMetrics(() => {
+    const t = topology.table();
+    return {
+      generation: t.generation,
+      writable: t.leader !== undefined,
+      ...(t.leader ? { leader: t.leader.member } : {}),
+      watchState: topology.watchState(),
+      ...(ageSeconds(topology.lastEventAtMs()) !== undefined ? { lastEventAgeSeconds: ageSeconds(topology.lastEventAtMs()) } : {}),
+      ...(ageSeconds(topology.lastContactMs()) !== undefined ? { lastContactAgeSeconds: ageSeconds(topology.lastContactMs()) } : {}),
+      members: t.members.map((m) => ({
+        member: m.member,
+        up: m.up,
+        ...(m.lagBytes !== undefined ? { lagBytes: m.lagBytes } : {}),
+        ...(m.lagSeconds !== undefined ? { lagSeconds: m.lagSeconds } : {}),
+        pools: m.pools,
+      })),
+      pools: Object.values(t.pools).map((p) => ({ listener: p.listener, backends: p.backends.length, fallback: p.fallback })),
+      held: router?.heldCounts() ?? {},
+    };
+  });
+  router = new Router(current, { topology, metrics, logger: logger.child({ component: 'router-proxy' }), scheduler });
+
+  const status = (): unknown => {
+    const t = topology.table();
+    return {
+      scope: current.scope,
+      namespace: current.namespace,
+      generation: t.generation,
+      writable: t.leader !== undefined,
+      leader: t.leader ?? null,
+      leaderKey: t.leaderKey ?? null,
+      writeReason: t.writeReason,
+      ttlSeconds: t.ttlMs / 1000,
+      etcd: {
+        watchState: topology.watchState(),
+        lastContactAgeSeconds: ageSeconds(topology.lastContactMs()) ?? null,
+        lastEventAgeSeconds: ageSeconds(topology.lastEventAtMs()) ?? null,
+      },
+      listeners: Object.fromEntries(
+        current.listeners.map((l) => {
+          const pool = t.pools[l.name];
+          return [
+            l.name,
+            {
+              role: l.role,
+              port: router!.listeners.get(l.name)?.port ?? null,
+              backends: pool?.backends ?? [],
+              fallbackToLeader: pool?.fallback ?? false,
+              reason: pool?.reason ?? '',
+              connections: router!.sessionCounts()[l.name] ?? null,
+            },
+          ];
+        }),
+      ),
+      members: t.members,
+    };
+  };
+
+  let statusServer: Awaited<ReturnType<typeof startStatusServer>> | undefined;
+  const ports: Record<string, number> = {};
+  const refreshPorts = (): void => {
+    for (const k of Object.keys(ports)) delete ports[k];
+    Object.assign(ports, router!.ports());
+    if (statusServer) ports.metrics = statusServer.port;
+  };
+  const startStatus = async (addr: { host: string; port: number }): Promise<void> => {
+    statusServer = await startStatusServer(
+      addr.host,
+      addr.port,
+      {
+        metrics: () => metrics!.text(),
+        status,
+        health: () => {
+          const t = topology.table();
+          const readable = Object.fromEntries(Object.values(t.pools).map((p) => [p.listener, p.backends.length > 0]));
+          return { ok: true, body: { state: 'running', writable: t.leader !== undefined, pools: readable, generation: t.generation } };
+        },
+      },
+      logger,
+    );
+  };
+
+  try {
+    await router.listen();
+    if (config.metrics) await startStatus(config.metrics);
+  } catch (err) {
+    await router.stop().catch(() => undefined);
+    if (statusServer) await closeServer(statusServer.server);
+    await closeSource();
+    throw err;
+  }
+  refreshPorts();
+  // Topology: etcd may be down at start; the listeners are up and hold/refuse until a view arrives.
+  topology.start().catch((err: unknown) => logger.error({ err }, 'router topology failed to start'));
+
+  let stopped = false;
+  return {
+    ports,
+    table: () => topology.table(),
+    status,
+    async reload(next: RouterConfig) {
+      for (const [field, a, b] of [
+        ['scope', current.scope, next.scope],
+        ['namespace', current.namespace, next.namespace],
+        ['etcd.hosts', current.etcd.hosts.join(','), next.etcd.hosts.join(',')],
+      ] as const) {
+        if (a !== b) throw new ConfigError(field, `changed from ${a} to ${b}: a reload cannot move the router to another cluster`, 'restart the router to apply it');
+      }
+      current = next;
+      await router!.reconfigure(next);
+      topology.reconfigure(next);
+      const m = next.metrics;
+      const old = config.metrics;
+      if (statusServer && (!m || m.host !== old?.host || (m.port !== old.port && m.port !== 0))) {
+        await closeServer(statusServer.server);
+        statusServer = undefined;
+      }
+      if (m && !statusServer) await startStatus(m);
+      config = next;
+      refreshPorts();
+      logger.info({ ports }, 'router configuration reloaded');
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await router!.stop();
+      await topology.stop();
+      if (statusServer) await closeServer(statusServer.server);
+      await closeSource();
+    },
+  };
+}

@@ -1,0 +1,110 @@
+/**
+ * Buffered reading of a socket before routing (the client's first packets, the backend's one-byte TLS answer).
+ * Only used until the connection is spliced; `detach()` pauses the socket, removes the listeners and hands back
+ * whatever was read but not consumed, so not a byte is lost when the pipes take over.
+ */
+import type { Socket } from 'node:net';
+import { parseFrontendPacket, type FrontendPacket } from './wire';
+
+export class ClosedError extends Error {
+  constructor(what: string) {
+    super(`${what} closed the connection`);
+  }
+}
+
+export class TimeoutError extends Error {}
+
+export class Reader {
+  private buf: Buffer | undefined;
+  private waiter: (() => void) | undefined;
+  closed = false;
+  private readonly onData = (d: Buffer): void => {
+    this.buf = this.buf ? Buffer.concat([this.buf, d]) : d;
+    if (this.buf.length > this.pauseAbove) this.socket.pause();
+    this.wake();
+  };
+  private readonly onEnd = (): void => {
+    this.closed = true;
+    this.wake();
+  };
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly what: string,
+    /** Stop reading once this much is buffered (the caller only ever needs one bounded packet). */
+    private readonly pauseAbove = 64 * 1024,
+  ) {
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('close', this.onEnd);
+    socket.resume();
+  }
+
+  get buffered(): number {
+    return this.buf?.length ?? 0;
+  }
+
+  /** The first client packet (or the next one after an 'N' to SSLRequest/GSSENCRequest), within `timeoutMs`. */
+  async packet(maxLength: number, timeoutMs: number): Promise<{ packet: FrontendPacket; raw: Buffer }> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const packet = parseFrontendPacket(this.buf ?? EMPTY, maxLength);
+      if (packet.kind !== 'incomplete') {
+        const n = 'length' in packet ? packet.length : packet.kind === 'direct-tls' ? this.buffered : 0;
+        return { packet, raw: this.take(n) };
+      }
+      await this.more(deadline);
+    }
+  }
+
+  /** One byte (the backend's answer to SSLRequest/GSSENCRequest). */
+  async byte(timeoutMs: number): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.buf || this.buf.length === 0) await this.more(deadline);
+    return this.take(1)[0]!;
+  }
+
+  /** Stops reading; returns the bytes read but not consumed. The socket stays paused for the pipes. */
+  detach(): Buffer | undefined {
+    this.socket.pause();
+    this.socket.removeListener('data', this.onData);
+    this.socket.removeListener('end', this.onEnd);
+    this.socket.removeListener('close', this.onEnd);
+    const rest = this.buf;
+    this.buf = undefined;
+    this.wake();
+    return rest && rest.length ? rest : undefined;
+  }
+
+  private take(n: number): Buffer {
+    const b = this.buf ?? EMPTY;
+    const out = b.subarray(0, n);
+    this.buf = n < b.length ? b.subarray(n) : undefined;
+    if (this.buf === undefined || this.buf.length <= this.pauseAbove) this.socket.resume();
+    return out;
+  }
+
+  private more(deadline: number): Promise<void> {
+    if (this.closed) return Promise.reject(new ClosedError(this.what));
+    const wait = deadline - Date.now();
+    if (wait <= 0) return Promise.reject(new TimeoutError(`${this.what} sent nothing usable in time`));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiter = undefined;
+        reject(new TimeoutError(`${this.what} sent nothing usable in time`));
+      }, wait);
+      this.waiter = () => {
+        clearTimeout(timer);
+        this.waiter = undefined;
+        if (this.closed && this.buffered === 0) reject(new ClosedError(this.what));
+        else resolve();
+      };
+    });
+  }
+
+  private wake(): void {
+    this.waiter?.();
+  }
+}
+
+const EMPTY = Buffer.alloc(0);

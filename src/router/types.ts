@@ -1,0 +1,197 @@
+/**
+ * The router's vocabulary: configuration, health observations, lag, and the routing table. Types only: no I/O,
+ * so routing.ts (pure) can import them.
+ */
+
+/** What a listener routes to (docs/router.md "Listeners"). */
+export type ListenerRole = 'primary' | 'replica' | 'read-only' | 'any';
+export type BalanceMode = 'least-connections' | 'round-robin';
+
+export interface ListenerConfig {
+  /** Unique name: the `listener` metric label and the key in /status. */
+  name: string;
+  role: ListenerRole;
+  host: string;
+  /** 0 asks the kernel for a free port (tests); the bound port is in `ports`. */
+  port: number;
+  /** Replicas further behind than this many bytes are out of the pool; undefined = no byte limit. */
+  maxLagBytes?: number;
+  /** Replicas further behind than this many seconds are out; undefined = no time limit. */
+  maxLagSeconds?: number;
+  balance: BalanceMode;
+  /** Every `tag: value` here must be set on the member (Patroni's `?tag_k=v` rule: string compare). */
+  tagFilters: Readonly<Record<string, string>>;
+  /** Members tagged `noloadbalance` get no traffic from this listener unless this is true. */
+  includeNoloadbalance: boolean;
+  /** `replica` role: send to the confirmed leader when no replica qualifies (`read-only` always does). */
+  fallbackToLeader: boolean;
+  /** Replicas must report `replication_state: streaming` (when their REST API reports it at all). */
+  requireStreaming: boolean;
+  /** How long a new connection waits for a backend to qualify before it gets an ErrorResponse. */
+  holdTimeoutMs: number;
+}
+
+export interface RouterConfig {
+  /** Where this came from (file name, `flags`, `agent.yml (router:)`): used in messages. */
+  source: string;
+  scope: string;
+  namespace: string;
+  etcd: { hosts: string[]; deadlineMs: number; username?: string; password?: string };
+  listeners: ListenerConfig[];
+  /** /metrics, /status and /health; undefined = not served. */
+  metrics?: { host: string; port: number };
+  health: HealthCheckConfig;
+  lag: LagConfig;
+  lease: LeaseConfig;
+  startup: { timeoutMs: number; maxPacketBytes: number };
+  connectTimeoutMs: number;
+  /** stop(): how long open sessions may keep running before they are cut. */
+  drainTimeoutMs: number;
+  /** Member tag holding a balancing weight (a number; 0 takes the member out of every pool). */
+  weightTag: string;
+  /** TCP keepalive on client and backend sockets (ms before the first probe; 0 = off). */
+  tcpKeepaliveMs: number;
+}
+
+export interface HealthCheckConfig {
+  /** Period of the REST check of every member. */
+  intervalMs: number;
+  /** Per-request deadline (≤ interval). */
+  timeoutMs: number;
+  /** Consecutive successes before a member that was down counts as up again. */
+  rise: number;
+  /** Consecutive failures before a member counts as down. */
+  fall: number;
+  /** Period used for a member the view names leader while its agent does not (yet) confirm it is primary. */
+  fastIntervalMs: number;
+  /** Verify the agents' HTTPS certificates (https api_url). */
+  verifyTls: boolean;
+  /**
+   * An agent answer older than this is unknown: it confirms no leader and gives no lag (and unknown never
+   * qualifies). A backstop for fall: a check that hangs is also a failure, after `timeoutMs`.
+   */
+  maxAgeMs: number;
+}
+
+export interface LagConfig {
+  /** Which replica position lag is measured from: replayed (Patroni's rule) or received. */
+  position: 'replay' | 'receive';
+  /** Keep leader-position history this long for seconds lag (at least 3 × the largest max_lag_seconds). */
+  historyMs: number;
+}
+
+export interface LeaseConfig {
+  /** Used when the cluster's `config` key has no `ttl`. Patroni's default is 30 s. */
+  defaultTtlMs: number;
+  /**
+   * Writes stop once etcd has not been reached for `ttl - margin`: past that, the leader's lease may have
+   * expired without the router seeing it (and another member may have been promoted).
+   */
+  marginMs: number;
+}
+
+/** The subset of an agent's `GET /patroni` document the router uses (reference §3.5). */
+export interface PatroniStatus {
+  role?: string;
+  state?: string;
+  timeline?: number;
+  /** Primary: `xlog.location` (flush LSN). */
+  location?: number;
+  receivedLocation?: number;
+  replayedLocation?: number;
+  replayPaused?: boolean;
+  replicationState?: string;
+  tags?: Record<string, unknown>;
+}
+
+/** What the health checker knows about one member's agent. Times are monotonic ms. */
+export interface MemberHealth {
+  apiUrl: string;
+  /** After rise/fall: true once reachable (first success, or `rise` successes after a down). */
+  up: boolean;
+  /** The last successful answer and when it arrived. */
+  status?: PatroniStatus;
+  okAtMs?: number;
+  /** The last failure, cleared on success. */
+  error?: string;
+  failedAtMs?: number;
+  consecutiveFailures: number;
+}
+
+/** Lag of one replica, from the freshest positions available (lag.ts). */
+export interface MemberLag {
+  /** Reference (leader) position minus the replica's position; undefined = unknown. */
+  bytes?: number;
+  /** See lag.ts: how long the leader has had WAL that the replica has not replayed. */
+  seconds?: number;
+  /** True when `seconds` is only a lower bound (the replica is behind every leader position seen). */
+  secondsLowerBound?: boolean;
+  /** When the replica's position was observed (its REST answer). */
+  observedAtMs?: number;
+  referenceLsn?: number;
+  positionLsn?: number;
+}
+
+export interface Backend {
+  member: string;
+  host: string;
+  port: number;
+  /** Balancing weight (> 0). */
+  weight: number;
+}
+
+export interface PoolVerdict {
+  in: boolean;
+  reason: string;
+}
+
+/** Why a member is (or is not) where it is, for /status. */
+export interface MemberVerdict {
+  member: string;
+  host?: string;
+  port?: number;
+  apiUrl?: string;
+  /** Role from the member key and from the agent's REST answer. */
+  keyRole?: string;
+  restRole?: string;
+  state?: string;
+  up: boolean;
+  isLeaderKey: boolean;
+  lagBytes?: number;
+  lagSeconds?: number;
+  lagAgeMs?: number;
+  /** Per listener name. */
+  pools: Record<string, PoolVerdict>;
+}
+
+export interface PoolTable {
+  listener: string;
+  role: ListenerRole;
+  backends: readonly Backend[];
+  /** True when the leader is in this pool only as the fallback for missing replicas. */
+  fallback: boolean;
+  /** One sentence: why the pool is what it is (mostly interesting when it is empty). */
+  reason: string;
+}
+
+/** An immutable snapshot of where every listener sends new connections. */
+export interface RoutingTable {
+  /** Bumped by the topology each time the routing content (leader or any pool) changes. */
+  generation: number;
+  computedAtMs: number;
+  /** The write target: named leader by a fresh view AND confirmed primary by its agent. */
+  leader?: Backend;
+  /** Why writes go where they go (or nowhere). */
+  writeReason: string;
+  /** Writes must stop at this monotonic time unless a fresher table replaces this one (lease bound). */
+  writeValidUntilMs: number;
+  /** Earliest time a time-based condition flips; the topology recomputes then. */
+  nextChangeAtMs?: number;
+  /** The view's leader key (whatever its confirmation). */
+  leaderKey?: string;
+  ttlMs: number;
+  /** ms since the last successful etcd contact; undefined = never. */
+  etcdAgeMs?: number;
+  pools: Readonly<Record<string, PoolTable>>;
+  members: readonly MemberVerdict[];
+}

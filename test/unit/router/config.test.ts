@@ -1,0 +1,104 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { loadRouterConfig, parseRouterFlags } from '../../../src/router/index';
+import { ConfigError } from '../../../src/lib/errors';
+
+const minimal = { scope: 'pgcluster', etcd: { hosts: ['10.0.0.1:2379'] } };
+
+function refuses(doc: unknown, field: string, pattern: RegExp): void {
+  assert.throws(
+    () => loadRouterConfig(doc, 'router.yml'),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError, String(err));
+      assert.equal(err.field, field);
+      assert.match(err.message, pattern);
+      assert.match(err.message, /\[in router\.yml\]/);
+      return true;
+    },
+  );
+}
+
+describe('router.yml', () => {
+  test('the minimal document gets the documented defaults', () => {
+    const c = loadRouterConfig(minimal, 'router.yml');
+    assert.equal(c.namespace, '/service/');
+    assert.deepEqual(c.etcd.hosts, ['10.0.0.1:2379']);
+    assert.deepEqual(c.listeners.map((l) => [l.name, l.role, l.host, l.port]), [['write', 'primary', '0.0.0.0', 5000], ['read', 'replica', '0.0.0.0', 5001]]);
+    assert.equal(c.listeners[1]!.maxLagBytes, 16 * 1024 * 1024);
+    assert.equal(c.listeners[0]!.holdTimeoutMs, 10_000);
+    assert.deepEqual(c.health, { intervalMs: 1000, timeoutMs: 1000, rise: 2, fall: 2, fastIntervalMs: 100, maxAgeMs: 3000, verifyTls: true });
+    assert.deepEqual(c.lease, { defaultTtlMs: 30_000, marginMs: 5000 });
+    assert.equal(c.metrics, undefined);
+  });
+
+  test('config/router.yml, the documented example, loads', () => {
+    const c = loadRouterConfig(parse(readFileSync('config/router.yml', 'utf8')), 'config/router.yml');
+    assert.ok(c.listeners.length >= 2);
+    assert.ok(c.metrics);
+  });
+
+  test('listeners as a list or a map; units for durations and sizes', () => {
+    const c = loadRouterConfig(
+      {
+        ...minimal,
+        listeners: { w: { listen: '127.0.0.1:6000', role: 'primary', hold_timeout: '2.5s' }, r: { listen: ':6001', role: 'read-only', max_lag: '512kB', max_lag_seconds: 30, balance: 'round_robin', tags: { dc: 'east', ssd: true } } },
+        hold_timeout: 3,
+        health: { interval: '500ms', timeout: '250ms' },
+      },
+      'x',
+    );
+    const [w, r] = c.listeners;
+    assert.equal(w!.holdTimeoutMs, 2500);
+    assert.equal(r!.host, '0.0.0.0');
+    assert.equal(r!.maxLagBytes, 512 * 1024);
+    assert.equal(r!.maxLagSeconds, 30);
+    assert.equal(r!.balance, 'round-robin');
+    assert.equal(r!.fallbackToLeader, true, 'read-only always falls back');
+    assert.deepEqual(r!.tagFilters, { dc: 'east', ssd: 'true' });
+    assert.equal(c.health.maxAgeMs, 3000);
+  });
+
+  test('errors name the field, the value and the fix', () => {
+    refuses({ etcd: { hosts: 'a:1' } }, 'scope', /is missing.*scope: pgcluster/);
+    refuses({ scope: 's' }, 'etcd.hosts', /is missing/);
+    refuses({ ...minimal, listners: [] }, 'listners', /is not a router setting/);
+    refuses({ ...minimal, listeners: [{ name: 'w', listen: '127.0.0.1:5000', role: 'writer' }] }, 'listeners[0].role', /"writer".*primary, replica, read-only, any/);
+    refuses({ ...minimal, listeners: [{ name: 'w', listen: '127.0.0.1:5000', role: 'primary', max_lag: '1MB' }] }, 'listeners[0].max_lag', /does not apply to a primary listener/);
+    refuses({ ...minimal, listeners: [{ name: 'r', listen: 'x:1', role: 'replica', max_lag: '16 bananas' }] }, 'listeners[0].max_lag', /expected a size.*16MB/);
+    refuses({ ...minimal, listeners: [{ name: 'a', listen: '127.0.0.1:5000', role: 'primary' }, { name: 'b', listen: '127.0.0.1:5000', role: 'replica' }] }, 'listeners.b.listen', /also the address of listener a/);
+    refuses({ ...minimal, hold_timeout: 'soon' }, 'hold_timeout', /expected a duration/);
+    refuses({ ...minimal, health: { interval: '1s', timeout: '2s' } }, 'health.timeout', /longer than health.interval/);
+    refuses({ ...minimal, lease: { default_ttl: 10, margin: 10 } }, 'lease.margin', /not below lease.default_ttl/);
+    refuses({ ...minimal, health: { rise: 0 } }, 'health.rise', /from 1 to 100/);
+    refuses({ ...minimal, listeners: [{ name: 'w', listen: '127.0.0.1:99999', role: 'primary' }] }, 'listeners[0].listen', /not from 0 to 65535/);
+  });
+
+  test('the agent router: section form (scope/namespace/etcd added by the agent)', () => {
+    const c = loadRouterConfig({ listeners: [{ name: 'w', listen: '127.0.0.1:0', role: 'primary' }], scope: 'batman', namespace: '/service', etcd: { hosts: ['127.0.0.1:2379'] } }, 'node1.yml (router:)');
+    assert.equal(c.scope, 'batman');
+    assert.equal(c.listeners[0]!.port, 0);
+  });
+});
+
+describe('flags', () => {
+  test('the short form', () => {
+    const c = parseRouterFlags(['--etcd', '127.0.0.1:2379,127.0.0.2:2379', '--scope', 'demo', '--namespace', '/pg/', '--write', '127.0.0.1:7000', '--read=127.0.0.1:7001', '--metrics', '127.0.0.1:9187', '--read-max-lag', '1MB', '--read-fallback-to-leader']);
+    assert.equal(c.scope, 'demo');
+    assert.equal(c.namespace, '/pg/');
+    assert.deepEqual(c.etcd.hosts, ['127.0.0.1:2379', '127.0.0.2:2379']);
+    assert.deepEqual(c.listeners.map((l) => `${l.name}:${l.role}:${l.port}`), ['write:primary:7000', 'read:replica:7001']);
+    assert.equal(c.listeners[1]!.maxLagBytes, 1024 * 1024);
+    assert.equal(c.listeners[1]!.fallbackToLeader, true);
+    assert.deepEqual(c.metrics, { host: '127.0.0.1', port: 9187 });
+  });
+
+  test('defaults to 5000/5001; unknown flags and missing values are refused', () => {
+    const c = parseRouterFlags(['--etcd', 'e:2379', '--scope', 's']);
+    assert.deepEqual(c.listeners.map((l) => l.port), [5000, 5001]);
+    assert.throws(() => parseRouterFlags(['--etcd', 'e:2379', '--scope', 's', '--wirte', 'x:1']), /--wirte: is not a router flag/);
+    assert.throws(() => parseRouterFlags(['--etcd']), /--etcd: needs a value/);
+    assert.throws(() => parseRouterFlags(['--scope', 's']), /--etcd: is missing/);
+  });
+});

@@ -1,0 +1,290 @@
+/**
+ * The router end to end in one process: real sockets on loopback, fake PostgreSQL servers, a view source and
+ * agents driven by the test. Covers the connection lifecycle without external processes.
+ */
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { startRouter, type RunningRouter } from '../../../src/router/index';
+import { silentLogger } from '../../../src/log/logger';
+import { decodeErrorResponse, encodeCancelRequest, encodeSslRequest, encodeStartup } from '../../../src/router/wire';
+import { waitFor } from '../../support/wait';
+import { aListener, aRouterConfig } from './builders';
+import { FakeAgents, FakeSource, apiUrl, startFakePg, viewOf, type FakePg } from './fakes';
+import type { RouterConfig } from '../../../src/router/types';
+
+/** Reads from a socket into one growing buffer. */
+class Conn {
+  buf = Buffer.alloc(0);
+  closed = false;
+  constructor(readonly sock: Socket) {
+    sock.on('data', (d: Buffer) => (this.buf = Buffer.concat([this.buf, d])));
+    sock.on('close', () => (this.closed = true));
+    sock.on('error', () => undefined);
+  }
+  static open(port: number): Promise<Conn> {
+    return new Promise((resolve, reject) => {
+      const s = connect({ port, host: '127.0.0.1' }, () => resolve(new Conn(s)));
+      s.once('error', reject);
+    });
+  }
+  async until(what: string, pred: (b: Buffer) => boolean, timeoutMs = 5000): Promise<Buffer> {
+    return waitFor(what, () => (pred(this.buf) ? this.buf : undefined), { timeoutMs, intervalMs: 5 });
+  }
+  /** Startup, then wait for ReadyForQuery; returns the backend pid from BackendKeyData. */
+  async startup(timeoutMs = 5000): Promise<number> {
+    this.sock.write(encodeStartup({ user: 'u', database: 'd' }));
+    await this.until('ReadyForQuery', (b) => b.includes(Buffer.from([0x5a, 0, 0, 0, 5])) || this.closed, timeoutMs);
+    const k = this.buf.indexOf(Buffer.from([0x4b, 0, 0, 0, 12]));
+    assert.ok(k >= 0, `no BackendKeyData in ${this.buf.toString('hex')} (closed=${this.closed})`);
+    return this.buf.readInt32BE(k + 5);
+  }
+  key(): { pid: number; secret: number } {
+    const k = this.buf.indexOf(Buffer.from([0x4b, 0, 0, 0, 12]));
+    return { pid: this.buf.readInt32BE(k + 5), secret: this.buf.readInt32BE(k + 9) };
+  }
+  async echo(text: string): Promise<void> {
+    const before = this.buf.length;
+    this.sock.write(text);
+    await this.until(`echo of ${text}`, (b) => b.subarray(before).toString().includes(text));
+  }
+  async error(timeoutMs = 5000): Promise<Record<string, string>> {
+    await this.until('ErrorResponse', (b) => b.indexOf(0x45) >= 0 && decodeErrorResponse(b.subarray(b.indexOf(0x45))) !== undefined, timeoutMs);
+    return decodeErrorResponse(this.buf.subarray(this.buf.indexOf(0x45)))!;
+  }
+  async waitClosed(timeoutMs = 5000): Promise<void> {
+    await waitFor('connection closed', () => this.closed, { timeoutMs, intervalMs: 5 });
+  }
+  close(): void {
+    this.sock.destroy();
+  }
+}
+
+const fastHealth = { intervalMs: 100, timeoutMs: 100, rise: 1, fall: 1, fastIntervalMs: 10, maxAgeMs: 1000, verifyTls: true };
+
+describe('router data path with fake backends', () => {
+  let pgs: FakePg[];
+  let source: FakeSource;
+  let agents: FakeAgents;
+  let router: RunningRouter;
+  let config: RouterConfig;
+  const conns: Conn[] = [];
+  const open = async (listener: string): Promise<Conn> => {
+    const c = await Conn.open(router.ports[listener]!);
+    conns.push(c);
+    return c;
+  };
+
+  before(async () => {
+    pgs = [await startFakePg('node1'), await startFakePg('node2'), await startFakePg('node3')];
+    source = new FakeSource();
+    agents = new FakeAgents();
+    agents.primary(apiUrl('node1'));
+    agents.replica(apiUrl('node2'));
+    agents.replica(apiUrl('node3'));
+    source.set(viewOf('node1', pgs));
+    config = aRouterConfig({
+      listeners: [aListener('write', 'primary', { holdTimeoutMs: 1500 }), aListener('read', 'replica', { holdTimeoutMs: 1500, maxLagBytes: 1000 })],
+      health: fastHealth,
+      startup: { timeoutMs: 500, maxPacketBytes: 10_000 },
+      lease: { defaultTtlMs: 30_000, marginMs: 1000 },
+      metrics: { host: '127.0.0.1', port: 0 },
+    });
+    router = await startRouter(config, { logger: silentLogger(), source, fetch: agents.fetch });
+    await waitFor('leader confirmed', () => router.table().leader?.member === 'node1', { timeoutMs: 5000, intervalMs: 10 });
+    await waitFor('two replicas', () => router.table().pools.read!.backends.length === 2, { timeoutMs: 5000, intervalMs: 10 });
+  });
+
+  after(async () => {
+    for (const c of conns) c.close();
+    await router?.stop();
+    for (const pg of pgs ?? []) await pg.close();
+  });
+
+  test('writes reach the leader; reads spread over both replicas', async () => {
+    const w = await open('write');
+    assert.equal(await w.startup(), pgs[0]!.pid);
+    await w.echo('hello');
+    const seen = new Set<number>();
+    for (let i = 0; i < 4; i++) {
+      const r = await open('read');
+      seen.add(await r.startup());
+    }
+    assert.deepEqual([...seen].sort(), [pgs[1]!.pid, pgs[2]!.pid].sort());
+  });
+
+  test('a malformed first packet gets an ErrorResponse 08P01', async () => {
+    const c = await open('write');
+    const bad = Buffer.alloc(8);
+    bad.writeInt32BE(3, 0);
+    c.sock.write(bad);
+    const err = await c.error();
+    assert.equal(err.C, '08P01');
+    await c.waitClosed();
+  });
+
+  test('an oversized startup packet is refused before it is read whole', async () => {
+    const c = await open('write');
+    const head = Buffer.alloc(8);
+    head.writeInt32BE(1_000_000, 0);
+    head.writeInt32BE(196608, 4);
+    c.sock.write(head);
+    const err = await c.error();
+    assert.match(err.M!, /startup packet too long/);
+  });
+
+  test('a client that sends nothing is closed after startup_timeout', async () => {
+    const c = await open('write');
+    const t0 = Date.now();
+    await c.waitClosed(5000);
+    assert.ok(Date.now() - t0 >= 400, 'not before the timeout');
+  });
+
+  test('cancel by BackendKeyData reaches the backend holding the session', async () => {
+    const r = await open('read');
+    const pid = await r.startup();
+    const { secret } = r.key();
+    const target = pgs.find((p) => p.pid === pid)!;
+    const before = target.cancels.length;
+    const c = await open('read');
+    c.sock.write(encodeCancelRequest(pid, secret));
+    await waitFor('cancel delivered', () => target.cancels.length > before, { timeoutMs: 5000, intervalMs: 10 });
+    assert.deepEqual(target.cancels.at(-1), { pid, secret });
+    for (const other of pgs.filter((p) => p !== target)) assert.equal(other.cancels.some((x) => x.secret === secret && x.pid === pid), false);
+  });
+
+  test('leader change: open writes to the old leader are closed at once, new writes go to the new leader', async () => {
+    const w = await open('write');
+    assert.equal(await w.startup(), pgs[0]!.pid);
+    const t0 = performance.now();
+    agents.replica(apiUrl('node1'));
+    agents.primary(apiUrl('node2'));
+    source.set(viewOf('node2', pgs, {}, 200));
+    await w.waitClosed(2000);
+    const closedAfter = performance.now() - t0;
+    const w2 = await open('write');
+    assert.equal(await w2.startup(), pgs[1]!.pid);
+    assert.ok(closedAfter < 1000, `closed after ${closedAfter} ms`);
+    // Back to node1 for the other tests.
+    agents.replica(apiUrl('node2'));
+    agents.primary(apiUrl('node1'));
+    source.set(viewOf('node1', pgs, {}, 300));
+    await w2.waitClosed(2000);
+    await waitFor('node1 again', () => router.table().leader?.member === 'node1', { timeoutMs: 5000, intervalMs: 10 });
+  });
+
+  test('no leader: a new write connection waits and goes through when the leader appears', async () => {
+    source.set(viewOf(undefined, pgs, {}, 400));
+    await waitFor('no leader', () => router.table().leader === undefined, { timeoutMs: 2000, intervalMs: 10 });
+    const w = await open('write');
+    w.sock.write(encodeStartup({ user: 'u' }));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(w.buf.length, 0, 'held: nothing answered yet');
+    source.set(viewOf('node1', pgs, {}, 500));
+    await w.until('ReadyForQuery', (b) => b.includes(Buffer.from([0x5a, 0, 0, 0, 5])));
+    assert.equal(w.key().pid, pgs[0]!.pid);
+  });
+
+  test('no leader past hold_timeout: ErrorResponse 57P03 naming the reason', async () => {
+    source.set(viewOf(undefined, pgs, {}, 600));
+    await waitFor('no leader', () => router.table().leader === undefined, { timeoutMs: 2000, intervalMs: 10 });
+    const w = await open('write');
+    w.sock.write(encodeStartup({ user: 'u' }));
+    const err = await w.error(5000);
+    assert.equal(err.C, '57P03');
+    assert.match(err.M!, /no writable primary available for listener "write": no leader key/);
+    // With an SSLRequest first: 'N', then the error after the plain startup.
+    const s = await open('write');
+    s.sock.write(encodeSslRequest());
+    await s.until("'N'", (b) => b.length >= 1, 5000);
+    assert.equal(s.buf[0], 0x4e);
+    s.buf = Buffer.alloc(0);
+    s.sock.write(encodeStartup({ user: 'u' }));
+    assert.equal((await s.error()).C, '57P03');
+    source.set(viewOf('node1', pgs, {}, 700));
+    await waitFor('node1 again', () => router.table().leader?.member === 'node1', { timeoutMs: 5000, intervalMs: 10 });
+  });
+
+  test('a lagging replica leaves the read pool and comes back', async () => {
+    agents.primary(apiUrl('node1'), 10_000);
+    agents.replica(apiUrl('node2'), 10_000);
+    agents.replica(apiUrl('node3'), 1000);
+    await waitFor('node3 out', () => router.table().pools.read!.backends.map((b) => b.member).join() === 'node2', { timeoutMs: 5000, intervalMs: 10 });
+    for (let i = 0; i < 3; i++) {
+      const r = await open('read');
+      assert.equal(await r.startup(), pgs[1]!.pid);
+    }
+    agents.replica(apiUrl('node3'), 10_000);
+    await waitFor('node3 back', () => router.table().pools.read!.backends.length === 2, { timeoutMs: 5000, intervalMs: 10 });
+  });
+
+  test('etcd unreachable past ttl - margin: writes refused, reads go on; back: writes resume', async () => {
+    source.set({ ...viewOf('node1', pgs, {}, 800), config: { value: { ttl: 3 }, valid: true, modRevision: 1 } });
+    await waitFor('leader', () => router.table().leader?.member === 'node1', { timeoutMs: 2000, intervalMs: 10 });
+    const w = await open('write');
+    await w.startup();
+    source.frozen = true;
+    const t0 = performance.now();
+    // ttl 3 s - margin 1 s: writes stop 2 s after the last contact.
+    await w.waitClosed(4000);
+    const after = performance.now() - t0;
+    assert.ok(after >= 1900 && after < 3000, `closed after ${after} ms`);
+    assert.match(router.table().writeReason, /etcd not reached/);
+    const r = await open('read');
+    assert.ok([pgs[1]!.pid, pgs[2]!.pid].includes(await r.startup()));
+    source.frozen = false;
+    source.set({ ...viewOf('node1', pgs, {}, 900), config: { value: { ttl: 30 }, valid: true, modRevision: 2 } });
+    await waitFor('writes resume', () => router.table().leader?.member === 'node1', { timeoutMs: 2000, intervalMs: 10 });
+  });
+
+  test('TLS sessions: the SSLRequest answer is relayed, the stream spliced, cancels broadcast', async () => {
+    const sslPg = await startFakePg('tls1', { ssl: 'S' });
+    agents.replica(apiUrl('tls1'), 10_000);
+    source.set(viewOf('node1', [...pgs, sslPg], { node2: { noloadbalance: true }, node3: { noloadbalance: true } }, 1000));
+    await waitFor('tls1 only', () => router.table().pools.read!.backends.map((b) => b.member).join() === 'tls1', { timeoutMs: 5000, intervalMs: 10 });
+    try {
+      const c = await open('read');
+      c.sock.write(encodeSslRequest());
+      await c.until("'S'", (b) => b.length >= 1);
+      assert.equal(c.buf[0], 0x53);
+      await c.echo('pretend-this-is-tls');
+      const cancel = await open('read');
+      cancel.sock.write(encodeCancelRequest(77, 88));
+      await waitFor('broadcast cancel', () => sslPg.cancels.some((x) => x.pid === 77 && x.secret === 88), { timeoutMs: 5000, intervalMs: 10 });
+      const metrics = await fetch(`http://127.0.0.1:${router.ports.metrics}/metrics`).then((r) => r.text());
+      assert.match(metrics, /pgha_router_cancel_requests_total\{listener="read",outcome="broadcast"\} 1/);
+      c.close();
+    } finally {
+      source.set(viewOf('node1', pgs, {}, 1100));
+      await sslPg.close();
+    }
+  });
+
+  test('/status explains every member and pool; /metrics and /health answer', async () => {
+    const base = `http://127.0.0.1:${router.ports.metrics}`;
+    await waitFor('two replicas', () => router.table().pools.read!.backends.length === 2, { timeoutMs: 5000, intervalMs: 10 });
+    const status = (await fetch(`${base}/status`).then((r) => r.json())) as {
+      leader: { member: string };
+      members: { member: string; pools: Record<string, { in: boolean; reason: string }> }[];
+      listeners: Record<string, { backends: unknown[] }>;
+    };
+    assert.equal(status.leader.member, 'node1');
+    const node2 = status.members.find((m) => m.member === 'node2')!;
+    assert.deepEqual(node2.pools.read, { in: true, reason: 'qualified replica' });
+    assert.equal(node2.pools.write!.in, false);
+    const metrics = await fetch(`${base}/metrics`).then((r) => r.text());
+    for (const name of [
+      'pgha_router_connections_opened_total{listener="write",backend="node1"}',
+      'pgha_router_connections_closed_on_leader_change_total{listener="write"}',
+      'pgha_router_connections_refused_total{listener="write",reason="hold_timeout"}',
+      'pgha_router_member_qualified{member="node2",listener="read"} 1',
+      'pgha_router_writable 1',
+      'pgha_router_leader_changes_total',
+      'pgha_router_etcd_watch_state{state="watching"} 1',
+    ]) {
+      assert.ok(metrics.includes(name), `missing ${name}`);
+    }
+    const health = await fetch(`${base}/health`);
+    assert.equal(health.status, 200);
+  });
+});
