@@ -1,4 +1,4 @@
-import type { ClusterStore, LeaseId } from '../dcs/store';
+import { LeaseNotFoundError, type ClusterStore, type LeaseId } from '../dcs/store';
 import type { Logger } from '../log/logger';
 import { describe } from '../lib/errors';
 
@@ -122,6 +122,13 @@ export class LeaseKeeper {
     this.lease = undefined;
     this.lastGoodSendMs = 0;
     if (lease) await this.store.revokeLease(lease).catch(() => undefined);
+  }
+
+  /** A write named our lease and etcd did not know it: drop it, so the next write grants a new one. */
+  noteWriteError(err: unknown): void {
+    if (err instanceof LeaseNotFoundError && this.lease !== undefined && String(err.lease) === String(this.lease)) {
+      this.dropLease('lease not found in etcd');
+    }
   }
 
   stop(): void {

@@ -230,6 +230,7 @@ export class AgentRunner {
       try {
         if (!(await this.exec.runShort(action, ctx))) return;
       } catch (err) {
+        this.lease.noteWriteError(err);
         this.log.warn({ action: action.type, err: describe(err) }, 'action failed');
         return;
       }
@@ -277,6 +278,7 @@ export class AgentRunner {
       this.lastMemberJson = json;
       this.lastMemberLease = lease;
     } catch (err) {
+      this.lease.noteWriteError(err);
       this.d.metrics?.countDcsError('touch_member');
       this.log.warn({ err: describe(err) }, 'writing member key failed');
     }

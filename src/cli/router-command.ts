@@ -39,11 +39,11 @@ export async function runRouterCommand(argv: string[]): Promise<number> {
     process.on('SIGINT', stop);
     process.on('SIGHUP', () => {
       if (!file) return;
+      const refused = (err: unknown) => logger.error({ err: String(err) }, 'reload refused: keeping the running configuration');
       try {
-        void router.reload(loadFile(file));
-        logger.info({ file }, 'configuration reloaded');
+        router.reload(loadFile(file)).then(() => logger.info({ file }, 'configuration reloaded'), refused);
       } catch (err) {
-        logger.error({ err: String(err) }, 'reload refused: keeping the running configuration');
+        refused(err);
       }
     });
   });

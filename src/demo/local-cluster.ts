@@ -36,6 +36,8 @@ export interface LocalClusterOptions {
    * (how the config/ files are proven to run). Without it, a YAML per node is generated.
    */
   configFiles?: string[];
+  /** The daemon run per node with its YAML; default `pgha agent -c FILE` (tests run Patroni itself as a peer). */
+  command?: (configFile: string) => { file: string; args: string[]; env?: NodeJS.ProcessEnv };
 }
 
 export interface LocalCluster {
@@ -164,10 +166,11 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
   const agents: (Managed | undefined)[] = nodes.map(() => undefined);
   const startAgent = (i: number): Managed => {
     const spec = nodes[i]!;
-    const m = spawnManaged(spec.name, process.execPath, [PGHA_BIN, 'agent', '-c', spec.configFile], {
+    const cmd = opts.command?.(spec.configFile) ?? { file: process.execPath, args: [PGHA_BIN, 'agent', '-c', spec.configFile] };
+    const m = spawnManaged(spec.name, cmd.file, cmd.args, {
       logFile: spec.logFile,
       ...(owner ? { uid: owner.uid, gid: owner.gid } : {}),
-      env: { ...opts.env, ...envOf[i], HOME: join(opts.dir, spec.name) },
+      env: { ...opts.env, ...envOf[i], ...cmd.env, HOME: join(opts.dir, spec.name) },
       cwd: opts.dir,
     });
     agents[i] = m;
