@@ -16,10 +16,19 @@ export type Action =
   | { type: 'write_initialize'; systemId: string }
   | { type: 'write_config' }
   | { type: 'publish_status' } // leader: status key (optime, slots) and slots on the primary
+  | { type: 'sync'; guc: string | undefined; standbys: string[]; keyModRevision?: number; off?: boolean } // leader: synchronous_standby_names + sync key
+  | { type: 'clear_failover'; modRevision: number } // reset the failover key to {} (CAS on its version)
+  | { type: 'restart'; leader?: string } // long, operator request: stop fast, start again in the same role
+  | { type: 'reinitialize'; source: string } // long, operator request: stop, wipe, basebackup from source, start
+  | { type: 'reload' } // operator request: rewrite postgres' config files and pg_ctl reload
+  | { type: 'refuse_request'; message: string } // settle the waiting operator request as refused
   | { type: 'exit'; code: number; message: string; why: 'system_id_mismatch' };
 
 export type ActionType = Action['type'];
 
 export const LONG_ACTIONS: ReadonlySet<ActionType> = new Set([
-  'bootstrap', 'create_replica', 'start_primary', 'start_replica', 'promote', 'demote', 'rewind',
+  'bootstrap', 'create_replica', 'start_primary', 'start_replica', 'promote', 'demote', 'rewind', 'restart', 'reinitialize',
 ]);
+
+/** Actions that carry out the waiting operator request (the runner takes it from the queue and settles it). */
+export const REQUEST_ACTIONS: ReadonlySet<ActionType> = new Set(['restart', 'reinitialize', 'reload', 'refuse_request']);

@@ -9,6 +9,9 @@ import { clusterTimeline } from '../model/cluster';
 import { memberTag } from '../model/member';
 import type { Action } from './actions';
 import type { Observation, PeerReport } from './observation';
+import { leaderManualStep, raceWithManualRequest } from './decide-manual';
+import { requestStep } from './decide-request';
+import { leaderSyncAction, whyNotSyncCandidate } from './decide-sync';
 
 export interface Memory {
   /** Name of the leader in the last view that had one (a vanished leader is still asked in a race). */
@@ -32,6 +35,10 @@ export function decide(obs: Observation, memory: Memory): Decision {
   if (view.leader) next.lastLeader = view.leader.name;
 
   if (obs.task) return duringTask(obs, view, done);
+  if (obs.request) {
+    const step = requestStep(obs, view);
+    return done(step.reason, ...step.actions);
+  }
 
   const mismatch = systemIdMismatch(obs, view);
   if (mismatch) return done(mismatch.reason, mismatch.action);
@@ -156,13 +163,17 @@ function asLeader(obs: Observation, view: ClusterView, done: Done): Decision {
       reason: 'leader lock held while in recovery',
     });
   }
-  const actions: Action[] = [{ type: 'publish_status' }];
+  const manual = leaderManualStep(obs, view);
+  if (manual?.actions[0]?.type === 'demote') return done(manual.reason, ...manual.actions);
+  const actions: Action[] = [{ type: 'publish_status' }, ...(manual?.actions ?? [])];
   const sysid = obs.postgres.systemId;
   if (sysid && (view.initialize === undefined || !VALID_SYSID.test(view.initialize))) {
     actions.push({ type: 'write_initialize', systemId: sysid });
   }
   if (!view.config || !view.config.valid) actions.push({ type: 'write_config' });
-  return done(`no action. I am (${obs.name}), the leader with the lock`, ...actions);
+  const sync = leaderSyncAction(obs, view);
+  if (sync) actions.push(sync);
+  return done(manual?.reason ?? `no action. I am (${obs.name}), the leader with the lock`, ...actions);
 }
 
 function asReplica(obs: Observation, view: ClusterView, leader: string, done: Done): Decision {
@@ -183,13 +194,15 @@ function asReplica(obs: Observation, view: ClusterView, leader: string, done: Do
 }
 
 function leaderRace(obs: Observation, view: ClusterView, done: Done): Decision {
+  const manual = raceWithManualRequest(obs, view);
+  if (manual?.race) {
+    if (isRunningPrimary(obs)) return done(manual.reason, { type: 'acquire_leader' });
+    return done(manual.reason, { type: 'acquire_leader' }, { type: 'promote', reason: 'manual failover' });
+  }
+  if (manual) return done(manual.reason);
   if (obs.dynamic.pause) {
     if (isRunningPrimary(obs)) return done('PAUSE: acquiring the empty leader lock as the running primary', { type: 'acquire_leader' });
     return done('PAUSE: cluster has no leader; no leader race in maintenance mode');
-  }
-  const manual = view.failover?.member;
-  if (manual && manual !== obs.name && view.members.has(manual)) {
-    return done(`waiting for manual failover to ${manual}`);
   }
   if (memberTag({ tags: obs.tags }, 'nofailover')) return done('cluster has no leader; I am tagged nofailover, not racing');
   if (isRunningPrimary(obs)) {
@@ -221,8 +234,12 @@ export function whyNotHealthiest(obs: Observation, view: ClusterView): string | 
   if (obs.dynamic.checkTimeline && clusterTl && (probe.timeline ?? 0) < clusterTl) {
     return `my timeline ${probe.timeline ?? 0} is behind the cluster timeline ${clusterTl}`;
   }
+  const notSync = whyNotSyncCandidate(obs, view);
+  if (notSync) return notSync;
   if (!obs.peers) return 'peers have not been asked yet';
-  return rankAgainstPeers(mine, obs, obs.peers);
+  const isPrimary = (p: PeerReport) => (p.primaryLocation ?? 0) > 0 || p.role === 'master' || p.role === 'primary';
+  const rivals = obs.peers.filter((p) => isPrimary(p) || !whyNotSyncCandidate(obs, view, p.name));
+  return rankAgainstPeers(mine, obs, rivals);
 }
 
 function rankAgainstPeers(mine: number, obs: Observation, peers: readonly PeerReport[]): string | undefined {

@@ -66,6 +66,21 @@ export class Executor {
       case 'publish_status':
         await this.publishStatus(ctx);
         return true;
+      case 'sync':
+        await this.applySync(action, ctx);
+        return true;
+      case 'clear_failover':
+        await store.putIfModRevision(keys.failover, '{}', action.modRevision);
+        return true;
+      case 'reload': {
+        const leader = ctx.view?.leader?.name;
+        const primary = leader === config.name && !(await this.d.ops.hasStandbySignal());
+        await this.d.ops.configure(primary ? { role: 'primary' } : { role: 'replica', ...(leader && leader !== config.name ? { upstream: this.upstreamOf(ctx.view, leader) } : {}) });
+        if (await this.d.ops.isRunning()) await this.d.ops.reload();
+        return true;
+      }
+      case 'refuse_request':
+        return true;
       case 'exit':
         this.d.exit(action.code, action.message, action.why);
         return false;
@@ -90,6 +105,10 @@ export class Executor {
         return this.promote(ctx, action.reason);
       case 'demote':
         return this.demote(ctx, action.mode, action.leader);
+      case 'restart':
+        return this.restart(ctx, action.leader);
+      case 'reinitialize':
+        return this.reinitialize(ctx, action.source);
       default:
         throw new PghaError('internal', `action ${action.type} is not a long action`);
     }
@@ -219,14 +238,63 @@ export class Executor {
     }
   }
 
+  /** Operator restart: stop fast (immediate when that times out) and start again in the role postgres had. */
+  private async restart(ctx: ExecContext, leader: string | undefined): Promise<void> {
+    const { ops } = this.d;
+    const replica = await ops.hasStandbySignal();
+    await ops.stop('fast', 60_000).catch(() => ops.stop('immediate', 10_000));
+    if (!replica) await ops.configure({ role: 'primary' });
+    else await ops.configure({ role: 'replica', ...(leader ? { upstream: this.upstreamOf(ctx.view, leader) } : {}) });
+    await ops.start();
+  }
+
+  /** Operator reinit: stop, wipe the data directory and clone again from the leader. */
+  private async reinitialize(ctx: ExecContext, source: string): Promise<void> {
+    await this.d.ops.stop('immediate', 10_000).catch(() => undefined);
+    await this.createReplica(ctx, source);
+  }
+
   private async demote(ctx: ExecContext, mode: 'offline' | 'immediate-nolock' | 'graceful', leader?: string): Promise<void> {
     const { ops } = this.d;
     if (mode === 'immediate-nolock') await ops.stop('immediate', 10_000);
+    else if (mode === 'graceful') await ops.stop('fast', 60_000).catch(() => ops.stop('immediate', 10_000));
     else await this.fence(this.d.lease.fenceMarginMs);
     if (mode === 'graceful') await this.d.store.deleteIfValue(this.d.keys.leader, this.d.config.name);
     if (leader && ctx.view?.members.has(leader)) return this.startReplica(ctx, leader);
     await ops.configure({ role: 'replica' });
     await ops.start();
+  }
+
+  /**
+   * Sync mode order (reference §7.4): a standby leaves the `sync` key before it leaves synchronous_standby_names,
+   * and enters the key only after postgres reports it synchronous (decide publishes only confirmed ones).
+   */
+  private async applySync(a: Extract<Action, { type: 'sync' }>, ctx: ExecContext): Promise<void> {
+    const { store, keys, config, ops } = this.d;
+    if (a.off) {
+      if (a.keyModRevision !== undefined) await store.deleteIfModRevision(keys.sync, a.keyModRevision);
+      await ops.setSyncStandbyNames(undefined);
+      return;
+    }
+    const old = ctx.view?.sync?.leader === config.name ? ctx.view.sync.syncStandby : [];
+    const next = [...a.standbys].sort();
+    const keyValue = JSON.stringify({ leader: config.name, sync_standby: next.length ? next.join(',') : null });
+    const keyChanged = ctx.view?.sync?.leader !== config.name || old.slice().sort().join(',') !== next.join(',');
+    const writeKey = async () => {
+      if (!keyChanged) return;
+      const ok = a.keyModRevision === undefined
+        ? await store.createIfAbsent(keys.sync, keyValue)
+        : await store.putIfModRevision(keys.sync, keyValue, a.keyModRevision);
+      if (!ok) throw new PghaError('sync_key_conflict', 'the sync key changed under us; retrying next cycle', true);
+    };
+    const removed = old.some((n) => !next.includes(n));
+    if (removed) {
+      await writeKey();
+      await ops.setSyncStandbyNames(a.guc);
+    } else {
+      await ops.setSyncStandbyNames(a.guc);
+      await writeKey();
+    }
   }
 
   private async publishStatus(ctx: ExecContext): Promise<void> {

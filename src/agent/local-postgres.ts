@@ -34,6 +34,8 @@ export class LocalPostgresOps implements PostgresOps {
   private known: Set<string> | undefined;
   private version: number | undefined;
   private readonly tools: pgctl.PgTools;
+  private syncNames: string | undefined;
+  private lastTarget: { role: 'primary' } | { role: 'replica'; upstream?: Upstream } | undefined;
 
   constructor(private readonly config: AgentConfig, private readonly log: Logger, private readonly onPostmasterExit?: () => void) {
     this.tools = { binDir: config.postgresql.binDir, logger: log };
@@ -56,6 +58,7 @@ export class LocalPostgresOps implements PostgresOps {
       dataDir: this.pg.dataDir,
       ...(this.known ? { knownParameters: this.known } : {}),
     });
+    if (this.syncNames !== undefined) eff.parameters.synchronous_standby_names = this.syncNames;
     return eff;
   }
 
@@ -96,8 +99,17 @@ export class LocalPostgresOps implements PostgresOps {
     await pgctl.initdb(this.tools, this.pg.dataDir, this.config.bootstrap.initdbArgs, this.pg.authentication.superuser);
   }
 
+  async setSyncStandbyNames(value: string | undefined): Promise<void> {
+    if (value === this.syncNames) return;
+    this.syncNames = value;
+    await this.configure(this.lastTarget ?? { role: 'primary' });
+    await this.reload();
+  }
+
   async configure(target: { role: 'primary' } | { role: 'replica'; upstream?: Upstream }): Promise<void> {
     const dataDir = this.pg.dataDir;
+    this.lastTarget = target;
+    if (target.role === 'replica') this.syncNames = undefined;
     const eff = await this.parameters();
     for (const note of eff.notes) this.log.debug({ note }, 'parameter adjusted');
     this.version ??= await binaryVersion(this.pg.binDir).catch(() => 150000);

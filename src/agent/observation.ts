@@ -1,6 +1,7 @@
 import type { ClusterView } from '../model/cluster';
 import type { PostgresProbe } from '../model/postgres-state';
 import type { DynamicConfig } from '../config/types';
+import type { OperatorRequest } from './requests';
 
 /** What the local data directory holds. */
 export type DataDirState = 'missing' | 'empty' | 'initialized';
@@ -57,6 +58,10 @@ export interface LockState {
 /** One immutable snapshot per tick: everything decide() may look at. */
 export interface Observation {
   nowMs: number;
+  /** Wall clock (ms since the epoch), only for comparing with scheduled times written by people. */
+  wallMs: number;
+  /** The operator request waiting for this loop (REST restart, reinitialize, reload), if any. */
+  request?: OperatorRequest;
   name: string;
   /** The dynamic config in force (from the `config` key, else bootstrap.dcs). */
   dynamic: DynamicConfig;

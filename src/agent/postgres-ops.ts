@@ -32,6 +32,8 @@ export interface PostgresOps {
   start(): Promise<void>;
   stop(mode: 'smart' | 'fast' | 'immediate', timeoutMs: number): Promise<void>;
   reload(): Promise<void>;
+  /** Sync mode: the leader's synchronous_standby_names (undefined: the configured value); rewrites the conf and reloads. */
+  setSyncStandbyNames(value: string | undefined): Promise<void>;
   promote(): Promise<void>;
   checkpoint(): Promise<void>;
   basebackup(from: Upstream): Promise<void>;

@@ -12,7 +12,8 @@ import { describe } from '../lib/errors';
 import { memberDocument } from '../api/patroni-doc';
 import type { AgentMetrics } from '../metrics/agent-metrics';
 import { decide, type Decision, type Memory } from './decide';
-import { LONG_ACTIONS, type Action } from './actions';
+import { LONG_ACTIONS, REQUEST_ACTIONS, type Action } from './actions';
+import type { RequestQueue } from './requests';
 import { Executor } from './execute';
 import { LeaseKeeper } from './lease-keeper';
 import { observeDcs, observePostgres } from './observe';
@@ -34,11 +35,22 @@ export interface RunnerDeps {
   pghaVersion: string;
   now?: () => number;
   exit: (code: number, message: string, why: string) => void;
+  /** Operator requests from the REST API (restart, reinitialize, reload). */
+  requests?: RequestQueue;
+  /** Wall clock, ms since the epoch (scheduled switchovers). */
+  wallNow?: () => number;
 }
 
 const TASK_KIND: Partial<Record<Action['type'], TaskState['kind']>> = {
   bootstrap: 'bootstrap', create_replica: 'create_replica', start_primary: 'start', start_replica: 'start',
-  promote: 'promote', demote: 'demote', rewind: 'rewind',
+  promote: 'promote', demote: 'demote', rewind: 'rewind', restart: 'restart', reinitialize: 'reinit',
+};
+
+/** Patroni's answers for a finished operator request. */
+const REQUEST_DONE: Partial<Record<Action['type'], [string, string]>> = {
+  restart: ['restarted successfully', 'restart failed'],
+  reinitialize: ['reinitialize started', 'reinitialize failed'],
+  reload: ['reload scheduled', 'reload failed'],
 };
 
 export class AgentRunner {
@@ -63,6 +75,8 @@ export class AgentRunner {
   private wasRunning = false;
   private fencing = false;
   private dcsFailingSinceMs: number | undefined;
+  /** The long action carrying out the operator request taken from the queue, until its task finishes. */
+  private requestTask: Action['type'] | undefined;
 
   constructor(private readonly d: RunnerDeps) {
     this.now = d.now ?? (() => performance.now());
@@ -141,12 +155,17 @@ export class AgentRunner {
     const postgres = await observePostgres(this.d.ops, this.systemId);
     if (postgres.systemId) this.systemId = postgres.systemId;
     const view = dcs.ok ? dcs.view : undefined;
-    const peers = view && !view.leader && postgres.running ? await askPeers(this.d.config.name, view, this.lastLeaderView) : undefined;
+    const switchingAway = view?.failover && view.leader?.name === this.d.config.name;
+    const peers = view && (!view.leader || switchingAway) && postgres.running ? await askPeers(this.d.config.name, view, this.lastLeaderView) : undefined;
     const task = this.tasks.current;
     const finishedTask = this.tasks.takeOutcome();
     if (finishedTask && !finishedTask.ok) this.log.warn({ task: finishedTask.kind, err: finishedTask.error }, 'task failed');
+    if (finishedTask && this.requestTask) this.settleRequest(this.requestTask, finishedTask.ok, finishedTask.error);
+    const request = this.d.requests?.peek();
     const obs: Observation = {
       nowMs: this.now(),
+      wallMs: (this.d.wallNow ?? Date.now)(),
+      ...(request ? { request } : {}),
       name: this.d.config.name,
       dynamic: this.dynamic,
       dcs,
@@ -223,18 +242,33 @@ export class AgentRunner {
     const ctx = { view, dynamic: this.dynamic };
     for (const action of actions) {
       this.d.metrics?.countAction(action.type);
+      const forRequest = REQUEST_ACTIONS.has(action.type) && this.d.requests?.take() !== undefined;
       if (LONG_ACTIONS.has(action.type)) {
+        if (forRequest) this.requestTask = action.type;
         this.tasks.start(TASK_KIND[action.type]!, () => this.exec.runLong(action, ctx));
+        // Like Patroni, a reinitialize is answered once it has started; a restart once postgres is back.
+        if (forRequest && action.type === 'reinitialize') this.settleRequest(action.type, true);
         return;
       }
       try {
-        if (!(await this.exec.runShort(action, ctx))) return;
+        const go = await this.exec.runShort(action, ctx);
+        if (forRequest) this.settleRequest(action.type, true, undefined, action.type === 'refuse_request' ? action.message : undefined);
+        if (!go) return;
       } catch (err) {
+        if (forRequest) this.settleRequest(action.type, false, describe(err));
         this.lease.noteWriteError(err);
         this.log.warn({ action: action.type, err: describe(err) }, 'action failed');
         return;
       }
     }
+  }
+
+  private settleRequest(type: Action['type'], ok: boolean, error?: string, refusal?: string): void {
+    this.requestTask = undefined;
+    const [good, bad] = REQUEST_DONE[type] ?? ['done', 'failed'];
+    const outcome = refusal !== undefined ? { ok: false, message: refusal } : { ok, message: ok ? good : `${bad}${error ? `: ${error}` : ''}` };
+    this.log.info({ request: type, ...outcome }, 'operator request settled');
+    this.d.requests?.settle(outcome);
   }
 
   /** Self-fencing: the lock validity ran out without a renewal; stop taking writes now, outside the loop. */

@@ -129,12 +129,19 @@ export interface ObservationOptions {
   tags?: Record<string, unknown>;
   dynamic?: DynamicConfig;
   task?: Observation['task'];
+  request?: Observation['request'];
+  /** Wall clock of the observation (default WALL_NOW). */
+  wallMs?: number;
 }
+
+/** The wall clock of every built observation unless given: 2026-11-28T12:00:00Z. */
+export const WALL_NOW = Date.parse('2026-11-28T12:00:00Z');
 
 export function anObservation(o: ObservationOptions = {}): Observation {
   const nowMs = 1_000_000;
   return {
     nowMs,
+    wallMs: o.wallMs ?? WALL_NOW,
     name: o.name ?? 'ty-db1',
     dynamic: o.dynamic ?? dynamic(),
     dcs: o.dcsError ? { ok: false, error: o.dcsError } : { ok: true, view: o.view ?? aCluster().build() },
@@ -142,6 +149,7 @@ export function anObservation(o: ObservationOptions = {}): Observation {
     lock: { validUntilMs: o.lockValidForMs === undefined ? 0 : nowMs + o.lockValidForMs, haveLease: true },
     ...(o.task ? { task: o.task } : {}),
     ...(o.peers ? { peers: o.peers } : {}),
+    ...(o.request ? { request: o.request } : {}),
     tags: o.tags ?? {},
   };
 }
