@@ -46,7 +46,7 @@ describe('router in front of a real Patroni 3.0.2 cluster', { timeout: 600_000, 
         { name: 'read', role: 'replica', listen: '127.0.0.1:0', max_lag: '16MB', hold_timeout: '10s' },
       ],
       metrics: { listen: '127.0.0.1:0' },
-      health: { interval: '250ms', timeout: '1s', fast_interval: '50ms' },
+      health: { interval: '500ms', timeout: '400ms', fast_interval: '50ms' },
     }, 'patroni peer test');
     router = await startRouter(config, { logger: silentLogger() });
   });

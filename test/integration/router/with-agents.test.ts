@@ -20,7 +20,7 @@ function routerSection(p: RouterPorts): string {
     - {name: write, role: primary, listen: "127.0.0.1:${p.write}", hold_timeout: 30s}
     - {name: read, role: replica, listen: "127.0.0.1:${p.read}", max_lag: 16MB, hold_timeout: 10s}
   metrics: {listen: "127.0.0.1:${p.metrics}"}
-  health: {interval: 250ms, timeout: 500ms, fast_interval: 50ms}
+  health: {interval: 500ms, timeout: 400ms, fast_interval: 50ms}
 `;
 }
 
