@@ -29,6 +29,11 @@ export interface LocalClusterOptions {
   /** Extra YAML sections per node (e.g. a router: section for node 1). */
   extra?: (i: number) => string;
   password?: string;
+  /**
+   * Where postgres puts its Unix socket: the seed's '.' (the data directory) by default, or each node's home
+   * directory. pg_rewind cannot copy a data directory that holds a socket, so rewind tests use 'home'.
+   */
+  socketDir?: 'data' | 'home';
   /** The environment agents inherit (the CLI passes its own). */
   env: NodeJS.ProcessEnv;
   /**
@@ -71,7 +76,7 @@ const PGHA_BIN = resolve(__dirname, '..', '..', '..', 'bin', 'pgha.js');
 
 export function nodeYaml(o: {
   scope: string; name: string; etcd: string; apiPort: number; pgPort: number; dataDir: string; pgpass: string;
-  dcs: Record<string, unknown>; tags: Record<string, unknown>; password: string; extra: string;
+  dcs: Record<string, unknown>; tags: Record<string, unknown>; password: string; extra: string; socketDir?: string;
 }): string {
   const dcs = JSON.stringify({ maximum_lag_on_failover: 1048576, ...o.dcs, postgresql: { use_pg_rewind: true, parameters: null } });
   const pw = JSON.stringify(o.password);
@@ -114,7 +119,7 @@ postgresql:
       username: admin
       password: ${pw}
   parameters:
-    unix_socket_directories: '.'
+    unix_socket_directories: '${o.socketDir ?? '.'}'
     wal_keep_segments: "0"
     wal_level: "logical"
 tags: ${JSON.stringify(o.tags)}
@@ -160,6 +165,7 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
       pgpass: join(home, 'pgpass'), dcs: opts.dcs ?? { ttl: 15, loop_wait: 2, retry_timeout: 5 },
       tags: opts.tags?.(i) ?? { nofailover: false, noloadbalance: false, clonefrom: false, nosync: false },
       password: opts.password ?? 'test%123', extra: opts.extra?.(i) ?? '',
+      ...(opts.socketDir === 'home' ? { socketDir: home } : {}),
     }));
     nodes.push(spec);
   }
