@@ -5,9 +5,13 @@
  * - HEAD and OPTIONS: the generic health check, answered with the bare status line `HTTP/1.0 200 OK\r\n\r\n`;
  * - POST/PUT/PATCH/DELETE: handlers plugged in by the agent (`'POST /reload'` …) behind Basic auth, with
  *   Patroni's body rules (411 without Content-Length where a body is required, 400 on bad JSON) and a 64 KiB limit.
+ * HTTPS when `tls` is given (restapi.certfile/keyfile/keyfile_password; cafile + verify_client for client certificates).
  * Every request is answered within a bounded time and the server never throws on malformed input.
  */
 import { createServer, STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type ServerOptions as HttpsServerOptions } from 'node:https';
+import { readFileSync } from 'node:fs';
+import type { TLSSocket } from 'node:tls';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { AgentStatus } from '../agent/status';
@@ -59,8 +63,19 @@ export interface RestApiOptions {
   /** Write endpoints keyed by `METHOD /segment`, e.g. `'POST /reload'`, `'DELETE /switchover'`. */
   unsafe?: Record<string, UnsafeHandler>;
   authentication?: { username: string; password: string };
+  /** HTTPS (`restapi.certfile`/`keyfile`/`keyfile_password`, `cafile` + `verify_client` for client certificates). */
+  tls?: RestApiTls;
   /** Deadline for reads behind GET handlers (`/cluster`, `/config`, `/metrics`); default 5 s. */
   readTimeoutMs?: number;
+}
+
+export interface RestApiTls {
+  certfile: string;
+  keyfile?: string;
+  keyfilePassword?: string;
+  cafile?: string;
+  /** `required`: every client presents a valid certificate (TLS handshake); `optional`: only the write endpoints. */
+  verifyClient?: 'none' | 'optional' | 'required';
 }
 
 export interface RestApi {
@@ -113,13 +128,14 @@ export async function startRestApi(opts: RestApiOptions): Promise<RestApi> {
     ? sha256(Buffer.from(`${opts.authentication.username}:${opts.authentication.password}`, 'utf8').toString('base64'))
     : undefined;
 
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch((err: unknown) => {
       log.warn({ err: describe(err), method: req.method, path: req.url }, 'REST request failed');
       if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
       else res.destroy();
     });
-  });
+  };
+  const server = opts.tls ? createHttpsServer(tlsOptions(opts.tls), onRequest) : createServer(onRequest);
   // Bounded time for every request: slow headers, slow bodies and idle sockets are cut.
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
@@ -212,6 +228,10 @@ export async function startRestApi(opts: RestApiOptions): Promise<RestApi> {
       if (allowed.length === 0) return sendText(res, 404, 'Not Found', { Connection: 'close' });
       return sendText(res, 405, 'Method Not Allowed', { Allow: allowed.join(', '), Connection: 'close' });
     }
+    if (opts.tls?.verifyClient === 'optional' && !(req.socket as TLSSocket).authorized) {
+      await drain(req);
+      return sendText(res, 403, 'client certificate required', { Connection: 'close' });
+    }
     const authProblem = checkAuth(req.headers.authorization);
     if (authProblem) {
       await drain(req);
@@ -262,7 +282,7 @@ export async function startRestApi(opts: RestApiOptions): Promise<RestApi> {
   });
   server.on('error', (err) => log.error({ err: describe(err) }, 'REST server error'));
   const port = (server.address() as AddressInfo).port;
-  log.info({ host: opts.listen.host, port }, 'REST API listening');
+  log.info({ host: opts.listen.host, port, tls: opts.tls !== undefined }, 'REST API listening');
 
   return {
     port,
@@ -272,6 +292,27 @@ export async function startRestApi(opts: RestApiOptions): Promise<RestApi> {
         server.closeIdleConnections();
         setTimeout(() => server.closeAllConnections(), 1_000).unref();
       }),
+  };
+}
+
+/** Reads the certificate files once at start; a missing or unreadable file fails the start with its path. */
+function tlsOptions(tls: RestApiTls): HttpsServerOptions {
+  const read = (file: string, what: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new Error(`restapi.${what} ${file}: ${describe(err)}`);
+    }
+  };
+  const verify = tls.verifyClient ?? 'none';
+  return {
+    cert: read(tls.certfile, 'certfile'),
+    // Patroni: keyfile defaults to the certfile (a PEM holding both).
+    key: read(tls.keyfile ?? tls.certfile, tls.keyfile ? 'keyfile' : 'certfile'),
+    ...(tls.keyfilePassword !== undefined ? { passphrase: tls.keyfilePassword } : {}),
+    ...(tls.cafile ? { ca: read(tls.cafile, 'cafile') } : {}),
+    requestCert: verify !== 'none',
+    rejectUnauthorized: verify === 'required',
   };
 }
 

@@ -8,7 +8,9 @@ import { EtcdStore } from '../dcs/etcd/etcd-store';
 import { ClusterCache } from '../dcs/cluster-cache';
 import { AgentRunner } from '../agent/runner';
 import { LocalPostgresOps } from '../agent/local-postgres';
-import { startRestApi } from '../api/server';
+import { startRestApi, type RestApiTls } from '../api/server';
+import { operationHandlers } from '../api/operations';
+import { RequestQueue } from '../agent/requests';
 import { AgentMetrics } from '../metrics/agent-metrics';
 import { readCluster } from '../dcs/read';
 import { PGHA_VERSION } from './version';
@@ -69,6 +71,19 @@ function refuseRoot(config: AgentConfig): void {
   );
 }
 
+/** restapi.certfile (and friends) → the HTTPS settings of the REST API; undefined: plain HTTP. */
+function restApiTls(config: AgentConfig): RestApiTls | undefined {
+  const r = config.restapi;
+  if (!r.certfile) return undefined;
+  return {
+    certfile: r.certfile,
+    ...(r.keyfile ? { keyfile: r.keyfile } : {}),
+    ...(r.keyfilePassword !== undefined ? { keyfilePassword: r.keyfilePassword } : {}),
+    ...(r.cafile ? { cafile: r.cafile } : {}),
+    ...(r.verifyClient ? { verifyClient: r.verifyClient } : {}),
+  };
+}
+
 /** The exact commands that fix a data directory belonging to another cluster (the seed article's trap). */
 export function systemIdFix(config: AgentConfig): string {
   const dir = config.postgresql.dataDir;
@@ -103,8 +118,10 @@ export async function runAgent(config: AgentConfig, logger: Logger): Promise<num
   // eslint-disable-next-line prefer-const
   let cleanup: (stopPostgres: boolean) => Promise<void> = async () => finish();
   const shutdown = (stopPostgres: boolean) => (stopping ??= cleanup(stopPostgres));
+  const requests = new RequestQueue();
+  const stopOperations = new AbortController();
   const runner = new AgentRunner({
-    config, store, ops, logger, metrics, pghaVersion: PGHA_VERSION,
+    config, store, ops, logger, metrics, pghaVersion: PGHA_VERSION, requests,
     exit: (code, message, why) => {
       const fix = why === 'system_id_mismatch' ? systemIdFix(config) : '';
       logger.fatal({ reason: message, fix }, 'CRITICAL: stopping the agent');
@@ -118,6 +135,7 @@ export async function runAgent(config: AgentConfig, logger: Logger): Promise<num
   cache.onChange((_view, changed) => {
     if (changed.some((k) => k === runner.keys.leader || k === runner.keys.config || k === runner.keys.failover)) runner.wakeUp();
   });
+  const tls = restApiTls(config);
   const api = await startRestApi({
     listen: config.restapi.listen,
     status: () => runner.status(),
@@ -125,6 +143,14 @@ export async function runAgent(config: AgentConfig, logger: Logger): Promise<num
     metrics: () => metrics.render(),
     logger: logger.child({ component: 'api' }),
     ...(config.restapi.authentication ? { authentication: config.restapi.authentication } : {}),
+    ...(tls ? { tls } : {}),
+    unsafe: operationHandlers({
+      store, keys: runner.keys, status: () => runner.status(), requests,
+      readCluster: () => readCluster(store, runner.keys),
+      wakeUp: () => runner.wakeUp(),
+      logger: logger.child({ component: 'api' }),
+      signal: stopOperations.signal,
+    }),
   });
   const router = config.router ? await (await import('./router-command')).startEmbeddedRouter(config, logger) : undefined;
   void cache.start().catch((err) => logger.warn({ err: String(err) }, 'watch did not start; relying on loop_wait'));
@@ -134,6 +160,7 @@ export async function runAgent(config: AgentConfig, logger: Logger): Promise<num
   cleanup = async (stopPostgres: boolean) => {
     logger.info({ stopPostgres }, 'agent stopping');
     cache.stop();
+    stopOperations.abort();
     await router?.stop().catch(() => undefined);
     await runner.stop({ stopPostgres });
     await api.close();

@@ -1,0 +1,60 @@
+/**
+ * `POST /reinitialize` and `POST /reload`: local requests handed to the HA loop through the request queue.
+ * The loop settles a reinitialize once it has started (Patroni answers `reinitialize started` then too); reload
+ * answers Patroni's 202 `reload scheduled` once the loop has applied it.
+ */
+import type { OperatorRequest } from '../../agent/requests';
+import { isPrimaryRole } from '../../model/member';
+import type { UnsafeHandler } from '../server';
+import type { OperationDeps } from './deps';
+
+/** How long a request may wait for the HA loop (loop_wait is at most a few tens of seconds; the socket idles at 60 s). */
+const LOOP_WAIT_MS = 55_000;
+
+/** Patroni's truthy strings for `force` (parse_bool). */
+export function parseBool(value: unknown): boolean {
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'number') return value !== 0;
+  return typeof value === 'string' && ['true', 'yes', 'on', '1', 'y', 't'].includes(value.trim().toLowerCase());
+}
+
+/** Reinitialize's preconditions from the last view: the reason to refuse, or undefined. */
+export function reinitializeRefusal(status: ReturnType<OperationDeps['status']>): string | undefined {
+  const leader = status.view?.leader?.name;
+  if (!leader) return 'Cluster has no leader, can not reinitialize';
+  if (leader === status.name || (status.leaderValidUntilMs > 0 && isPrimaryRole(status.role))) return 'I am the leader, can not reinitialize';
+  return undefined;
+}
+
+export function reinitializeHandler(deps: OperationDeps): UnsafeHandler {
+  const log = deps.logger.child({ component: 'operations', action: 'reinitialize' });
+  return {
+    body: 'optional',
+    timeoutMs: LOOP_WAIT_MS,
+    async handle(req) {
+      const refusal = reinitializeRefusal(deps.status());
+      if (refusal) return { code: 503, body: refusal };
+      const request: OperatorRequest = { type: 'reinitialize', force: parseBool(req.body.force) };
+      log.info({ force: request.type === 'reinitialize' && request.force }, 'reinitialize requested');
+      const pending = deps.requests.submit(request);
+      deps.wakeUp?.();
+      const outcome = await pending;
+      return { code: outcome.ok ? 200 : 503, body: outcome.message };
+    },
+  };
+}
+
+export function reloadHandler(deps: OperationDeps): UnsafeHandler {
+  const log = deps.logger.child({ component: 'operations', action: 'reload' });
+  return {
+    body: 'none',
+    timeoutMs: LOOP_WAIT_MS,
+    async handle() {
+      log.info({}, 'reload requested');
+      const outcome = deps.requests.submit({ type: 'reload' });
+      deps.wakeUp?.();
+      const o = await outcome;
+      return o.ok ? { code: 202, body: 'reload scheduled' } : { code: 503, body: o.message };
+    },
+  };
+}
