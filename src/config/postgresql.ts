@@ -90,6 +90,14 @@ export function parsePostgresql(doc: YamlMap, ctx: ParseContext, env: PostgresEn
   };
   if (pgHba) config.pgHba = pgHba;
   if (usePgRewind !== undefined) config.usePgRewind = usePgRewind;
+  const sockets = String(config.parameters.unix_socket_directories ?? '').split(',').map((d) => d.trim());
+  if (sockets.some((d) => d === '.' || d === dataDir)) {
+    ctx.warnings.push(
+      'postgresql.parameters.unix_socket_directories puts the socket in the data directory: pg_rewind cannot copy a ' +
+      'data directory that holds a socket, so a returning primary is re-cloned instead of rewound; use a directory ' +
+      'outside the data directory, e.g. /var/run/postgresql',
+    );
+  }
   if (map.use_slots !== undefined) {
     ctx.warnings.push('postgresql.use_slots is ignored in the local file (as in Patroni): set it in bootstrap.dcs.postgresql or with pgha ctl edit-config');
   }

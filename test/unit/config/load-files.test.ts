@@ -83,6 +83,8 @@ test('the seed article patroni_pg.yml, byte for byte, loads with all its quirks'
     assert.ok(c.warnings?.some((w) => w.startsWith(`postgresql.parameters.${name} is ignored`)), name);
   }
   assert.deepEqual(c.tags, { nofailover: false, noloadbalance: false, clonefrom: false, nosync: false });
+  // The seed's socket in the data directory defeats pg_rewind: said at load time.
+  assert.ok(c.warnings?.some((w) => w.startsWith('postgresql.parameters.unix_socket_directories puts the socket in the data directory')));
 });
 
 test('the seed file with loopback addresses loads', () => {
