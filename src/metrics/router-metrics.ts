@@ -23,6 +23,8 @@ export type RefusalReason =
   | 'shutdown';
 export type HoldOutcome = 'routed' | 'timeout' | 'client_gone' | 'shutdown';
 export type CancelOutcome = 'routed' | 'broadcast' | 'unknown_key' | 'failed';
+/** How the router's hold of new writes for a planned switchover ended. */
+export type SwitchoverOutcome = 'completed' | 'rolled_back' | 'hold_expired';
 
 const MAX_MEMBERS = 64;
 
@@ -44,6 +46,8 @@ export interface RouterMetricsSnapshot {
   }[];
   pools: readonly { listener: string; backends: number; fallback: boolean }[];
   held: Readonly<Record<string, number>>;
+  /** True while new writes are held for a pending planned switchover. */
+  switchoverHolding: boolean;
 }
 
 export class RouterMetrics {
@@ -61,6 +65,9 @@ export class RouterMetrics {
   private readonly bytes: Counter<'listener' | 'backend' | 'direction'>;
   private readonly healthChecks: Counter<'member' | 'result'>;
   private readonly healthSeconds: Histogram<'member'>;
+  private readonly switchoverHeld: Counter<'listener'>;
+  private readonly switchovers: Counter<'outcome'>;
+  private readonly switchoverHoldSeconds: Histogram<'outcome'>;
   private readonly members = new Set<string>();
   private readonly children = new Map<string, ConnectionMetrics>();
   private readonly fill: () => void;
@@ -84,6 +91,13 @@ export class RouterMetrics {
     this.healthChecks = new Counter({ name: 'pgha_router_health_checks_total', help: 'Agent REST checks, by result.', labelNames: ['member', 'result'], registers: r });
     this.healthSeconds = new Histogram({ name: 'pgha_router_health_check_seconds', help: 'Agent REST check duration.', labelNames: ['member'], buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: r });
 
+    this.switchoverHeld = new Counter({ name: 'pgha_router_switchover_held_connections_total', help: 'New write connections held because a planned switchover was pending.', labelNames: ['listener'], registers: r });
+    this.switchovers = new Counter({ name: 'pgha_router_switchovers_total', help: 'Planned switchovers for which new writes were held, by how the hold ended (completed: a new leader confirmed; rolled_back: the old leader kept writes; hold_expired: switchover_hold passed).', labelNames: ['outcome'], registers: r });
+    this.switchoverHoldSeconds = new Histogram({
+      name: 'pgha_router_switchover_hold_seconds', help: 'How long new writes were held for a planned switchover, by outcome.',
+      labelNames: ['outcome'], buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60], registers: r,
+    });
+    const switchoverPending = new Gauge({ name: 'pgha_router_switchover_pending', help: '1 while new writes are held for a pending planned switchover.', registers: r });
     const held = new Gauge({ name: 'pgha_router_held_connections', help: 'New connections waiting for a qualifying backend.', labelNames: ['listener'], registers: r });
     const generation = new Gauge({ name: 'pgha_router_routing_generation', help: 'Version of the routing table; bumped whenever the leader or a pool changes.', registers: r });
     const writable = new Gauge({ name: 'pgha_router_writable', help: '1 when a confirmed leader receives writes.', registers: r });
@@ -122,6 +136,7 @@ export class RouterMetrics {
       }
       held.reset();
       for (const [listener, n] of Object.entries(s.held)) held.set({ listener }, n);
+      switchoverPending.set(s.switchoverHolding ? 1 : 0);
     };
   }
 
@@ -168,6 +183,16 @@ export class RouterMetrics {
 
   held(listener: string, waitedMs: number, outcome: HoldOutcome): void {
     this.holdSeconds.observe({ listener, outcome }, waitedMs / 1000);
+  }
+
+  /** A new write connection went into the hold queue because a switchover was pending. */
+  heldForSwitchover(listener: string): void {
+    this.switchoverHeld.inc({ listener });
+  }
+
+  switchoverEnded(outcome: SwitchoverOutcome, heldMs: number): void {
+    this.switchovers.inc({ outcome });
+    this.switchoverHoldSeconds.observe({ outcome }, heldMs / 1000);
   }
 
   leaderChanged(): void {

@@ -8,6 +8,7 @@ import { ConfigError } from '../lib/errors';
 import { parseHostPort } from '../config/address';
 import { describeValue, isMap, type YamlMap } from '../config/values';
 import { parseByteSize } from '../model/lsn';
+import { DEFAULT_SWITCHOVER_HOLD_MS } from './routing';
 import type { BalanceMode, ListenerConfig, ListenerRole, RouterConfig } from './types';
 
 export const DEFAULT_WRITE_PORT = 5000;
@@ -16,6 +17,7 @@ export const DEFAULT_READ_PORT = 5001;
 const TOP_KEYS = [
   'scope', 'namespace', 'etcd', 'etcd3', 'listeners', 'metrics', 'health', 'lag', 'lease', 'hold_timeout',
   'startup_timeout', 'max_startup_packet', 'connect_timeout', 'drain_timeout', 'weight_tag', 'tcp_keepalive',
+  'switchover_hold',
 ];
 const LISTENER_KEYS = [
   'name', 'listen', 'role', 'max_lag', 'max_lag_seconds', 'balance', 'tags', 'include_noloadbalance',
@@ -309,6 +311,7 @@ function load(doc: unknown, source: string): RouterConfig {
     drainTimeoutMs: duration(map, 'drain_timeout', '', 30_000),
     weightTag,
     tcpKeepaliveMs: duration(map, 'tcp_keepalive', '', 60_000),
+    switchoverHoldMs: duration(map, 'switchover_hold', '', DEFAULT_SWITCHOVER_HOLD_MS),
   };
 }
 

@@ -17,6 +17,9 @@ export { loadRouterConfig, parseRouterFlags, parseDuration, DEFAULT_READ_PORT, D
 export type { RouterConfig, ListenerConfig, ListenerRole, RoutingTable } from './types';
 export type { ViewSource } from './topology';
 
+/** New writes are routed: a confirmed leader, and no pending switchover holding them. */
+const writable = (t: RoutingTable): boolean => t.leader !== undefined && t.switchover?.holding !== true;
+
 export interface RouterDependencies {
   logger: Logger;
   /** The etcd store to use (default: a new EtcdStore on `config.etcd`, closed by stop()). */
@@ -67,7 +70,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
     const t = topology.table();
     return {
       generation: t.generation,
-      writable: t.leader !== undefined,
+      writable: writable(t),
       ...(t.leader ? { leader: t.leader.member } : {}),
       watchState: topology.watchState(),
       ...(ageSeconds(topology.lastEventAtMs()) !== undefined ? { lastEventAgeSeconds: ageSeconds(topology.lastEventAtMs()) } : {}),
@@ -81,6 +84,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
       })),
       pools: Object.values(t.pools).map((p) => ({ listener: p.listener, backends: p.backends.length, fallback: p.fallback })),
       held: router?.heldCounts() ?? {},
+      switchoverHolding: t.switchover?.holding === true,
     };
   });
   router = new Router(current, { topology, metrics, logger: logger.child({ component: 'router-proxy' }), scheduler });
@@ -91,10 +95,19 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
       scope: current.scope,
       namespace: current.namespace,
       generation: t.generation,
-      writable: t.leader !== undefined,
+      writable: writable(t),
       leader: t.leader ?? null,
       leaderKey: t.leaderKey ?? null,
       writeReason: t.writeReason,
+      switchover: t.switchover
+        ? {
+            from: t.switchover.leader,
+            to: t.switchover.candidate ?? null,
+            holdingWrites: t.switchover.holding,
+            pendingSeconds: (scheduler.now() - t.switchover.sinceMs) / 1000,
+            holdLimitSeconds: current.switchoverHoldMs / 1000,
+          }
+        : null,
       ttlSeconds: t.ttlMs / 1000,
       etcd: {
         watchState: topology.watchState(),
@@ -138,7 +151,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
         health: () => {
           const t = topology.table();
           const readable = Object.fromEntries(Object.values(t.pools).map((p) => [p.listener, p.backends.length > 0]));
-          return { ok: true, body: { state: 'running', writable: t.leader !== undefined, pools: readable, generation: t.generation } };
+          return { ok: true, body: { state: 'running', writable: writable(t), pools: readable, generation: t.generation } };
         },
       },
       logger,

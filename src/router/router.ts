@@ -301,6 +301,7 @@ export class Router {
       s.phase = 'held';
       s.heldSinceMs = now;
       s.hold = s.rt.hold.add(s, remaining);
+      if (s.rt.config.role === 'primary' && table.switchover?.holding) this.deps.metrics.heldForSwitchover(s.rt.config.name);
       return false;
     }
     if (s.phase === 'held') {
@@ -682,9 +683,38 @@ export class Router {
 
   // ------------------------------------------------------------------------------------------- table changes
 
+  /** The planned switchover whose new writes are being held (from its first holding table to a confirmed leader). */
+  private switchover: { revision: number; from: string; to?: string; sinceMs: number } | undefined;
+
+  /**
+   * Follows a planned switchover for logs and metrics: it starts with the first table that holds writes for it,
+   * and ends with the next table that routes writes to a confirmed leader: a new one (completed), the old one
+   * after the request was cleared (rolled_back), or the old one because switchover_hold passed (hold_expired).
+   */
+  private followSwitchover(table: RoutingTable): void {
+    const sw = table.switchover;
+    const now = this.deps.scheduler.now();
+    if (sw?.holding) {
+      if (this.switchover?.revision === sw.revision) return;
+      this.switchover = { revision: sw.revision, from: sw.leader, ...(sw.candidate ? { to: sw.candidate } : {}), sinceMs: now };
+      this.log.info({ leader: sw.leader, candidate: sw.candidate ?? null, revision: sw.revision, generation: table.generation }, 'switchover pending: holding new write connections');
+      return;
+    }
+    const ep = this.switchover;
+    if (!ep || !table.leader) return;
+    const outcome = table.leader.member !== ep.from ? 'completed' : sw && sw.revision === ep.revision ? 'hold_expired' : 'rolled_back';
+    this.switchover = undefined;
+    const heldMs = now - ep.sinceMs;
+    this.deps.metrics.switchoverEnded(outcome, heldMs);
+    const fields = { outcome, leader: table.leader.member, previous: ep.from, candidate: ep.to ?? null, durationMs: Math.round(heldMs), generation: table.generation };
+    if (outcome === 'completed') this.log.info(fields, 'switchover done: releasing held write connections');
+    else this.log.warn(fields, 'switchover not done: releasing held write connections to the old leader');
+  }
+
   /** A new table: close write sessions whose backend is no longer the confirmed leader, then admit held ones. */
   onTable(table: RoutingTable, previous: RoutingTable): void {
     if (table.leaderKey !== previous.leaderKey) this.deps.metrics.leaderChanged();
+    if (table.switchover || this.switchover) this.followSwitchover(table);
     if (!sameBackend(table.leader, previous.leader)) {
       for (const rt of this.listeners.values()) {
         if (rt.config.role !== 'primary') continue;

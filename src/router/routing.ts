@@ -13,6 +13,13 @@
  *    stale lag never qualifies).
  *  - `replica`: those replicas (leader as fallback when enabled); `read-only`: replicas, else the leader;
  *    `any`: replicas and the leader; `primary`: the write target.
+ *  - Planned switchover: while the `failover` key names the current leader (or no leader) and a candidate other
+ *    than it, and its `scheduled_at` (if any) has come, the `primary` pools are empty (new writes are held) though
+ *    the leader stays confirmed (`table.leader`), so its open sessions are not cut by the router: the old leader
+ *    ends them itself as it demotes. At most for `switchoverHoldMs` from when the request was first seen
+ *    (carried between computations in `input.switchover`, like decide's memory); then the old leader gets
+ *    writes again if it is still confirmed. Once the leader key moves, the request no longer names the current
+ *    leader and the new leader gets writes as soon as its agent confirms it.
  */
 import type { ClusterView } from '../model/cluster';
 import type { Member } from '../model/member';
@@ -27,6 +34,7 @@ import type {
   PoolTable,
   PoolVerdict,
   RoutingTable,
+  SwitchoverState,
 } from './types';
 
 export interface RoutingConfig {
@@ -34,6 +42,8 @@ export interface RoutingConfig {
   health: Pick<HealthCheckConfig, 'maxAgeMs'>;
   lease: LeaseConfig;
   weightTag: string;
+  /** How long new writes may be held for one pending switchover (default DEFAULT_SWITCHOVER_HOLD_MS; 0 = never). */
+  switchoverHoldMs?: number;
 }
 
 export interface RoutingInput {
@@ -45,7 +55,14 @@ export interface RoutingInput {
   lastContactMs?: number;
   health: ReadonlyMap<string, MemberHealth>;
   lag: ReadonlyMap<string, MemberLag>;
+  /** Wall-clock ms (epoch), only to compare with a switchover's `scheduled_at`; undefined = not due. */
+  wallNowMs?: number;
+  /** The switchover the previous table followed (its revision and since when), carried between computations. */
+  switchover?: Pick<SwitchoverState, 'revision' | 'sinceMs'>;
 }
+
+/** Default for `switchover_hold` (RouterConfig.switchoverHoldMs). */
+export const DEFAULT_SWITCHOVER_HOLD_MS = 30_000;
 
 /** Patroni 3.x writes `master`, 4.x `primary` (kept local: routing.ts imports types only). */
 const isPrimaryRole = (role: string | undefined): boolean => role === 'master' || role === 'primary';
@@ -113,12 +130,15 @@ interface WriteDecision {
 function decideWrite(ctx: Ctx, ttlMs: number): WriteDecision {
   const { view, nowMs, lastContactMs, health } = ctx.input;
   if (!view) return { reason: 'no cluster view from etcd yet', validUntilMs: nowMs };
-  const boundMs = ttlMs - ctx.config.lease.marginMs;
+  // A configured margin larger than a short ttl allows is scaled down to a quarter of the ttl (≥ 1 s), like the
+  // agent's own fencing margin, so `ttl: 5` clusters stay writable through the router.
+  const marginMs = Math.min(ctx.config.lease.marginMs, Math.max(1000, ttlMs / 4));
+  const boundMs = ttlMs - marginMs;
   if (lastContactMs === undefined) return { reason: 'etcd never reached', validUntilMs: nowMs };
   const validUntilMs = lastContactMs + boundMs;
   if (nowMs >= validUntilMs) {
     return {
-      reason: `etcd not reached for ${secs(nowMs - lastContactMs)} (limit: ttl ${secs(ttlMs)} - margin ${secs(ctx.config.lease.marginMs)}): the leader's lease may have expired unseen`,
+      reason: `etcd not reached for ${secs(nowMs - lastContactMs)} (limit: ttl ${secs(ttlMs)} - margin ${secs(marginMs)}): the leader's lease may have expired unseen`,
       validUntilMs: nowMs,
     };
   }
@@ -136,6 +156,42 @@ function decideWrite(ctx: Ctx, ttlMs: number): WriteDecision {
   if (st.state !== 'running') return { reason: `leader ${name} not confirmed: its agent reports state ${st.state ?? 'unknown'}`, validUntilMs: nowMs };
   soon(ctx, validUntilMs);
   return { leader: backend, reason: `${name} holds the leader key and its agent confirms role ${st.role}`, validUntilMs };
+}
+
+/**
+ * The planned switchover away from the current leader key holder, if one is pending: the failover key names that
+ * leader (or no leader) and a candidate other than it, and its `scheduled_at`, if any, has come (the leader acts at
+ * that time). A request naming another leader, or naming the current leader as candidate, is stale or done: the
+ * leader clears those, and the router ignores them.
+ */
+function pendingSwitchover(ctx: Ctx): SwitchoverState | undefined {
+  const { view, nowMs, wallNowMs } = ctx.input;
+  const f = view?.failover;
+  const leaderName = view?.leader?.name;
+  if (!f || !leaderName) return undefined;
+  if (f.leader !== undefined && f.leader !== leaderName) return undefined;
+  if (f.member === leaderName) return undefined;
+  if (f.scheduledAt !== undefined) {
+    const at = Date.parse(f.scheduledAt);
+    if (!Number.isFinite(at) || wallNowMs === undefined) return undefined;
+    if (at > wallNowMs) {
+      soon(ctx, nowMs + (at - wallNowMs));
+      return undefined;
+    }
+  }
+  const holdMs = ctx.config.switchoverHoldMs ?? DEFAULT_SWITCHOVER_HOLD_MS;
+  const prev = ctx.input.switchover;
+  const sinceMs = prev && prev.revision === f.modRevision ? prev.sinceMs : nowMs;
+  const holding = nowMs < sinceMs + holdMs;
+  if (holding) soon(ctx, sinceMs + holdMs);
+  return { revision: f.modRevision, leader: leaderName, ...(f.member ? { candidate: f.member } : {}), sinceMs, holding };
+}
+
+function switchoverReason(sw: SwitchoverState, holdMs: number, nowMs: number): string {
+  const to = sw.candidate ? `switchover to ${sw.candidate}` : 'switchover';
+  return sw.holding
+    ? `${to} pending: new writes are held for the new leader (${sw.leader} is about to demote; pending ${secs(nowMs - sw.sinceMs)}, switchover_hold ${secs(holdMs)})`
+    : `${to} pending for more than switchover_hold ${secs(holdMs)}: writes go to ${sw.leader} again`;
 }
 
 /** Why a non-leader member is not a qualified replica for this listener, or undefined when it is. */
@@ -180,8 +236,18 @@ export function deriveRoutingTable(input: RoutingInput, config: RoutingConfig): 
   const ctx: Ctx = { input, config, next: Number.POSITIVE_INFINITY };
   const { view, nowMs } = input;
   const ttlMs = ttlMsOf(view, config.lease);
-  const write = decideWrite(ctx, ttlMs);
+  const decided = decideWrite(ctx, ttlMs);
   const leaderName = view?.leader?.name;
+  // A pending switchover matters only while the leader is confirmed: otherwise writes are held anyway.
+  const switchover = decided.leader ? pendingSwitchover(ctx) : undefined;
+  const holdMs = config.switchoverHoldMs ?? DEFAULT_SWITCHOVER_HOLD_MS;
+  const write: WriteDecision = switchover ? { ...decided, reason: switchoverReason(switchover, holdMs, nowMs) } : decided;
+  if (!decided.leader && !leaderName && view?.failover) {
+    const to = view.failover.member ? ` to ${view.failover.member}` : '';
+    write.reason = `${decided.reason}; switchover${to} in progress`;
+  }
+  /** The write pools' backend: none while a switchover holds new writes. */
+  const writeTarget = switchover?.holding ? undefined : write.leader;
 
   const verdicts = new Map<string, MemberVerdict>();
   for (const member of view?.members.values() ?? []) {
@@ -212,9 +278,9 @@ export function deriveRoutingTable(input: RoutingInput, config: RoutingConfig): 
     };
     if (listener.role === 'primary') {
       for (const name of verdicts.keys()) {
-        mark(name, name === write.leader?.member ? { in: true, reason: write.reason } : { in: false, reason: name === leaderName ? write.reason : 'not the leader' });
+        mark(name, name === writeTarget?.member ? { in: true, reason: write.reason } : { in: false, reason: name === leaderName ? write.reason : 'not the leader' });
       }
-      pools[listener.name] = { listener: listener.name, role: listener.role, backends: write.leader ? [write.leader] : [], fallback: false, reason: write.reason };
+      pools[listener.name] = { listener: listener.name, role: listener.role, backends: writeTarget ? [writeTarget] : [], fallback: false, reason: write.reason };
       continue;
     }
     const replicas: Backend[] = [];
@@ -257,6 +323,7 @@ export function deriveRoutingTable(input: RoutingInput, config: RoutingConfig): 
     generation: 0,
     computedAtMs: nowMs,
     ...(write.leader ? { leader: write.leader } : {}),
+    ...(switchover ? { switchover } : {}),
     writeReason: write.reason,
     writeValidUntilMs: write.validUntilMs,
     ...(Number.isFinite(ctx.next) ? { nextChangeAtMs: ctx.next } : {}),

@@ -38,6 +38,8 @@ export interface TopologyOptions {
   fetch?: FetchJson;
   onTable: (table: RoutingTable, previous: RoutingTable) => void;
   onCheck?: (member: string, ok: boolean, durationMs: number) => void;
+  /** Wall-clock ms (epoch), for a switchover's `scheduled_at` only. Default Date.now. */
+  wallClock?: () => number;
 }
 
 export class Topology {
@@ -49,6 +51,7 @@ export class Topology {
   private timerAtMs = Number.POSITIVE_INFINITY;
   private lastLeaderKey: string | undefined;
   private lastEventMs: number | undefined;
+  private switchoverMemo: { revision: number; sinceMs: number } | undefined;
   private config: TopologyConfig;
   private stopped = false;
   private recomputing = false;
@@ -151,11 +154,26 @@ export class Topology {
     const view = this.opts.source.view();
     const health = this.health.snapshot();
     this.lag = this.lagTracker.update(view, health, now);
-    const next = deriveRoutingTable({ view, nowMs: now, lastContactMs: this.opts.source.lastContactMs(), health, lag: this.lag }, this.config);
     const prev = this.current;
+    const next = deriveRoutingTable(
+      {
+        view,
+        nowMs: now,
+        lastContactMs: this.opts.source.lastContactMs(),
+        health,
+        lag: this.lag,
+        wallNowMs: (this.opts.wallClock ?? Date.now)(),
+        ...(this.switchoverMemo ? { switchover: this.switchoverMemo } : {}),
+      },
+      this.config,
+    );
     const changed = !sameRouting(prev, next);
     const table: RoutingTable = { ...next, generation: changed ? prev.generation + 1 : prev.generation };
     this.current = table;
+    // The hold bound runs from when a request was first seen pending, also across tables where the leader was
+    // briefly unconfirmed: kept while the failover key keeps that revision.
+    if (table.switchover) this.switchoverMemo = { revision: table.switchover.revision, sinceMs: table.switchover.sinceMs };
+    else if (view?.failover?.modRevision !== this.switchoverMemo?.revision) this.switchoverMemo = undefined;
     // An unconfirmed leader is polled fast until its agent says primary.
     const fast = new Set<string>();
     if (view?.leader && table.leader?.member !== view.leader.name) fast.add(view.leader.name);
@@ -166,6 +184,7 @@ export class Topology {
         {
           generation: table.generation,
           leader: table.leader?.member ?? null,
+          ...(table.switchover ? { switchover: { to: table.switchover.candidate ?? null, holding: table.switchover.holding } } : {}),
           reason: table.writeReason,
           pools: Object.fromEntries(Object.values(table.pools).map((p) => [p.listener, p.backends.map((b) => b.member)])),
         },

@@ -51,6 +51,12 @@ export interface RouterConfig {
   weightTag: string;
   /** TCP keepalive on client and backend sockets (ms before the first probe; 0 = off). */
   tcpKeepaliveMs: number;
+  /**
+   * While a planned switchover is pending (the `failover` key names the current leader, or no leader, and a
+   * candidate), new write connections are held for the new leader; for at most this long, after which the old
+   * leader gets writes again if it is still the confirmed primary (a stale key must not block writes). 0 = off.
+   */
+  switchoverHoldMs: number;
 }
 
 export interface HealthCheckConfig {
@@ -174,13 +180,36 @@ export interface PoolTable {
   reason: string;
 }
 
+/**
+ * A planned switchover the router is following (docs/router.md "Planned switchover"): the `failover` key names
+ * the current leader (or no leader) and a candidate other than it, and its `scheduled_at` (if any) has come.
+ */
+export interface SwitchoverState {
+  /** The failover key's mod revision: identifies one request. */
+  revision: number;
+  /** The leader it switches from (the `leader` field, else the leader key holder when it was seen). */
+  leader: string;
+  /** The `member` field, when the request names one. */
+  candidate?: string;
+  /** Monotonic ms when the router first saw this request pending. */
+  sinceMs: number;
+  /** True while new writes are held for it; false once `switchover_hold` has passed (the old leader gets writes). */
+  holding: boolean;
+}
+
 /** An immutable snapshot of where every listener sends new connections. */
 export interface RoutingTable {
   /** Bumped by the topology each time the routing content (leader or any pool) changes. */
   generation: number;
   computedAtMs: number;
-  /** The write target: named leader by a fresh view AND confirmed primary by its agent. */
+  /**
+   * The confirmed leader: named leader by a fresh view AND confirmed primary by its agent. Open write sessions to
+   * any other backend are closed. New write connections go to the `primary` pools, which are empty (held) while
+   * a switchover away from this leader is pending (`switchover.holding`), though the leader stays confirmed.
+   */
   leader?: Backend;
+  /** A pending planned switchover (see SwitchoverState). */
+  switchover?: SwitchoverState;
   /** Why writes go where they go (or nowhere). */
   writeReason: string;
   /** Writes must stop at this monotonic time unless a fresher table replaces this one (lease bound). */

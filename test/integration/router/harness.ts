@@ -125,6 +125,11 @@ export class PatroniKeys {
   async config(value: Record<string, unknown>): Promise<void> {
     await this.store.put(this.keys.config, JSON.stringify(value));
   }
+  /** The `failover` key (switchover request): an object is written as JSON; `{}` clears it, undefined deletes it. */
+  async failover(value: { leader?: string; member?: string; scheduled_at?: string } | undefined): Promise<void> {
+    if (value === undefined) await this.store.delete(this.keys.failover);
+    else await this.store.put(this.keys.failover, JSON.stringify(value));
+  }
   async status(optime: number): Promise<void> {
     await this.store.put(this.keys.status, JSON.stringify({ optime }));
   }

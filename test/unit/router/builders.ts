@@ -41,13 +41,14 @@ export function aRouterConfig(o: Partial<RouterConfig> = {}): RouterConfig {
     drainTimeoutMs: 1000,
     weightTag: 'weight',
     tcpKeepaliveMs: 0,
+    switchoverHoldMs: 30_000,
     ...o,
   };
 }
 
 export function aRoutingConfig(listeners: ListenerConfig[], o: Partial<RoutingConfig> = {}): RoutingConfig {
   const c = aRouterConfig({ listeners });
-  return { listeners, health: c.health, lease: c.lease, weightTag: c.weightTag, ...o };
+  return { listeners, health: c.health, lease: c.lease, weightTag: c.weightTag, switchoverHoldMs: c.switchoverHoldMs, ...o };
 }
 
 /** An agent that answered at `okAtMs` (default NOW) with this status and is up. */

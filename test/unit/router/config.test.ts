@@ -30,6 +30,7 @@ describe('router.yml', () => {
     assert.equal(c.listeners[0]!.holdTimeoutMs, 10_000);
     assert.deepEqual(c.health, { intervalMs: 1000, timeoutMs: 1000, rise: 2, fall: 2, fastIntervalMs: 100, maxAgeMs: 3000, verifyTls: true });
     assert.deepEqual(c.lease, { defaultTtlMs: 30_000, marginMs: 5000 });
+    assert.equal(c.switchoverHoldMs, 30_000);
     assert.equal(c.metrics, undefined);
   });
 
@@ -58,6 +59,8 @@ describe('router.yml', () => {
     assert.equal(r!.fallbackToLeader, true, 'read-only always falls back');
     assert.deepEqual(r!.tagFilters, { dc: 'east', ssd: 'true' });
     assert.equal(c.health.maxAgeMs, 3000);
+    assert.equal(loadRouterConfig({ ...minimal, switchover_hold: '45s' }, 'x').switchoverHoldMs, 45_000);
+    assert.equal(loadRouterConfig({ ...minimal, switchover_hold: 0 }, 'x').switchoverHoldMs, 0);
   });
 
   test('errors name the field, the value and the fix', () => {
@@ -69,6 +72,7 @@ describe('router.yml', () => {
     refuses({ ...minimal, listeners: [{ name: 'r', listen: 'x:1', role: 'replica', max_lag: '16 bananas' }] }, 'listeners[0].max_lag', /expected a size.*16MB/);
     refuses({ ...minimal, listeners: [{ name: 'a', listen: '127.0.0.1:5000', role: 'primary' }, { name: 'b', listen: '127.0.0.1:5000', role: 'replica' }] }, 'listeners.b.listen', /also the address of listener a/);
     refuses({ ...minimal, hold_timeout: 'soon' }, 'hold_timeout', /expected a duration/);
+    refuses({ ...minimal, switchover_hold: 'forever' }, 'switchover_hold', /expected a duration/);
     refuses({ ...minimal, health: { interval: '1s', timeout: '2s' } }, 'health.timeout', /longer than health.interval/);
     refuses({ ...minimal, lease: { default_ttl: 10, margin: 10 } }, 'lease.margin', /not below lease.default_ttl/);
     refuses({ ...minimal, health: { rise: 0 } }, 'health.rise', /from 1 to 100/);

@@ -205,6 +205,71 @@ describe('router data path with fake backends', () => {
     await waitFor('node1 again', () => router.table().leader?.member === 'node1', { timeoutMs: 5000, intervalMs: 10 });
   });
 
+  const withFailover = (leader: string, revision: number, failover: { leader?: string; member?: string }) => ({ ...viewOf(leader, pgs, {}, revision), failover: { ...failover, modRevision: revision } });
+  const heldWrites = (): number => (router.status() as { listeners: { write: { connections: { held: number } } } }).listeners.write.connections.held;
+  const metricsText = (): Promise<string> => fetch(`http://127.0.0.1:${router.ports.metrics}/metrics`).then((r) => r.text());
+
+  test('planned switchover: new writes wait, the open session stays; they land on the new leader', async () => {
+    const open0 = await open('write');
+    assert.equal(await open0.startup(), pgs[0]!.pid);
+    source.set(withFailover('node1', 710, { leader: 'node1', member: 'node2' }));
+    await waitFor('switchover pending', () => router.table().switchover?.holding, { timeoutMs: 2000, intervalMs: 5 });
+    assert.match(router.table().writeReason, /switchover to node2 pending/);
+    const w = await open('write');
+    w.sock.write(encodeStartup({ user: 'u' }));
+    await waitFor('held', () => heldWrites() === 1, { timeoutMs: 2000, intervalMs: 5 });
+    await open0.echo('still-open');
+    const status = router.status() as { writable: boolean; switchover: { to: string; holdingWrites: boolean } };
+    assert.equal(status.writable, false);
+    assert.deepEqual([status.switchover.to, status.switchover.holdingWrites], ['node2', true]);
+    // The candidate takes the key (the failover key is cleared a moment later) and its agent confirms it.
+    agents.replica(apiUrl('node1'));
+    agents.primary(apiUrl('node2'));
+    source.set(withFailover('node2', 720, { leader: 'node1', member: 'node2' }));
+    await w.until('ReadyForQuery', (b) => b.includes(Buffer.from([0x5a, 0, 0, 0, 5])));
+    assert.equal(w.key().pid, pgs[1]!.pid);
+    await open0.waitClosed(2000);
+    const m = await metricsText();
+    assert.match(m, /pgha_router_switchover_held_connections_total\{listener="write"\} 1/);
+    assert.match(m, /pgha_router_switchovers_total\{outcome="completed"\} 1/);
+    agents.replica(apiUrl('node2'));
+    agents.primary(apiUrl('node1'));
+    source.set(viewOf('node1', pgs, {}, 730));
+    await waitFor('node1 again', () => router.table().pools.write!.backends[0]?.member === 'node1', { timeoutMs: 5000, intervalMs: 10 });
+  });
+
+  test('planned switchover rolled back (key cleared, same leader): held writes land on the old leader', async () => {
+    source.set(withFailover('node1', 740, { leader: 'node1', member: 'node3' }));
+    await waitFor('switchover pending', () => router.table().switchover?.holding, { timeoutMs: 2000, intervalMs: 5 });
+    const w = await open('write');
+    w.sock.write(encodeStartup({ user: 'u' }));
+    await waitFor('held', () => heldWrites() === 1, { timeoutMs: 2000, intervalMs: 5 });
+    source.set(viewOf('node1', pgs, {}, 750));
+    await w.until('ReadyForQuery', (b) => b.includes(Buffer.from([0x5a, 0, 0, 0, 5])));
+    assert.equal(w.key().pid, pgs[0]!.pid);
+    assert.match(await metricsText(), /pgha_router_switchovers_total\{outcome="rolled_back"\} 1/);
+  });
+
+  test('a stale failover key blocks writes for switchover_hold at most', async () => {
+    await router.reload({ ...config, switchoverHoldMs: 400 });
+    try {
+      const t0 = performance.now();
+      source.set(withFailover('node1', 760, { leader: 'node1', member: 'node2' }));
+      await waitFor('switchover pending', () => router.table().switchover?.holding, { timeoutMs: 2000, intervalMs: 5 });
+      const w = await open('write');
+      w.sock.write(encodeStartup({ user: 'u' }));
+      await w.until('ReadyForQuery', (b) => b.includes(Buffer.from([0x5a, 0, 0, 0, 5])), 3000);
+      const waited = performance.now() - t0;
+      assert.equal(w.key().pid, pgs[0]!.pid);
+      assert.ok(waited >= 350, `released after ${waited} ms`);
+      assert.match(router.table().writeReason, /pending for more than switchover_hold 0.4 s: writes go to node1 again/);
+      assert.match(await metricsText(), /pgha_router_switchovers_total\{outcome="hold_expired"\} 1/);
+    } finally {
+      await router.reload(config);
+      source.set(viewOf('node1', pgs, {}, 770));
+    }
+  });
+
   test('a lagging replica leaves the read pool and comes back', async () => {
     agents.primary(apiUrl('node1'), 10_000);
     agents.replica(apiUrl('node2'), 10_000);

@@ -113,10 +113,19 @@ describe('writes fail closed', () => {
   });
 
   test('the ttl comes from the cluster config key', () => {
-    // ttl 10 s - margin 5 s = 5 s: a contact 6 s ago is too old, 4 s ago is fine.
-    assert.equal(derive({ lastContactMs: NOW - 6000 }, threeNodes({ ttl: 10 })).leader, undefined);
-    assert.equal(derive({ lastContactMs: NOW - 4000 }, threeNodes({ ttl: 10 })).leader?.member, 'node1');
+    // ttl 10 s: the 5 s margin is cut to a quarter of the ttl (2.5 s), so the bound is 7.5 s.
+    assert.equal(derive({ lastContactMs: NOW - 8000 }, threeNodes({ ttl: 10 })).leader, undefined);
+    assert.equal(derive({ lastContactMs: NOW - 7000 }, threeNodes({ ttl: 10 })).leader?.member, 'node1');
     assert.equal(derive({ lastContactMs: NOW - 4000 }, threeNodes({ ttl: 10 })).ttlMs, 10_000);
+    // ttl 30 s keeps the configured 5 s margin: 25 s.
+    assert.equal(derive({ lastContactMs: NOW - 26_000 }, threeNodes({ ttl: 30 })).leader, undefined);
+    assert.equal(derive({ lastContactMs: NOW - 24_000 }, threeNodes({ ttl: 30 })).leader?.member, 'node1');
+  });
+
+  test('a short ttl keeps a margin of at least 1 s', () => {
+    // ttl 3 s: a quarter is 0.75 s, raised to 1 s: bound 2 s.
+    assert.equal(derive({ lastContactMs: NOW - 2100 }, threeNodes({ ttl: 3 })).leader, undefined);
+    assert.equal(derive({ lastContactMs: NOW - 1900 }, threeNodes({ ttl: 3 })).leader?.member, 'node1');
   });
 });
 
