@@ -169,6 +169,12 @@ export async function runAgent(config: AgentConfig, logger: Logger): Promise<num
   };
   process.on('SIGTERM', () => void shutdown(true));
   process.on('SIGINT', () => void shutdown(true));
+  // SIGHUP (systemd's ExecReload, `kill -HUP`) must never end the agent: it rewrites postgres' configuration files
+  // and reloads postgres, as POST /reload does. The YAML file itself is read at start only.
+  process.on('SIGHUP', () => {
+    logger.info('SIGHUP: reloading postgres configuration (the YAML file is read at start only)');
+    void requests.submit({ type: 'reload' }).then((o) => logger.info({ ok: o.ok, message: o.message }, 'SIGHUP reload done'));
+  });
   await done;
   return exitCode;
 }

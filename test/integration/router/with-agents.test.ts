@@ -20,7 +20,7 @@ function routerSection(p: RouterPorts): string {
     - {name: write, role: primary, listen: "127.0.0.1:${p.write}", hold_timeout: 30s}
     - {name: read, role: replica, listen: "127.0.0.1:${p.read}", max_lag: 16MB, hold_timeout: 10s}
   metrics: {listen: "127.0.0.1:${p.metrics}"}
-  health: {interval: 500ms, timeout: 400ms, fast_interval: 50ms}
+  health: {interval: 1s, timeout: 800ms, fast_interval: 50ms}
 `;
 }
 
@@ -75,13 +75,18 @@ describe('embedded router in front of real pgha agents', { timeout: 600_000 }, (
     const ri = (li + 1) % 3;
     const p = ports[ri]!;
     const old = c.nodes[li]!;
-    await one(p.write, 'create table if not exists routed_writes (id bigserial primary key, at timestamptz default now())');
+    // Setup through the router; on a loaded machine a slow health answer may briefly unconfirm the leader (writes
+    // fail closed), so the setup retries.
+    await waitFor('the table, created through the router', async () => {
+      await one(p.write, 'create table if not exists routed_writes (id bigserial primary key, at timestamptz default now())');
+      return true;
+    }, { timeoutMs: 30_000, intervalMs: 200 });
     const pmPid = Number(readFileSync(join(old.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
     const killedAt = Date.now();
     c.agents[li]!.child.kill('SIGKILL');
     process.kill(pmPid, 'SIGKILL');
     // New connections keep coming during the election, one every 250 ms; each must succeed on the new leader.
-    const attempts: Promise<{ startedMs: number; doneMs: number; port: number }>[] = [];
+    const attempts: Promise<{ startedMs: number; doneMs: number; port?: number; error?: string }>[] = [];
     let newLeaderKeyMs = 0;
     const keyWatch = waitFor('a new leader key', async () => {
       const v = await c.view();
@@ -90,7 +95,8 @@ describe('embedded router in front of real pgha agents', { timeout: 600_000 }, (
     while (!newLeaderKeyMs && Date.now() - killedAt < 60_000) {
       const startedMs = Date.now() - killedAt;
       attempts.push(one<{ port: number }>(p.write, 'insert into routed_writes default values returning inet_server_port() as port')
-        .then((r) => ({ startedMs, doneMs: Date.now() - killedAt, port: r.port })));
+        .then((r) => ({ startedMs, doneMs: Date.now() - killedAt, port: r.port }),
+          (err: unknown) => ({ startedMs, doneMs: Date.now() - killedAt, error: String(err) })));
       await new Promise((r) => setTimeout(r, 250));
     }
     await keyWatch;
@@ -98,7 +104,10 @@ describe('embedded router in front of real pgha agents', { timeout: 600_000 }, (
     const after = await c.view();
     const ni = c.leaderIndex(after);
     assert.notEqual(ni, li);
-    for (const r of results) assert.equal(r.port, c.nodes[ni]!.pgPort, `a write opened at +${r.startedMs} ms landed on port ${r.port}`);
+    for (const r of results) {
+      assert.equal(r.error, undefined, `a write opened at +${r.startedMs} ms failed at +${r.doneMs} ms`);
+      assert.equal(r.port, c.nodes[ni]!.pgPort, `a write opened at +${r.startedMs} ms landed on port ${r.port}`);
+    }
     const held = results.filter((r) => r.startedMs < newLeaderKeyMs);
     assert.ok(held.length >= 3, `${held.length} connections were opened before the new leader key`);
     const firstDone = Math.min(...results.map((r) => r.doneMs));
