@@ -1,95 +1,249 @@
-import { parseArgs } from 'node:util';
-import { loadAgentConfig } from '../config/load';
+/**
+ * `pgha ctl`: the composition root of the operator's tool (patronictl's verbs, src/ctl/*). Reads argv, the
+ * environment and the terminal, builds a CtlSession (etcd store, REST client, prompts), runs the verb, and maps
+ * refusals to `Error: <message>` with exit code 1 (usage errors: 2).
+ */
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { readConfigPath } from '../config/document';
 import { EtcdStore } from '../dcs/etcd/etcd-store';
-import { readCluster } from '../dcs/read';
 import { clusterKeys } from '../model/keys';
-import { renderList } from '../ctl/list';
+import { PghaError } from '../lib/errors';
+import {
+  type CtlArgs, UsageError, boolOpt, leaderOpt, listOpt, parseCtlArgs, roleOpt, stringOpt, watchSeconds,
+} from '../ctl/args';
+import { ctlSettings, type CtlSettings } from '../ctl/settings';
+import { httpRestClient } from '../ctl/rest-client';
+import { streamPrompter, type Prompter } from '../ctl/prompt';
+import { CtlError, type CtlIo, type CtlSession } from '../ctl/session';
+import { runHistory, runList, runVersion } from '../ctl/info';
+import { tableFormat } from '../ctl/history';
+import type { ListFormat } from '../ctl/list';
+import { runFailover } from '../ctl/switchover';
+import { runFlush, runReinit, runReload, runRestart } from '../ctl/restart';
+import { togglePause } from '../ctl/pause';
+import { editConfig, showConfig } from '../ctl/config-edit';
+import { runRemove } from '../ctl/remove';
+import { PGHA_VERSION } from './version';
 
-const HELP = `Usage: pgha ctl [-c FILE] [-d etcd3://HOST:PORT[/namespace]] VERB [ARGS]
+const HELP = `Usage: pgha ctl [-c FILE] [-d etcd3://HOST:PORT[/namespace]] [-k] VERB [ARGS]
 
-Operates a pgha (or Patroni) cluster through etcd and the agents' REST APIs, like patronictl.
-The configuration file is the agent's YAML (scope, namespace, etcd3/etcd); PGHA_CTL_CONFIG or
-PATRONICTL_CONFIG_FILE name it when -c is absent.
+Operates a pgha (or Patroni) cluster through etcd and the members' REST APIs, with patronictl's verbs and flags.
+The configuration file is the agent's YAML or a patronictl.yaml (scope, namespace, etcd3, ctl, restapi.authentication);
+without -c: PATRONICTL_CONFIG_FILE, PGHA_CTL_CONFIG, then ~/.config/patroni/patronictl.yaml. CLUSTER defaults to
+the file's scope where patronictl has it optional.
+
+Global options:
+  -c, --config-file FILE   configuration file
+  -d, --dcs-url URL        etcd3://HOST:PORT[,HOST:PORT][/namespace] (replaces the file's etcd section)
+  -k, --insecure           do not check the REST API's TLS certificate
 
 Verbs:
-  list [CLUSTER] [-f pretty|json|tsv] [--json] [-e] [-W | -w SECONDS]
-                      members with host, role, state, timeline and lag (as patronictl list)
-  version             print the version
+  list [CLUSTER...] [-f pretty|tsv|json] [--json] [-e] [-t] [-W | -w SECONDS]
+        members with host, role, state, timeline and lag; -W refreshes every 2 s, -w every N s
+  topology [CLUSTER...] [-W | -w SECONDS]
+        list in replication-tree order
+  switchover [CLUSTER] [--leader|--primary|--master NAME] [--candidate NAME] [--scheduled TIME|now] [--force]
+        planned switchover: POST /switchover to the leader's API
+  failover [CLUSTER] --candidate NAME [--force]
+        manual failover (works without a leader): POST /failover
+  restart CLUSTER [MEMBER...] [-r ROLE] [--any] [--scheduled TIME] [--pg-version V] [--pending] [--timeout S] [--force]
+        restart PostgreSQL on members (ROLE: leader, primary, standby-leader, replica, standby, any)
+  reinit CLUSTER MEMBER... [--force] [--wait]
+        rebuild replicas from the leader: POST /reinitialize
+  reload CLUSTER [MEMBER...] [-r ROLE] [--force]
+        reload the members' configuration: POST /reload
+  flush CLUSTER [MEMBER...] restart|switchover [-r ROLE] [--force]
+        discard scheduled restarts or the scheduled switchover
+  pause [CLUSTER] [--wait]     stop automatic failover (maintenance mode): PATCH /config {"pause": true}
+  resume [CLUSTER] [--wait]    resume automatic failover
+  edit-config [CLUSTER] [-s KEY.PATH=VALUE]... [-p GUC=VALUE]... [--apply FILE|-] [--replace FILE|-] [-q] [--force]
+        change the dynamic configuration (the config key, compare-and-swap); no flags: edit in $EDITOR
+  show-config [CLUSTER]        print the dynamic configuration as YAML
+  history [CLUSTER] [-f pretty|tsv|json|yaml]
+        timeline history: switchovers and failovers
+  remove CLUSTER [-f FORMAT]   delete the cluster's keys from etcd (asks for the name and "Yes I am aware")
+  version [CLUSTER [MEMBER...]]
+        this tool's version, and each member's Patroni/PostgreSQL version
+
+Confirmations read from the terminal; --force skips them. Without a terminal and without --force, a verb that
+would ask fails with a message instead of waiting.
 `;
 
-interface Target {
-  store: EtcdStore;
-  scope: string;
-  namespace: string;
-}
-
-function target(configFile: string | undefined, dcsUrl: string | undefined, clusterArg: string | undefined): Target {
-  const file = configFile ?? process.env.PGHA_CTL_CONFIG ?? process.env.PATRONICTL_CONFIG_FILE;
-  let hosts: string[] = [];
-  let scope = clusterArg;
-  let namespace = '/service';
-  if (file) {
-    const cfg = loadAgentConfig(file, process.env, { requireBinDir: false });
-    hosts = cfg.etcd.hosts.map((h) => `${h.host}:${h.port}`);
-    scope ??= cfg.scope;
-    namespace = cfg.namespace;
-  }
-  if (dcsUrl) {
-    const m = /^(?:etcd3?:\/\/)?([^/]+)(\/.*)?$/.exec(dcsUrl);
-    if (!m) throw new Error(`--dcs-url ${dcsUrl}: expected etcd3://HOST:PORT[/namespace]`);
-    hosts = m[1]!.split(',');
-    if (m[2] && m[2] !== '/') namespace = m[2];
-  }
-  if (!hosts.length) throw new Error('no etcd to talk to: give -c FILE (the agent YAML) or -d etcd3://HOST:PORT');
-  if (!scope) throw new Error('no cluster name: give CLUSTER or a config file with scope');
-  return { store: new EtcdStore({ hosts, deadlineMs: 10_000 }), scope, namespace };
-}
+/** Verbs whose CLUSTER argument is required (patronictl): the first positional is the cluster. */
+const CLUSTER_REQUIRED = new Set(['restart', 'reinit', 'reload', 'remove', 'flush']);
 
 export async function runCtlCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: {
-      config: { type: 'string', short: 'c' },
-      'config-file': { type: 'string' },
-      'dcs-url': { type: 'string', short: 'd' },
-      dcs: { type: 'string' },
-      format: { type: 'string', short: 'f' },
-      json: { type: 'boolean' },
-      extended: { type: 'boolean', short: 'e' },
-      watch: { type: 'string', short: 'w' },
-      W: { type: 'boolean', short: 'W' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    allowPositionals: true,
-  });
-  const [verb, ...args] = positionals;
-  if (values.help || !verb) {
-    process.stdout.write(HELP);
-    return values.help ? 0 : 2;
-  }
-  if (verb === 'version') {
-    process.stdout.write(`pgha ctl ${(await import('./version')).PGHA_VERSION}\n`);
-    return 0;
-  }
-  if (verb !== 'list') {
-    process.stderr.write(`pgha ctl: unknown verb '${verb}'\n\n${HELP}`);
+  let args: CtlArgs;
+  try {
+    args = parseCtlArgs(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`pgha ctl: ${err.message}\n\n${HELP}`);
     return 2;
   }
-  const t = target(values.config ?? values['config-file'], values['dcs-url'] ?? values.dcs, args[0]);
-  const format = values.json ? 'json' : ((values.format ?? 'pretty') as 'pretty' | 'json' | 'tsv');
-  if (!['pretty', 'json', 'tsv'].includes(format)) throw new Error(`-f ${format}: expected pretty, json or tsv`);
-  const keys = clusterKeys(t.namespace, t.scope);
-  const refreshSeconds = values.W ? 2 : values.watch ? Number(values.watch) : 0;
-  try {
-    for (;;) {
-      const view = await readCluster(t.store, keys);
-      const text = renderList(view, t.scope, { format, extended: values.extended ?? false });
-      if (refreshSeconds > 0 && process.stdout.isTTY) process.stdout.write('\x1b[H\x1b[2J');
-      process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
-      if (!refreshSeconds) return 0;
-      await new Promise((r) => setTimeout(r, refreshSeconds * 1000));
-    }
-  } finally {
-    await t.store.close();
+  if (args.help || !args.verb) {
+    process.stdout.write(HELP);
+    return args.help ? 0 : 2;
   }
+  const prompter = streamPrompter(process.stdin, process.stdout, process.stdin.isTTY === true);
+  const stores: EtcdStore[] = [];
+  try {
+    return await dispatch(args, prompter, stores);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`pgha ctl: ${err.message}\n`);
+      return 2;
+    }
+    if (err instanceof PghaError) {
+      process.stderr.write(`Error: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  } finally {
+    prompter.close();
+    await Promise.all(stores.map((s) => s.close().catch(() => undefined)));
+  }
+}
+
+async function dispatch(args: CtlArgs, prompter: Prompter, stores: EtcdStore[]): Promise<number> {
+  const verb = args.verb!;
+  const pos = args.positionals;
+  const io = terminalIo(prompter);
+  const settings = loadSettings(args, verb === 'version' && pos.length === 0);
+  const session = (cluster: string | undefined): CtlSession => {
+    const scope = cluster ?? settings.scope;
+    if (!scope) throw new CtlError('no cluster name: give CLUSTER, or a configuration file with scope (-c FILE)');
+    if (!settings.etcd) throw new CtlError('no etcd to talk to: give -c FILE (with an etcd3 section) or -d etcd3://HOST:PORT');
+    const e = settings.etcd;
+    const store = new EtcdStore({
+      hosts: e.hosts, protocol: e.protocol, deadlineMs: 10_000,
+      ...(e.username !== undefined ? { username: e.username } : {}),
+      ...(e.password !== undefined ? { password: e.password } : {}),
+      ...(e.cacert ? { cacert: e.cacert } : {}), ...(e.cert ? { cert: e.cert } : {}), ...(e.key ? { key: e.key } : {}),
+    });
+    stores.push(store);
+    const rest = httpRestClient({ ...settings.rest, userAgent: `pgha-ctl/${PGHA_VERSION} Node.js/${process.versions.node}`, timeoutMs: 30_000 });
+    return { scope, store, keys: clusterKeys(settings.namespace, scope), rest, io };
+  };
+  const requireCluster = (): string => {
+    const c = pos[0];
+    if (!c) throw new UsageError(`${verb}: CLUSTER is required (patronictl ${verb} CLUSTER [MEMBER...])`);
+    return c;
+  };
+  const force = boolOpt(args, 'force');
+  if (CLUSTER_REQUIRED.has(verb)) requireCluster();
+
+  switch (verb) {
+    case 'list':
+    case 'topology': {
+      const format: ListFormat = verb === 'topology' ? 'topology' : boolOpt(args, 'json') ? 'json' : listFormat(stringOpt(args, 'format'));
+      const clusters = (pos.length ? pos : [undefined]).map((c) => session(c));
+      return runList({
+        clusters, format, extended: boolOpt(args, 'extended'), timestamps: boolOpt(args, 'timestamp'),
+        refreshSeconds: watchSeconds(args), clear: process.stdout.isTTY === true,
+      });
+    }
+    case 'switchover':
+    case 'failover': {
+      const leader = leaderOpt(args);
+      const candidate = stringOpt(args, 'candidate');
+      const scheduled = stringOpt(args, 'scheduled');
+      return runFailover(session(pos[0]), verb, {
+        force, ...(leader !== undefined ? { leader } : {}), ...(candidate !== undefined ? { candidate } : {}),
+        ...(scheduled !== undefined ? { scheduled } : {}),
+      });
+    }
+    case 'restart': {
+      const scheduled = stringOpt(args, 'scheduled');
+      const pgVersion = stringOpt(args, 'pg-version');
+      const timeout = stringOpt(args, 'timeout');
+      return runRestart(session(pos[0]), {
+        members: pos.slice(1), role: roleOpt(args, 'any'), any: boolOpt(args, 'any'), pending: boolOpt(args, 'pending'), force,
+        ...(scheduled !== undefined ? { scheduled } : {}), ...(pgVersion !== undefined ? { pgVersion } : {}),
+        ...(timeout !== undefined ? { timeout } : {}),
+      });
+    }
+    case 'reinit':
+      return runReinit(session(pos[0]), { members: pos.slice(1), force, wait: boolOpt(args, 'wait') });
+    case 'reload':
+      return runReload(session(pos[0]), { members: pos.slice(1), role: roleOpt(args, 'any'), force });
+    case 'flush': {
+      const target = pos[pos.length - 1];
+      if (pos.length < 2 || (target !== 'restart' && target !== 'switchover')) throw new UsageError('flush: expected CLUSTER [MEMBER...] restart|switchover');
+      return runFlush(session(pos[0]), { members: pos.slice(1, -1), target, role: roleOpt(args, 'any'), force });
+    }
+    case 'pause':
+    case 'resume':
+      return togglePause(session(pos[0]), verb === 'pause', boolOpt(args, 'wait'));
+    case 'edit-config': {
+      const apply = stringOpt(args, 'apply');
+      const replace = stringOpt(args, 'replace');
+      return editConfig(session(pos[0]), {
+        quiet: boolOpt(args, 'quiet'), set: listOpt(args, 'set'), pg: listOpt(args, 'pg'), force,
+        ...(apply !== undefined ? { apply } : {}), ...(replace !== undefined ? { replace } : {}),
+      });
+    }
+    case 'show-config':
+      return showConfig(session(pos[0]));
+    case 'history':
+      return runHistory(session(pos[0]), tableFormat(stringOpt(args, 'format')));
+    case 'remove':
+      return runRemove(session(pos[0]), tableFormat(stringOpt(args, 'format')));
+    case 'version':
+      return runVersion(PGHA_VERSION, io.out, pos.length ? session(pos[0]) : undefined, pos.slice(1));
+    default:
+      throw new UsageError(`unknown verb '${verb}'`);
+  }
+}
+
+function listFormat(value: string | undefined): ListFormat {
+  const f = value ?? 'pretty';
+  if (f === 'pretty' || f === 'json' || f === 'tsv') return f;
+  throw new UsageError(`-f ${f}: expected pretty, json or tsv`);
+}
+
+/** -c, then PATRONICTL_CONFIG_FILE / PGHA_CTL_CONFIG, then ~/.config/patroni/patronictl.yaml when it exists. */
+function loadSettings(args: CtlArgs, optional: boolean): CtlSettings {
+  const explicit = args.configFile ?? process.env.PATRONICTL_CONFIG_FILE ?? process.env.PGHA_CTL_CONFIG;
+  const fallback = join(process.env.HOME ?? homedir(), '.config', 'patroni', 'patronictl.yaml');
+  const file = explicit ?? (existsSync(fallback) ? fallback : undefined);
+  const dcsUrl = args.dcsUrl ?? process.env.DCS_URL;
+  try {
+    const doc = file ? readConfigPath(file) : {};
+    return ctlSettings(doc, process.env, { ...(dcsUrl ? { dcsUrl } : {}), insecure: args.insecure });
+  } catch (err) {
+    if (optional) return { namespace: '/service', rest: {} };
+    throw err;
+  }
+}
+
+function terminalIo(prompter: Prompter): CtlIo {
+  return {
+    out: (line) => process.stdout.write(`${line}\n`),
+    write: (text) => process.stdout.write(text),
+    warn: (line) => process.stderr.write(`${line}\n`),
+    stdoutIsTty: process.stdout.isTTY === true,
+    prompter,
+    now: () => new Date(),
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    ...(editorCommand() ? { editor: editorCommand()! } : {}),
+    readStdin: async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks).toString('utf8');
+    },
+  };
+}
+
+/** $EDITOR, else `editor` or `vi` on PATH (patronictl's fallback). */
+function editorCommand(): string | undefined {
+  if (process.env.EDITOR) return process.env.EDITOR;
+  for (const name of ['editor', 'vi']) {
+    for (const dir of (process.env.PATH ?? '').split(':')) {
+      if (dir && existsSync(join(dir, name))) return join(dir, name);
+    }
+  }
+  return undefined;
 }

@@ -3,15 +3,17 @@
  * from a cluster view. Like patronictl, the rows come from the `/cluster` document (clusterDocument).
  *
  * Formats: `pretty` (PrettyTable-style box with the cluster title in the top border), `tsv` (with the hidden
- * `Cluster` column and a header line) and `json` (Python `json.dumps` of a list of objects, empty cells left out).
+ * `Cluster` column and a header line), `json` (Python `json.dumps` of a list of objects, empty cells left out) and
+ * `topology` (pretty, rows in replication-tree order with indented names, tags in flow style: `pgha ctl topology`).
  * The returned text is exactly what is written to stdout, final newline included.
  */
 import { stringify as yamlStringify } from 'yaml';
 import type { ClusterView } from '../model/cluster';
 import { clusterDocument, type ClusterDocument, type ClusterMemberEntry } from '../api/cluster-doc';
 import { pythonJson, pythonStr, pythonTruthy } from '../api/patroni-doc';
+import { topologySort } from './topology';
 
-export type ListFormat = 'pretty' | 'json' | 'tsv';
+export type ListFormat = 'pretty' | 'json' | 'tsv' | 'topology';
 
 export interface ListOptions {
   format: ListFormat;
@@ -40,7 +42,8 @@ export function renderList(view: ClusterView, scope: string, opts: ListOptions):
   const appendPort =
     withHost.some((m) => m.port !== undefined && m.port !== 5432) ||
     new Set(withHost.map((m) => m.host)).size < withHost.length;
-  const rows = doc.members.map((m) => columns.map((c) => cellFor(c, m, scope, appendPort)));
+  const members = opts.format === 'topology' ? topologySort(doc.members) : doc.members;
+  const rows = members.map((m) => columns.map((c) => cellFor(c, m, scope, appendPort)));
 
   if (opts.format === 'json') return `${pythonJson(jsonRows(columns, rows))}\n`;
   if (opts.format === 'tsv') return tsv(columns, formatTags(columns, rows, 'flow'));
@@ -48,7 +51,7 @@ export function renderList(view: ClusterView, scope: string, opts: ListOptions):
   const table = prettyTable(
     title,
     columns.slice(1),
-    formatTags(columns, rows, 'block').map((r) => r.slice(1)),
+    formatTags(columns, rows, opts.format === 'topology' ? 'flow' : 'block').map((r) => r.slice(1)),
   );
   return `${table}\n${serviceInfo(doc, view)}`;
 }
@@ -157,7 +160,8 @@ function serviceInfo(doc: ClusterDocument, view: ClusterView): string {
 
 // ---- PrettyTable (prettytable 3.x defaults: padding 1, vrules ALL, hrules FRAME, or ALL with multi-line cells) ----
 
-function prettyTable(title: string, columns: string[], rows: Cell[][]): string {
+/** A PrettyTable box; `title` is built into the top border (empty: a plain border). `right` names right-aligned columns. */
+export function prettyTable(title: string, columns: string[], rows: Cell[][], right: ReadonlySet<string> = RIGHT_ALIGNED): string {
   const cells = rows.map((r) => r.map(pythonStr));
   const widths = columns.map((c, i) =>
     Math.max(displayWidth(c), ...cells.map((r) => Math.max(...r[i]!.split('\n').map(displayWidth)))),
@@ -165,7 +169,7 @@ function prettyTable(title: string, columns: string[], rows: Cell[][]): string {
   const rule = `+${widths.map((w) => '-'.repeat(w + 2)).join('+')}+`;
   const top = `${rule[0]}${title.slice(0, rule.length - 2)}${rule.slice(1 + Math.min(title.length, rule.length - 2))}`;
   const line = (values: string[]): string =>
-    `|${values.map((v, i) => ` ${justify(v, widths[i]!, RIGHT_ALIGNED.has(columns[i]!))} `).join('|')}|`;
+    `|${values.map((v, i) => ` ${justify(v, widths[i]!, right.has(columns[i]!))} `).join('|')}|`;
   const everyRow = cells.some((r) => r.some((c) => c.includes('\n')));
 
   const out = [top, line(columns), rule];
