@@ -1,0 +1,50 @@
+/** One simulated machine: a postgres, an agent process (absent while crashed), its links to the DCS and peers. */
+import type { Cut } from './net';
+import { SimAgent, type AgentWorld } from './agent';
+import { SimPostgres } from './postgres-model';
+import type { SimContext } from './context';
+import { newProc, type Proc } from './scheduler';
+
+export class SimNode {
+  readonly pg: SimPostgres;
+  readonly agentProc: Proc;
+  agent: SimAgent | undefined;
+  dcsCut: Cut = false;
+  /** Cut off from the other nodes (their REST APIs, replication), not from clients. */
+  isolated = false;
+  replCut = false;
+  /** Until when a SIGSTOP (or its aftermath) leaves this primary unfenceable: no watchdog can stop it. */
+  unfencedUntil = -Infinity;
+  dcsCutUntil = 0;
+  isolatedUntil = 0;
+  replCutUntil = 0;
+  frozenUntil = 0;
+
+  constructor(readonly name: string, private readonly ctx: SimContext, private readonly world: AgentWorld) {
+    this.pg = new SimPostgres(name, ctx);
+    this.agentProc = newProc(`${name}/agent`);
+  }
+
+  replBlocked(): boolean {
+    return this.isolated || this.replCut;
+  }
+
+  startAgent(): void {
+    this.agent = new SimAgent(this.world, this.name, this.agentProc, this.pg, this);
+    this.ctx.trace(this.name, 'agent started');
+    this.agent.start();
+  }
+
+  /** The machine dies: postgres and agent gone; it comes back after `downMs`. */
+  crash(downMs: number): void {
+    this.ctx.sched.kill(this.agentProc);
+    this.agent = undefined;
+    this.pg.crash();
+    this.ctx.trace(this.name, `node crashed (down for ${Math.round(downMs)} ms)`);
+    this.ctx.sched.after(downMs, () => this.startAgent());
+  }
+
+  get agentFrozen(): boolean {
+    return this.agentProc.frozen;
+  }
+}

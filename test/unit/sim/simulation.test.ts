@@ -1,0 +1,52 @@
+/**
+ * Simulation testing of decide() (issue 5, item 2): the REAL decide() drives simulated nodes on a memory DCS with a
+ * simulated clock, under seeded faults. Every failing seed prints the one command that replays it with its trace.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { reproCommand, runSeed, sweep, type SweepSummary } from '../../support/sim/sweep';
+import type { SimOptions, SimResult } from '../../support/sim/world';
+
+const twoWriters = (r: SimResult) => r.violations.some((v) => v.kind === 'two-writers');
+
+const SEEDS = Number(process.env.PGHA_SIM_SEEDS ?? 2000);
+
+function report(s: SweepSummary, base: Omit<SimOptions, 'seed'>): string {
+  const kinds = new Map<string, number>();
+  for (const f of s.failures) for (const v of f.violations) kinds.set(v.kind, (kinds.get(v.kind) ?? 0) + 1);
+  const lines = s.failures.slice(0, 10).map((f) => `seed ${f.seed}: ${f.violations.map((v) => `${v.kind} at ${(v.atMs / 1000).toFixed(1)} s: ${v.message}`).join('; ')}\n  ${reproCommand({ ...base, seed: f.seed })}`);
+  return `${s.seeds} seeds in ${(s.elapsedMs / 1000).toFixed(1)} s, ${s.failures.length} failing ${JSON.stringify(Object.fromEntries(kinds))}\n${lines.join('\n')}`;
+}
+
+test('a seed replays identically', async () => {
+  const a = await runSeed({ seed: 42, verbose: true });
+  const b = await runSeed({ seed: 42, verbose: true });
+  assert.deepEqual(a.trace, b.trace);
+  assert.deepEqual(a.figures, b.figures);
+});
+
+// Open findings A–D (test/support/sim/FINDINGS.md) break these invariants today; drop `todo` once they are fixed.
+test(`${SEEDS} seeds, every fault kind: single writer, no lost acknowledged write, liveness`, { todo: 'findings A–D in test/support/sim/FINDINGS.md' }, async (t) => {
+  const s = await sweep(0, SEEDS);
+  t.diagnostic(report(s, {}));
+  assert.equal(s.failures.length, 0, report(s, {}));
+});
+
+test('planted: a leader that demotes only from its HA loop (no fence timer) is caught within 50 seeds', async () => {
+  const base: Omit<SimOptions, 'seed'> = { bug: 'no-fence-timer', sync: 'off', faults: ['fence-race'] };
+  const s = await sweep(0, 50, base, { stopWhen: twoWriters });
+  const found = s.failures.find(twoWriters);
+  assert.ok(found, `not found in ${s.seeds} seeds`);
+});
+
+test('planted: self-fencing without its margin is caught within 2000 seeds, and the same seeds are clean without it', async (t) => {
+  // Finding D (the fence timer skipped while the last published role lags postgres) hides the margin: model its fix.
+  const base: Omit<SimOptions, 'seed'> = { sync: 'off', faults: ['fence-race'], fenceOnLiveRole: true };
+  const planted = await sweep(0, 2000, { ...base, bug: 'no-margin' }, { stopWhen: twoWriters });
+  const found = planted.failures.find(twoWriters);
+  assert.ok(found, `no-margin not found in ${planted.seeds} seeds`);
+  t.diagnostic(`no-margin found at seed ${found.seed} after ${planted.seeds} seeds (${(planted.elapsedMs / 1000).toFixed(1)} s): ${reproCommand({ ...base, bug: 'no-margin', seed: found.seed })}`);
+  const clean = await sweep(0, found.seed + 1, base);
+  const unsafe = clean.failures.filter(twoWriters);
+  assert.equal(unsafe.length, 0, report(clean, base));
+});
