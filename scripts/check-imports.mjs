@@ -1,5 +1,5 @@
 // Enforces the design's module seams (docs: design.md §2) over src/:
-//  - model/ and lib/ import nothing of ours outside themselves;
+//  - model/, lib/ and status-page/ import nothing of ours outside themselves;
 //  - dcs/ and postgres/ never import agent/ or router/;
 //  - router/ never imports agent/ or postgres/;
 //  - agent/decide.ts and router/routing.ts import types only;
@@ -22,6 +22,7 @@ const area = (file) => relative(root, file).split('/')[0];
 const forbidden = {
   model: (t) => t !== 'model',
   lib: (t) => t !== 'lib',
+  'status-page': (t) => t !== 'status-page',
   dcs: (t) => ['agent', 'router', 'cli', 'api'].includes(t),
   postgres: (t) => ['agent', 'router', 'cli', 'api'].includes(t),
   router: (t) => ['agent', 'postgres', 'cli', 'api'].includes(t),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what pgha needs on Debian 12, only what is missing: PostgreSQL 15 server, etcd (server + client),
-# openssl (TLS tests), Patroni 3.0.2 (a test peer: patronictl must read pgha clusters), then npm packages and
-# the TypeScript build. Safe to run again.
+# openssl (TLS tests), Patroni 3.0.2 (a test peer: patronictl must read pgha clusters), Chromium (the status
+# page test drives it headless through playwright-core), then npm packages and the TypeScript build. Safe to run
+# again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,7 @@ command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v patronictl >/dev/null 2>&1 || missing+=(patroni)
 command -v pgbench >/dev/null 2>&1 || missing+=(postgresql-contrib)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing Debian packages: ${missing[*]}; run as root (or: sudo apt-get install ${missing[*]})" >&2

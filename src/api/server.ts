@@ -2,6 +2,9 @@
  * The agent's REST API (reference §3), a thin node:http layer over the status snapshot:
  * - GET `/patroni`, `/cluster`, `/history`, `/config`, `/failsafe`, `/metrics`, `/liveness`, `/readiness`, and every
  *   other GET path through the generic health check (503 + status JSON for unknown paths);
+ * - GET `/` from a browser (an `Accept` header naming `text/html`): the live status page (src/status-page), with
+ *   the status code the health check gives (200 on the leader, 503 elsewhere), so a checker that sends such a
+ *   header still reads the same answer; every other GET `/` gets Patroni's JSON, as in Patroni;
  * - HEAD and OPTIONS: the generic health check, answered with the bare status line `HTTP/1.0 200 OK\r\n\r\n`;
  * - POST/PUT/PATCH/DELETE: handlers plugged in by the agent (`'POST /reload'` …) behind Basic auth, with
  *   Patroni's body rules (411 without Content-Length where a body is required, 400 on bad JSON) and a 64 KiB limit.
@@ -21,6 +24,7 @@ import { describe } from '../lib/errors';
 import { clusterDocument } from './cluster-doc';
 import { evaluateGenericHealth, evaluateHealth, firstSegment } from './health';
 import { patroniDocument, pythonJson } from './patroni-doc';
+import { statusPage, wantsHtml } from '../status-page/page';
 
 export type UnsafeMethod = 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -146,7 +150,13 @@ export async function startRestApi(opts: RestApiOptions): Promise<RestApi> {
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
     const { path, query } = splitRequestTarget(req.url ?? '/');
-    if (method === 'GET') return handleGet(path, query, res);
+    if (method === 'GET') {
+      if (path === '/' && wantsHtml(req.headers.accept)) {
+        const { code } = evaluateHealth(path, query, opts.status(), now());
+        return sendBody(res, code, statusPage('agent'), 'text/html; charset=utf-8', { 'Cache-Control': 'no-store' });
+      }
+      return handleGet(path, query, res);
+    }
     if (method === 'HEAD' || method === 'OPTIONS') {
       return sendStatusLine(res, evaluateGenericHealth(path, query, opts.status(), now()).code);
     }

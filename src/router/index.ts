@@ -8,9 +8,11 @@ import { ConfigError } from '../lib/errors';
 import { RouterMetrics } from '../metrics/router-metrics';
 import { realScheduler, type Scheduler } from './hold';
 import type { FetchJson } from './health';
+import { LeaderChanges } from './leader-changes';
 import { Router } from './router';
 import { closeServer, startStatusServer } from './status';
 import { Topology, type ViewSource } from './topology';
+import { statusPage } from '../status-page/page';
 import type { RouterConfig, RoutingTable } from './types';
 
 export { loadRouterConfig, parseRouterFlags, parseDuration, DEFAULT_READ_PORT, DEFAULT_WRITE_PORT } from './config';
@@ -56,13 +58,17 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
   let current = config;
   let router: Router | undefined;
   let metrics: RouterMetrics | undefined;
+  const leaderChanges = new LeaderChanges();
   const topology = new Topology({
     source,
     config: current,
     scheduler,
     logger: logger.child({ component: 'router-topology' }),
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
-    onTable: (table, prev) => router?.onTable(table, prev),
+    onTable: (table, prev) => {
+      leaderChanges.record(table, prev, Date.now());
+      router?.onTable(table, prev);
+    },
     onCheck: (member, ok, ms) => metrics?.healthCheck(member, ok, ms),
   });
   const ageSeconds = (at: number | undefined): number | undefined => (at === undefined ? undefined : (scheduler.now() - at) / 1000);
@@ -91,6 +97,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
 
   const status = (): unknown => {
     const t = topology.table();
+    const byBackend = router!.connectionsByBackend();
     return {
       scope: current.scope,
       namespace: current.namespace,
@@ -117,20 +124,31 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
       listeners: Object.fromEntries(
         current.listeners.map((l) => {
           const pool = t.pools[l.name];
+          const counts = router!.sessionCounts()[l.name];
           return [
             l.name,
             {
               role: l.role,
               port: router!.listeners.get(l.name)?.port ?? null,
+              maxLagBytes: l.maxLagBytes ?? null,
+              maxLagSeconds: l.maxLagSeconds ?? null,
               backends: pool?.backends ?? [],
               fallbackToLeader: pool?.fallback ?? false,
               reason: pool?.reason ?? '',
-              connections: router!.sessionCounts()[l.name] ?? null,
+              connections: counts ? { ...counts, byBackend: byBackend[l.name] ?? {} } : null,
             },
           ];
         }),
       ),
       members: t.members,
+      leaderChanges: leaderChanges.list().map((c) => ({
+        at: new Date(c.atMs).toISOString(),
+        from: c.from ?? null,
+        to: c.to ?? null,
+        cause: c.cause,
+        ...(c.leaderlessMs !== undefined ? { leaderlessSeconds: c.leaderlessMs / 1000 } : {}),
+        generation: c.generation,
+      })),
     };
   };
 
@@ -148,6 +166,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
       {
         metrics: () => metrics!.text(),
         status,
+        page: () => statusPage('router'),
         health: () => {
           const t = topology.table();
           const readable = Object.fromEntries(Object.values(t.pools).map((p) => [p.listener, p.backends.length > 0]));

@@ -165,6 +165,17 @@ export class Router {
     return out;
   }
 
+  /** Sessions with a chosen backend (connecting or spliced), per listener and backend member: for /status. */
+  connectionsByBackend(): Record<string, Record<string, number>> {
+    const out: Record<string, Record<string, number>> = {};
+    for (const [name, rt] of this.listeners) {
+      const per: Record<string, number> = {};
+      for (const s of rt.sessions) if (s.backend) per[s.backend.member] = (per[s.backend.member] ?? 0) + 1;
+      out[name] = per;
+    }
+    return out;
+  }
+
   /** Applies a reloaded configuration: listener settings in place, new/removed/moved listeners. */
   async reconfigure(config: RouterConfig): Promise<void> {
     this.config = config;

@@ -253,6 +253,7 @@ export function deriveRoutingTable(input: RoutingInput, config: RoutingConfig): 
   for (const member of view?.members.values() ?? []) {
     const h = input.health.get(member.name);
     const lag = input.lag.get(member.name);
+    const timeline = h?.status?.timeline ?? (typeof member.doc.timeline === 'number' ? member.doc.timeline : undefined);
     verdicts.set(member.name, {
       member: member.name,
       ...(member.host ? { host: member.host } : {}),
@@ -261,6 +262,7 @@ export function deriveRoutingTable(input: RoutingInput, config: RoutingConfig): 
       ...(member.doc.role ? { keyRole: member.doc.role } : {}),
       ...(h?.status?.role ? { restRole: h.status.role } : {}),
       ...(h?.status?.state ?? member.doc.state ? { state: h?.status?.state ?? member.doc.state } : {}),
+      ...(timeline !== undefined ? { timeline } : {}),
       up: h?.up ?? false,
       isLeaderKey: member.name === leaderName,
       ...(lag?.bytes !== undefined ? { lagBytes: lag.bytes } : {}),

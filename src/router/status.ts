@@ -1,22 +1,27 @@
 /**
  * The router's HTTP side on the metrics address: `GET /metrics` (Prometheus), `GET /status` (the routing table as
  * JSON: each member, each pool, and why each member is in or out), `GET /health` (200 while the router runs;
- * the body says whether writes and reads are currently routable).
+ * the body says whether writes and reads are currently routable). `GET /` is the live status page for a browser
+ * (an `Accept` header naming `text/html`; the page polls `/status`), and `/health`'s answer for anything else, as
+ * before the page existed.
  */
 import { createServer, type Server } from 'node:http';
 import type { Logger } from '../log/logger';
+import { wantsHtml } from '../status-page/page';
 
 export interface StatusHandlers {
   metrics(): Promise<string>;
   status(): unknown;
   health(): { ok: boolean; body: unknown };
+  /** The status page's HTML (src/status-page). */
+  page?(): string;
 }
 
 export async function startStatusServer(host: string, port: number, handlers: StatusHandlers, logger: Logger): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const send = (code: number, type: string, body: string): void => {
-      res.writeHead(code, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+      res.writeHead(code, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
       res.end(req.method === 'HEAD' ? undefined : body);
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -29,13 +34,15 @@ export async function startStatusServer(host: string, port: number, handlers: St
           (text) => send(200, 'text/plain; version=0.0.4; charset=utf-8', text),
           (err: unknown) => send(500, 'text/plain', `${String(err)}\n`),
         );
+      } else if (path === '/' && handlers.page && wantsHtml(req.headers.accept)) {
+        send(200, 'text/html; charset=utf-8', handlers.page());
       } else if (path === '/status') {
         send(200, 'application/json', `${JSON.stringify(handlers.status(), null, 2)}\n`);
       } else if (path === '/health' || path === '/') {
         const h = handlers.health();
         send(h.ok ? 200 : 503, 'application/json', `${JSON.stringify(h.body)}\n`);
       } else {
-        send(404, 'text/plain', 'not found: try /metrics, /status, /health\n');
+        send(404, 'text/plain', 'not found: try / (in a browser), /metrics, /status, /health\n');
       }
     } catch (err) {
       logger.error({ err }, 'status request failed');

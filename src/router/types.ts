@@ -161,6 +161,8 @@ export interface MemberVerdict {
   keyRole?: string;
   restRole?: string;
   state?: string;
+  /** From the agent's answer, else the member key. */
+  timeline?: number;
   up: boolean;
   isLeaderKey: boolean;
   lagBytes?: number;
