@@ -17,7 +17,8 @@ export function tableFormat(value: string | undefined): TableFormat {
 
 export function renderHistory(history: readonly HistoryLine[] | undefined, format: TableFormat): string {
   const rows: unknown[][] = (history ?? []).map((line) => {
-    const row: unknown[] = [...line];
+    // A line that is not a list (garbage in the key) is shown as one cell rather than crashing the listing.
+    const row: unknown[] = Array.isArray(line) ? [...(line as unknown[])] : [line];
     while (row.length < HISTORY_COLUMNS.length) row.push('');
     return row;
   });

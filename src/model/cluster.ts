@@ -49,6 +49,8 @@ export interface ClusterView {
   failover?: FailoverRequest;
   sync?: SyncState;
   history?: HistoryLine[];
+  /** false when the `history` key holds something other than a JSON list (then `history` is []). */
+  historyValid?: boolean;
 }
 
 export function parseClusterView(keys: ClusterKeys, revision: number, kvs: readonly KeyValue[]): ClusterView {
@@ -90,8 +92,10 @@ export function parseClusterView(keys: ClusterKeys, revision: number, kvs: reado
         view.sync = parseSync(kv.value, kv.modRevision);
         break;
       case 'history': {
+        // Patroni's TimelineHistory.from_node: anything but a JSON list reads as no lines.
         const h = safeJson(kv.value);
         view.history = Array.isArray(h) ? (h as HistoryLine[]) : [];
+        if (!Array.isArray(h)) view.historyValid = false;
         break;
       }
     }
@@ -100,11 +104,19 @@ export function parseClusterView(keys: ClusterKeys, revision: number, kvs: reado
   return view;
 }
 
-/** The cluster timeline from `history`: last line's timeline + 1; `[]` means 1; absent means unknown (0). */
+/**
+ * The cluster timeline from `history`, as Patroni's Cluster.timeline: the last line's timeline + 1; `[]` means 1;
+ * absent, not a list, or a last line without an integer timeline means unknown (0), never NaN.
+ */
 export function clusterTimeline(view: ClusterView): number {
   if (!view.history) return 0;
-  const last = view.history[view.history.length - 1];
-  return last ? Number(last[0]) + 1 : 1;
+  if (view.history.length === 0) return view.historyValid === false ? 0 : 1;
+  const last: unknown = view.history[view.history.length - 1];
+  const first: unknown = Array.isArray(last) ? last[0] : undefined;
+  // Python's int(): an integral number, or a string of digits (with an optional sign and spaces).
+  const tl = typeof first === 'number' ? first : typeof first === 'string' && /^\s*[-+]?\d+\s*$/.test(first) ? Number(first) : Number.NaN;
+  // A negative or astronomically large timeline is garbage too (PostgreSQL timelines are 32-bit, from 1).
+  return Number.isFinite(tl) && tl >= 0 && tl < 2 ** 32 ? Math.trunc(tl) + 1 : 0;
 }
 
 export function leaderMember(view: ClusterView): Member | undefined {

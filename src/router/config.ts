@@ -44,16 +44,29 @@ function section(value: unknown, field: string): YamlMap {
 }
 
 /** Seconds as a number, or a string with ms/s/m/h. Returns ms. */
+/**
+ * The longest duration a timer can wait: node clamps a longer delay to 1 ms (with only a warning), so a
+ * `hold_timeout: 1e300` would silently mean "at once". Refused at load instead.
+ */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
 export function parseDuration(value: unknown, field: string): number {
-  if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return Math.round(value * 1000);
+  let ms: number | undefined;
+  if (typeof value === 'number' && Number.isFinite(value) && value >= 0) ms = Math.round(value * 1000);
   if (typeof value === 'string') {
     const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(value);
     if (m) {
       const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
-      return Math.round(Number(m[1]) * mult);
+      ms = Math.round(Number(m[1]) * mult);
     }
   }
-  throw new ConfigError(field, `got ${describeValue(value, field)}, expected a duration`, `write seconds as a number (10) or with a unit: 250ms, 10s, 2m`);
+  if (ms === undefined) {
+    throw new ConfigError(field, `got ${describeValue(value, field)}, expected a duration`, `write seconds as a number (10) or with a unit: 250ms, 10s, 2m`);
+  }
+  if (ms > MAX_DURATION_MS) {
+    throw new ConfigError(field, `got ${describeValue(value, field)}, longer than the longest timer (${Math.floor(MAX_DURATION_MS / 86_400_000)} days)`, 'write a duration in seconds or minutes, e.g. 30s or 2m');
+  }
+  return ms;
 }
 
 function duration(map: YamlMap, key: string, parent: string, fallback: number, min = 0): number {
@@ -108,6 +121,7 @@ function etcdHosts(value: unknown, field: string): string[] {
   return list.map((h, i) => {
     const text = typeof h === 'string' ? h.trim().replace(/^https?:\/\//, '') : h;
     const hp = parseHostPort(text, `${field}[${i}]`, { defaultPort: 2379, example: '127.0.0.1:2379' });
+    if (!hp.host) throw new ConfigError(`${field}[${i}]`, `got ${describeValue(h, field)}, which names no host`, 'write host:port, e.g. 127.0.0.1:2379');
     return `${hp.host.includes(':') ? `[${hp.host}]` : hp.host}:${hp.port}`;
   });
 }

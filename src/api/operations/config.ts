@@ -60,6 +60,25 @@ export function sameJson(a: unknown, b: unknown): boolean {
   return a === b;
 }
 
+/**
+ * How deep a config body may nest. Merging, validating, storing and echoing a body all recurse, so a hostile
+ * body 5,000 levels deep (well inside the 64 KiB body limit) would overflow the stack: it is refused first, with
+ * a 400, as Patroni refuses it (Python's json recursion limit, a bare 400). Real configs nest a few levels.
+ */
+export const MAX_CONFIG_DEPTH = 64;
+
+/** Why a JSON value nests deeper than `limit`, or undefined. Iterative, so it cannot overflow itself. */
+export function nestingProblem(value: unknown, limit = MAX_CONFIG_DEPTH): string | undefined {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= limit) return `the body nests deeper than ${limit} levels: a configuration is a few levels deep`;
+    for (const child of Array.isArray(v) ? v : Object.values(v as Json)) stack.push([child, depth + 1]);
+  }
+  return undefined;
+}
+
 /** 400 with the validation error when the resulting dynamic configuration is refused. */
 export function configProblem(config: Json): string | undefined {
   const result = tryParseDynamicConfig(config);
@@ -71,6 +90,8 @@ export function patchConfigHandler(deps: OperationDeps): UnsafeHandler {
   return {
     body: 'required',
     async handle(req) {
+      const tooDeep = nestingProblem(req.body);
+      if (tooDeep) return { code: 400, body: tooDeep };
       let kv;
       try {
         kv = await deps.store.get(deps.keys.config);
@@ -107,7 +128,7 @@ export function putConfigHandler(deps: OperationDeps): UnsafeHandler {
   return {
     body: 'required',
     async handle(req) {
-      const problem = configProblem(req.body);
+      const problem = nestingProblem(req.body) ?? configProblem(req.body);
       if (problem) return { code: 400, body: problem };
       let current: unknown;
       try {
