@@ -140,6 +140,9 @@ export async function startRestApi(opts: RestApiOptions): Promise<RestApi> {
     });
   };
   const server = opts.tls ? createHttpsServer(tlsOptions(opts.tls), onRequest) : createServer(onRequest);
+  // Node hands CONNECT to a 'connect' listener and closes the socket without one; Patroni answers 501.
+  server.on('connect', (_req: IncomingMessage, socket: { end(data: string): void }) =>
+    socket.end('HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'));
   // Bounded time for every request: slow headers, slow bodies and idle sockets are cut.
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;

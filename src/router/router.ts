@@ -420,6 +420,7 @@ export class Router {
     s.client.end(encodeErrorResponse(fields));
     const t = setTimeout(() => s.client.destroy(), 5000);
     t.unref();
+    s.client.once('close', () => clearTimeout(t));
     this.rtDone(s);
   }
 

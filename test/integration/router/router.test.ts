@@ -177,9 +177,12 @@ describe('router in front of real postgres and etcd', { timeout: 600_000 }, () =
       const { res } = await cancelThroughRouter('require');
       assert.match(res.stderr, /canceling statement due to user request/);
       assert.ok(res.ms < 20_000);
-      const metrics = await fetch(`http://127.0.0.1:${router!.ports.metrics}/metrics`).then((r) => r.text());
-      assert.match(metrics, /pgha_router_cancel_requests_total\{listener="read",outcome="broadcast"\} [1-9]/);
-      assert.match(metrics, /pgha_router_cancel_requests_total\{listener="read",outcome="routed"\} [1-9]/);
+      // The cancel's own connection may still be counted after psql returns: wait for the counters.
+      await waitFor('both cancel counters', async () => {
+        const metrics = await fetch(`http://127.0.0.1:${router!.ports.metrics}/metrics`).then((r) => r.text());
+        return /pgha_router_cancel_requests_total\{listener="read",outcome="broadcast"\} [1-9]/.test(metrics)
+          && /pgha_router_cancel_requests_total\{listener="read",outcome="routed"\} [1-9]/.test(metrics);
+      }, { timeoutMs: 10_000, intervalMs: 100 });
     } finally {
       tls.remove();
     }
