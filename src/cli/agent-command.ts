@@ -13,6 +13,7 @@ import { operationHandlers } from '../api/operations';
 import { RequestQueue } from '../agent/requests';
 import { AgentMetrics } from '../metrics/agent-metrics';
 import { readCluster } from '../dcs/read';
+import { liveV2Agents, v2Refusal } from '../dcs/etcd/v2-agents';
 import { PGHA_VERSION } from './version';
 
 const HELP = `Usage: pgha agent -c FILE
@@ -50,6 +51,7 @@ export async function runAgentCommand(argv: string[]): Promise<number> {
   if (config.etcd.section === 'etcd') {
     logger.info({ section: 'etcd' }, 'the etcd: section is served over the etcd v3 API; --enable-v2 is not needed');
   }
+  await refuseLiveV2Cluster(config);
   return runAgent(config, logger);
 }
 
@@ -69,6 +71,25 @@ function refuseRoot(config: AgentConfig): void {
       `  sudo -u ${owner} ${process.argv[0]} ${process.argv[1]} agent -c ${config.source}\n` +
       `(the data directory ${config.postgresql.dataDir} and its parent must be owned by ${owner}).`,
   );
+}
+
+/**
+ * Patroni agents of this scope still running on etcd's v2 API (an `etcd:` section) live in a keyspace pgha cannot
+ * see: joining them would start a second cluster with its own leader (src/dcs/etcd/v2-agents.ts). Refuse instead.
+ */
+async function refuseLiveV2Cluster(config: AgentConfig): Promise<void> {
+  const prefix = `/${config.namespace}/${config.scope}`.replace(/\/+/g, '/').replace(/\/$/, '');
+  const e = config.etcd;
+  const found = await liveV2Agents({
+    hosts: e.hosts, protocol: e.protocol, prefix,
+    ...(e.username !== undefined ? { username: e.username } : {}),
+    ...(e.password !== undefined ? { password: e.password } : {}),
+    ...(e.cacert ? { cacert: e.cacert } : {}),
+    ...(e.cert ? { cert: e.cert } : {}),
+    ...(e.key ? { key: e.key } : {}),
+  });
+  const refusal = v2Refusal(found, prefix);
+  if (refusal) throw new Error(refusal);
 }
 
 /** restapi.certfile (and friends) → the HTTPS settings of the REST API; undefined: plain HTTP. */

@@ -42,15 +42,21 @@ export interface LocalClusterOptions {
    */
   configFiles?: string[];
   /** The daemon run per node with its YAML; default `pgha agent -c FILE` (tests run Patroni itself as a peer). */
-  command?: (configFile: string) => { file: string; args: string[]; env?: NodeJS.ProcessEnv };
+  command?: AgentCommand;
 }
+
+export type AgentCommand = (configFile: string) => { file: string; args: string[]; env?: NodeJS.ProcessEnv };
 
 export interface LocalCluster {
   scope: string;
   etcd: EtcdProcess;
   nodes: NodeSpec[];
   agents: (Managed | undefined)[];
-  startAgent(i: number): Managed;
+  /**
+   * Starts node i's daemon on its YAML and data dir: `command` replaces the cluster's command for this start only
+   * (e.g. a rolling migration from Patroni to pgha: stopAgent(i), then startAgent(i, pghaAgentCommand)).
+   */
+  startAgent(i: number, command?: AgentCommand): Managed;
   /** Stops etcd (SIGTERM) and starts it again later on the same ports and data. */
   stopEtcd(): Promise<void>;
   startEtcd(): Promise<void>;
@@ -73,6 +79,9 @@ function memberNameOf(file: string): string {
 }
 
 const PGHA_BIN = resolve(__dirname, '..', '..', '..', 'bin', 'pgha.js');
+
+/** The default daemon: `pgha agent -c FILE` with this Node. */
+export const pghaAgentCommand: AgentCommand = (configFile) => ({ file: process.execPath, args: [PGHA_BIN, 'agent', '-c', configFile] });
 
 export function nodeYaml(o: {
   scope: string; name: string; etcd: string; apiPort: number; pgPort: number; dataDir: string; pgpass: string;
@@ -170,9 +179,9 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
     nodes.push(spec);
   }
   const agents: (Managed | undefined)[] = nodes.map(() => undefined);
-  const startAgent = (i: number): Managed => {
+  const startAgent = (i: number, command?: AgentCommand): Managed => {
     const spec = nodes[i]!;
-    const cmd = opts.command?.(spec.configFile) ?? { file: process.execPath, args: [PGHA_BIN, 'agent', '-c', spec.configFile] };
+    const cmd = (command ?? opts.command ?? pghaAgentCommand)(spec.configFile);
     const m = spawnManaged(spec.name, cmd.file, cmd.args, {
       logFile: spec.logFile,
       ...(owner ? { uid: owner.uid, gid: owner.gid } : {}),
