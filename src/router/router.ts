@@ -143,8 +143,12 @@ export class Router {
     this.log.info({ listener: config.name, role: config.role, host: config.host, port: rt.port }, 'listening');
   }
 
-  private async closeServer(rt: ListenerRuntime): Promise<void> {
-    await new Promise<void>((resolve) => rt.server.close(() => resolve()));
+  /**
+   * Stops accepting at once: the listening socket closes now and its port is free again. Not awaited: close()'s
+   * callback waits for every open connection, and the callers end those sessions themselves (after a drain).
+   */
+  private closeServer(rt: ListenerRuntime): void {
+    rt.server.close();
   }
 
   ports(): Record<string, number> {
@@ -184,7 +188,7 @@ export class Router {
       const next = wanted.get(name);
       if (!next) {
         this.listeners.delete(name);
-        await this.closeServer(rt);
+        this.closeServer(rt);
         rt.hold.expireAll();
         for (const s of [...rt.sessions]) this.kill(s, 'shutdown');
         for (const s of [...rt.pending]) this.destroyPending(s);
@@ -193,7 +197,7 @@ export class Router {
       const moved = next.host !== rt.config.host || (next.port !== rt.config.port && next.port !== 0);
       rt.config = next;
       if (moved) {
-        await this.closeServer(rt);
+        this.closeServer(rt);
         this.listeners.delete(name);
         const sessions = rt.sessions;
         const pending = rt.pending;
@@ -796,7 +800,7 @@ export class Router {
   /** Stops accepting, refuses held connections, lets open sessions end for up to `drainTimeoutMs`, then cuts them. */
   async stop(): Promise<void> {
     this.stopping = true;
-    await Promise.all([...this.listeners.values()].map((rt) => this.closeServer(rt)));
+    for (const rt of this.listeners.values()) this.closeServer(rt);
     for (const rt of this.listeners.values()) {
       rt.hold.expireAll();
       for (const s of [...rt.pending]) this.destroyPending(s);
