@@ -81,6 +81,8 @@ export class ScenarioCluster {
         { name: 'read', role: 'replica', listen: `127.0.0.1:${this.routerPorts.read}`, max_lag: '16MB', hold_timeout: '10s' },
       ],
       health: { interval: '500ms', timeout: '400ms', fast_interval: '50ms' },
+      // A restart ends open sessions after 1 s (a killed router ends them at once).
+      drain_timeout: '1s',
     }, 'scenario router');
     this.router = await startRouter(config, { logger: silentLogger() });
   }

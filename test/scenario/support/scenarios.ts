@@ -145,8 +145,8 @@ export const SCENARIOS: Record<string, Fault> = {
   'kill-replica-during-basebackup': killReplicaDuringBasebackup,
 };
 
-/** What CI runs (`PGHA_SCENARIOS` unset): the three that prove the fencing rules. */
-export const CI_SUBSET = ['kill-both-leader', 'partition-leader-from-etcd', 'freeze-agent-leader'];
+/** What CI runs (`PGHA_SCENARIOS` unset): the three that prove the fencing rules, and a router restart. */
+export const CI_SUBSET = ['kill-both-leader', 'partition-leader-from-etcd', 'freeze-agent-leader', 'restart-router'];
 
 /** A seeded random sequence of the kill faults, applied back to back (each waits for its own effect). */
 export function randomSequence(seed: number, length = 3): { name: string; fault: Fault } {
