@@ -8,11 +8,13 @@ export type Action =
   | { type: 'start_primary' } // long: start postgres without standby.signal (we hold the lock)
   | { type: 'start_replica'; leader?: string } // long: start postgres as a replica of `leader` (none: no upstream)
   | { type: 'acquire_leader' } // create-if-absent of the leader key on our lease; losing stops the list
+  | { type: 'reattach_leader' } // the key names us on another lease: move it to ours if its value is still us; losing stops the list
+  | { type: 'claim_sync'; guc: string; keyModRevision?: number } // before promoting in sync mode: sync = {leader: me, sync_standby: null} (CAS), then the GUC; losing stops the list
   | { type: 'promote'; reason: string } // long: pg_ctl promote, history key, checkpoint
   | { type: 'demote'; mode: 'offline' | 'immediate-nolock' | 'graceful'; leader?: string } // long: stop, restart as replica
   | { type: 'release_leader' }
   | { type: 'follow'; leader: string } // rewrite primary_conninfo/slot if it points elsewhere, reload
-  | { type: 'rewind'; leader: string } // long
+  | { type: 'rewind'; leader: string } // long: stop, pg_rewind from `leader` (or re-clone), start as its replica
   | { type: 'write_initialize'; systemId: string }
   | { type: 'write_config' }
   | { type: 'publish_status' } // leader: status key (optime, slots) and slots on the primary

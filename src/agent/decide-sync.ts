@@ -58,3 +58,18 @@ export function whyNotSyncCandidate(obs: Observation, view: ClusterView, name = 
   if (same(view.sync.leader, name) || view.sync.syncStandby.some((s) => same(s, name))) return undefined;
   return `${name === obs.name ? 'I am' : `${name} is`} not a synchronous standby (sync: ${view.sync.syncStandby.join(',') || 'none'})`;
 }
+
+/**
+ * Patroni's enforce_primary_role: before promoting in synchronous mode, make myself the sync key's leader with no
+ * synchronous standby (CAS on the key's version: a lost CAS postpones the promotion) and, in strict mode, set
+ * `synchronous_standby_names` to `*` so no commit is acknowledged before a standby confirms it. Until the first
+ * sync cycle names a standby, only I am a legal candidate, so nothing I acknowledge can be lost by a failover.
+ */
+export function promotionSyncActions(obs: Observation, view: ClusterView): Action[] {
+  if (!obs.dynamic.synchronousMode) return [];
+  return [{
+    type: 'claim_sync',
+    guc: obs.dynamic.synchronousModeStrict ? STRICT_PLACEHOLDER : '',
+    ...(view.sync ? { keyModRevision: view.sync.modRevision } : {}),
+  }];
+}

@@ -2,7 +2,11 @@
  * The HA decision: observation in, actions + one reason sentence out. Pure: no I/O, no clock, no logger.
  * Split into situation helpers so each stays short (design §3). Safety rules live here:
  * - a primary whose own lock validity has passed (monotonic clock) demotes, whatever etcd says;
- * - the leader key is only contended for after ranking says this node is the healthiest eligible one.
+ * - the leader key is only contended for after ranking says this node is the healthiest eligible one;
+ * - a leader key that names this node but sits on another lease (a previous process's) is not held: it is re-attached
+ *   to the current lease (CAS on its value) before anything relies on it (Patroni's update_leader);
+ * - in synchronous mode the sync key is claimed ({leader: me, sync_standby: null}, CAS) before any promotion;
+ * - a replica whose WAL went past the point where the leader's history left its timeline is rewound, not followed.
  */
 import type { ClusterView } from '../model/cluster';
 import { clusterTimeline } from '../model/cluster';
@@ -11,7 +15,7 @@ import type { Action } from './actions';
 import type { Observation, PeerReport } from './observation';
 import { leaderManualStep, raceWithManualRequest } from './decide-manual';
 import { requestStep } from './decide-request';
-import { leaderSyncAction, whyNotSyncCandidate } from './decide-sync';
+import { leaderSyncAction, promotionSyncActions, whyNotSyncCandidate } from './decide-sync';
 
 export interface Memory {
   /** Name of the leader in the last view that had one (a vanished leader is still asked in a race). */
@@ -64,6 +68,23 @@ function lockValid(obs: Observation): boolean {
   return obs.lock.validUntilMs > obs.nowMs;
 }
 
+/** The leader key sits on our current lease, so our lock validity (which measures that lease) describes it. */
+function onMyLease(obs: Observation, view: ClusterView): boolean {
+  return view.leader !== undefined && obs.lock.leaseId !== undefined && view.leader.lease === obs.lock.leaseId;
+}
+
+/**
+ * Patroni's update_leader after a restart: the key names me but lives on a lease I no longer renew (it expires on
+ * its own, whatever my validity says). Re-attach it to my lease first; a lost CAS stops the action list.
+ */
+function reattachFirst(obs: Observation, view: ClusterView): Action[] {
+  return onMyLease(obs, view) ? [] : [{ type: 'reattach_leader' }];
+}
+
+function reattachReason(obs: Observation, view: ClusterView, reason: string): string {
+  return onMyLease(obs, view) ? reason : `re-attaching my leader key to my current lease (it is on lease ${view.leader?.lease}); ${reason}`;
+}
+
 function isRunningPrimary(obs: Observation): boolean {
   return obs.postgres.running && obs.postgres.probe.reachable && obs.postgres.probe.inRecovery === false;
 }
@@ -92,7 +113,10 @@ function duringTask(obs: Observation, view: ClusterView, done: Done): Decision {
   if (view.leader?.name === obs.name && !lockValid(obs) && isRunningPrimary(obs) && task.kind !== 'demote') {
     return done(`demoting self because my leader lock expired during ${task.kind}`, { type: 'demote', mode: 'offline' });
   }
-  if (view.leader?.name === obs.name && lockValid(obs)) return done(`updated leader lock during ${task.kind}`);
+  if (view.leader?.name === obs.name && lockValid(obs)) {
+    if (!onMyLease(obs, view)) return done(`re-attaching my leader key to my current lease during ${task.kind}`, { type: 'reattach_leader' });
+    return done(`updated leader lock during ${task.kind}`);
+  }
   return done(`${task.kind} in progress`);
 }
 
@@ -139,7 +163,9 @@ function cloneSource(obs: Observation, view: ClusterView): string | undefined {
 function whenPostgresDown(obs: Observation, view: ClusterView, done: Done): Decision {
   if (obs.dynamic.pause) return done('PAUSE: postgres is not running; no action in maintenance mode');
   if (view.leader?.name === obs.name && lockValid(obs)) {
-    if (!obs.postgres.standbySignal) return done('starting primary after failure', { type: 'start_primary' });
+    if (!obs.postgres.standbySignal) {
+      return done(reattachReason(obs, view, 'starting primary after failure'), ...reattachFirst(obs, view), { type: 'start_primary' });
+    }
     return done('releasing the leader lock: postgres is configured as a replica and not running', {
       type: 'release_leader',
     });
@@ -157,15 +183,18 @@ function asLeader(obs: Observation, view: ClusterView, done: Done): Decision {
     }
     return done('my leader key is still in DCS but my lock is no longer valid; waiting for it to expire');
   }
+  const reattach = reattachFirst(obs, view);
   if (obs.postgres.probe.reachable && obs.postgres.probe.inRecovery) {
-    return done('promoting self: I hold the leader lock but postgres is still in recovery', {
-      type: 'promote',
-      reason: 'leader lock held while in recovery',
-    });
+    return done(
+      reattachReason(obs, view, 'promoting self: I hold the leader lock but postgres is still in recovery'),
+      ...reattach,
+      ...promotionSyncActions(obs, view),
+      { type: 'promote', reason: 'leader lock held while in recovery' },
+    );
   }
   const manual = leaderManualStep(obs, view);
   if (manual?.actions[0]?.type === 'demote') return done(manual.reason, ...manual.actions);
-  const actions: Action[] = [{ type: 'publish_status' }, ...(manual?.actions ?? [])];
+  const actions: Action[] = [...reattach, { type: 'publish_status' }, ...(manual?.actions ?? [])];
   const sysid = obs.postgres.systemId;
   if (sysid && (view.initialize === undefined || !VALID_SYSID.test(view.initialize))) {
     actions.push({ type: 'write_initialize', systemId: sysid });
@@ -173,7 +202,7 @@ function asLeader(obs: Observation, view: ClusterView, done: Done): Decision {
   if (!view.config || !view.config.valid) actions.push({ type: 'write_config' });
   const sync = leaderSyncAction(obs, view);
   if (sync) actions.push(sync);
-  return done(manual?.reason ?? `no action. I am (${obs.name}), the leader with the lock`, ...actions);
+  return done(reattachReason(obs, view, manual?.reason ?? `no action. I am (${obs.name}), the leader with the lock`), ...actions);
 }
 
 function asReplica(obs: Observation, view: ClusterView, leader: string, done: Done): Decision {
@@ -187,6 +216,8 @@ function asReplica(obs: Observation, view: ClusterView, leader: string, done: Do
   }
   const leaderMember = view.members.get(leader);
   const upstream = leaderMember?.host && leaderMember.port ? `${leaderMember.host}:${leaderMember.port}` : undefined;
+  const diverged = upstream && !obs.dynamic.pause ? whyDiverged(obs, view, leader) : undefined;
+  if (diverged) return done(`rewinding: ${diverged}; ${leader} cannot be followed as is`, { type: 'rewind', leader });
   if (upstream && obs.postgres.followingHostPort !== upstream) {
     return done(`following new leader ${leader}: updating primary_conninfo`, { type: 'follow', leader });
   }
@@ -197,7 +228,7 @@ function leaderRace(obs: Observation, view: ClusterView, done: Done): Decision {
   const manual = raceWithManualRequest(obs, view);
   if (manual?.race) {
     if (isRunningPrimary(obs)) return done(manual.reason, { type: 'acquire_leader' });
-    return done(manual.reason, { type: 'acquire_leader' }, { type: 'promote', reason: 'manual failover' });
+    return done(manual.reason, { type: 'acquire_leader' }, ...promotionSyncActions(obs, view), { type: 'promote', reason: 'manual failover' });
   }
   if (manual) return done(manual.reason);
   if (obs.dynamic.pause) {
@@ -215,10 +246,53 @@ function leaderRace(obs: Observation, view: ClusterView, done: Done): Decision {
   }
   const unhealthy = whyNotHealthiest(obs, view);
   if (unhealthy) return done(`not racing for leader: ${unhealthy}`);
-  return done('promoted self to leader by acquiring session lock', { type: 'acquire_leader' }, {
+  return done('promoted self to leader by acquiring session lock', { type: 'acquire_leader' }, ...promotionSyncActions(obs, view), {
     type: 'promote',
     reason: 'leader key absent; I am the healthiest member',
   });
+}
+
+/**
+ * Patroni's rewind check, on the leader's history (the `history` key and its member key's timeline): a replica that
+ * does not stream and whose WAL on its timeline goes past the point where the cluster left that timeline (or that
+ * is on a timeline the leader never had) holds writes the leader never received. Following it would never
+ * stream (an offline demote restarts a former primary as a replica with no upstream, skipping the rewind check).
+ * A streaming replica is never diverged; an unknown history or timeline says nothing.
+ */
+export function whyDiverged(obs: Observation, view: ClusterView, leader: string): string | undefined {
+  const p = obs.postgres.probe;
+  const history = view.history;
+  const leaderDoc = view.members.get(leader)?.doc;
+  if (!p.reachable || p.inRecovery !== true || p.replicationState === 'streaming' || !p.timeline || !history) return undefined;
+  if (leaderDoc?.state !== 'running' || (leaderDoc.role !== 'master' && leaderDoc.role !== 'primary')) return undefined;
+  const own = obs.postgres.timelineHistory ?? [];
+  const newest = own[own.length - 1];
+  // A non-streaming replica's probe timeline is its checkpoint's, which can lag the timeline it replays.
+  const timeline = Math.max(p.timeline, newest ? Number(newest[0]) + 1 : 0);
+  const mine = Math.max(p.receiveLsn ?? 0, p.replayLsn ?? 0);
+  const leaderTl = Math.max(clusterTimeline(view), Number(leaderDoc.timeline ?? 0) || 0);
+  if (timeline > leaderTl) return `my timeline ${timeline} is ahead of the leader's timeline ${leaderTl}`;
+  const left = (tl: number): number | undefined => {
+    const line = [...history].reverse().find((l) => Number(l[0]) === tl);
+    const lsn = line ? Number(line[1]) : NaN;
+    return Number.isFinite(lsn) ? lsn : undefined;
+  };
+  // The key is complete when its last line leads to the leader's timeline: only then does a missing line mean "not ours".
+  const complete = leaderTl === 1 || Number(history[history.length - 1]?.[0]) === leaderTl - 1;
+  // Same timeline numbers, other history: two members promoted from the same timeline at different points.
+  for (const [tl, lsn] of own) {
+    const theirs = left(tl);
+    if (theirs !== undefined && theirs !== lsn) return `my history left timeline ${tl} at ${lsn}, the leader's at ${theirs}`;
+    if (theirs === undefined && complete) return `timeline ${tl} of my history is not in the leader's history`;
+  }
+  const switchLsn = left(timeline);
+  if (switchLsn !== undefined && mine > switchLsn) {
+    return `my WAL on timeline ${timeline} goes past the point where the cluster left it (${mine} > ${switchLsn})`;
+  }
+  if (switchLsn === undefined && timeline < leaderTl && complete) {
+    return `my timeline ${timeline} is not in the leader's history (leader on timeline ${leaderTl})`;
+  }
+  return undefined;
 }
 
 /** Patroni's _is_healthiest_node: returns why not, or undefined when this node should race. */

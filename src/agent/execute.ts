@@ -3,7 +3,9 @@
  * long ones run as the single-flight task of TaskSlot while the loop keeps ticking and the lease stays renewed.
  */
 import type { ClusterStore } from '../dcs/store';
-import type { ClusterView } from '../model/cluster';
+import type { ClusterView, HistoryLine } from '../model/cluster';
+import { formatLsn } from '../model/lsn';
+import type { PostgresProbe } from '../model/postgres-state';
 import type { ClusterKeys } from '../model/keys';
 import { slotNameFromMemberName } from '../model/keys';
 import type { AgentConfig, DynamicConfig } from '../config/types';
@@ -33,6 +35,8 @@ export class Executor {
   /** Set while a promote runs and until its CHECKPOINT is done (published as checkpoint_after_promote: false). */
   checkpointPending = false;
   private lastStatus = '';
+  /** `<timeline>:<history key>` last found to match postgres' own timeline history (no read needed while it holds). */
+  private historyChecked = '';
   private managedSlots = new Map<string, number>();
 
   constructor(private readonly d: ExecutorDeps) {}
@@ -47,6 +51,25 @@ export class Executor {
         this.d.logger.info({ won, lease }, won ? 'acquired leader key' : 'lost the leader race');
         if (won) await this.d.lease.keepAliveOnce();
         return won;
+      }
+      case 'reattach_leader': {
+        // Patroni's update_leader: the key is still ours by value but lives on a lease we no longer renew.
+        const lease = await this.d.lease.ensureLease();
+        const moved = await store.putIfValue(keys.leader, config.name, config.name, lease);
+        this.d.logger.info({ moved, lease }, moved ? 're-attached the leader key to our lease' : 'the leader key is no longer ours');
+        return moved;
+      }
+      case 'claim_sync': {
+        const value = JSON.stringify({ leader: config.name, sync_standby: null });
+        const claimed = action.keyModRevision === undefined
+          ? await store.createIfAbsent(keys.sync, value)
+          : await store.putIfModRevision(keys.sync, value, action.keyModRevision);
+        if (!claimed) {
+          this.d.logger.warn('postponing promotion: the sync key was updated by somebody else');
+          return false;
+        }
+        await this.d.ops.setSyncStandbyNames(action.guc);
+        return true;
       }
       case 'release_leader':
         await store.deleteIfValue(keys.leader, config.name);
@@ -105,6 +128,8 @@ export class Executor {
         return this.promote(ctx, action.reason);
       case 'demote':
         return this.demote(ctx, action.mode, action.leader);
+      case 'rewind':
+        return this.rewindAndFollow(ctx, action.leader);
       case 'restart':
         return this.restart(ctx, action.leader);
       case 'reinitialize':
@@ -208,24 +233,99 @@ export class Executor {
     await ops.basebackup(upstream);
   }
 
+  /**
+   * A running replica whose WAL diverged from the leader's (decide saw it past the leader's timeline switch): stop it,
+   * rewind it (or re-clone, as rejoinAsReplica decides) and start it as the leader's replica. When neither rewind nor
+   * re-cloning is allowed, it only follows (Patroni logs the same and waits for an operator).
+   */
+  private async rewindAndFollow(ctx: ExecContext, leader: string): Promise<void> {
+    const { ops, logger, config } = this.d;
+    const upstream = this.upstreamOf(ctx.view, leader);
+    const useRewind = config.postgresql.usePgRewind ?? ctx.dynamic.postgresql.usePgRewind;
+    if (!useRewind && !config.postgresql.removeDataDirectoryOnDivergedTimelines) {
+      logger.warn({ leader }, 'WAL diverged from the leader but use_pg_rewind is off: following without a rewind');
+      await ops.configure({ role: 'replica', upstream });
+      await ops.reload();
+      return;
+    }
+    if (ctx.view?.members.get(leader)?.doc.checkpoint_after_promote === false) {
+      throw new PghaError('waiting_for_checkpoint', `waiting for checkpoint on ${leader} before rewind`, true);
+    }
+    // Nothing is stopped unless the leader answers as a primary: a rewind (or a re-clone) from a dead one could only fail.
+    if (!(await ops.upstreamIsPrimary(upstream).catch(() => false))) {
+      throw new PghaError('leader_unreachable', `${leader} does not answer as a primary; not rewinding now`, true);
+    }
+    await ops.stop('fast', 60_000).catch(() => ops.stop('immediate', 10_000));
+    await this.rejoinAsReplica(ctx, upstream);
+    await ops.configure({ role: 'replica', upstream });
+    await ops.start();
+  }
+
   private async promote(ctx: ExecContext, reason: string): Promise<void> {
     const { ops, store, keys, config, logger } = this.d;
     const before = await ops.probe();
     this.checkpointPending = true;
     try {
+      await this.announcePromotion(before, reason);
+      await this.avoidTimelineCollision(ctx, before);
       await ops.promote();
       await ops.configure({ role: 'primary' });
-      const history = await this.readHistory();
+      const current = await this.readHistory();
       const oldTimeline = before.timeline ?? 1;
-      const switchLsn = before.replayLsn ?? before.receiveLsn ?? 0;
-      history.push([oldTimeline, switchLsn, reason, new Date().toISOString(), config.name]);
+      const after = await ops.probe().catch(() => undefined);
+      const newTimeline = after?.timeline && after.timeline > oldTimeline ? after.timeline : oldTimeline + 1;
+      // The new timeline's history file says where postgres really left its timeline; without it, the position seen
+      // before promoting, appended to the key as it was.
+      const own = await ops.timelineHistory(newTimeline).catch(() => []);
+      const last = own[own.length - 1];
+      const promotion = [last ? last[0] : oldTimeline, last ? last[1] : before.replayLsn ?? before.receiveLsn ?? 0, reason, new Date().toISOString(), config.name];
+      const history = own.length
+        ? historyKeyLines(own.slice(0, -1), own[own.length - 1]![0], current as HistoryLine[]).concat([promotion], skippedLines(promotion[0] as number, newTimeline, promotion[1] as number))
+        : [...current, promotion];
       await store.put(keys.history, JSON.stringify(history));
       await ops.checkpoint();
-      logger.info({ timeline: oldTimeline + 1, reason }, 'promoted');
+      logger.info({ timeline: newTimeline, reason }, 'promoted');
     } finally {
       this.checkpointPending = false;
     }
     void ctx;
+  }
+
+  /**
+   * Finding E (test/support/sim/FINDINGS.md): when the cluster already left my timeline k at or before my position X
+   * (a leader promoted from k and was lost), `pg_ctl promote` would pick timeline k+1 again, and at X with the same
+   * history, so that leader's diverged data could never be told apart. Give postgres the cluster's history files of
+   * the timelines after k first, as an archive would: it then selects a timeline no member used, which the rewind
+   * check and pg_rewind handle. Tested on PostgreSQL 15: with 00000002.history forking at its position, a timeline-1
+   * replica logs "new target timeline is 2" and promotes to 3 with history [1, X], [2, X]. A file whose history
+   * forks off later than my position would become the recovery target and give an inconsistent history: never
+   * written (when the cluster left k after my position nothing is written: the histories differ anyway).
+   */
+  private async avoidTimelineCollision(ctx: ExecContext, before: PostgresProbe): Promise<void> {
+    const members = [...(ctx.view?.members.values() ?? [])].map((m) => Number(m.doc.timeline ?? 0) || 0);
+    const files = timelineFilesToWrite(ctx.view?.history, before, Math.max(0, ...members));
+    for (const [timeline, lines] of files) {
+      const text = lines.map(([tl, lsn]) => `${tl}\t${formatLsn(lsn)}\tno recovery target specified\n`).join('');
+      if (await this.d.ops.writeTimelineHistory(timeline, text)) {
+        this.d.logger.info({ timeline }, 'wrote the cluster\'s history file of a timeline already used, before promoting');
+      }
+    }
+  }
+
+  /**
+   * Before `pg_ctl promote`, the history key learns that my timeline ends here (finding E): a promotion the cluster
+   * never heard of (its history write lost when the new leader was cut off at once) would let the next one reuse the
+   * same timeline number and switch point. A failed write fails the promotion (the leader retries next cycle). The
+   * line is rewritten from the new history file after the promotion. Nothing when the cluster already left my
+   * timeline (avoidTimelineCollision skips the numbers then).
+   */
+  private async announcePromotion(before: PostgresProbe, reason: string): Promise<void> {
+    const timeline = before.timeline;
+    if (!timeline || before.inRecovery !== true) return;
+    const current = await this.readHistory();
+    if (current.some((l) => Array.isArray(l) && Number(l[0]) >= timeline)) return;
+    const lsn = before.replayLsn ?? before.receiveLsn ?? 0;
+    await this.d.store.put(this.d.keys.history, JSON.stringify([...current, [timeline, lsn, reason, new Date().toISOString(), this.d.config.name]]));
   }
 
   private async readHistory(): Promise<unknown[]> {
@@ -306,7 +406,28 @@ export class Executor {
         this.lastStatus = status;
       }
     }
+    if (probe.reachable && probe.inRecovery === false && probe.timeline && ctx.view) {
+      await this.syncHistory(ctx.view, probe.timeline).catch((err) => this.d.logger.warn({ err: String(err) }, 'updating the history key failed'));
+    }
     if (ctx.dynamic.postgresql.useSlots && ctx.view) await this.syncSlots(ctx.view);
+  }
+
+  /**
+   * Patroni's update_cluster_history: the `history` key follows the leader's own timeline history file, so that a
+   * promotion whose history write failed, or an LSN recorded before the switch, is corrected on the next cycle.
+   * Replicas check divergence against it (decide's whyDiverged). A line's reason, time and member are kept.
+   */
+  private async syncHistory(view: ClusterView, timeline: number): Promise<void> {
+    const current = view.history ?? [];
+    const signature = `${timeline}:${JSON.stringify(current)}`;
+    if (signature === this.historyChecked) return;
+    const wanted = historyKeyLines(await this.d.ops.timelineHistory(timeline), timeline, current);
+    const text = JSON.stringify(wanted);
+    if (view.history === undefined || text !== JSON.stringify(current)) {
+      await this.d.store.put(this.d.keys.history, text);
+      this.d.logger.info({ timeline, history: text }, 'history key updated from the timeline history');
+    }
+    this.historyChecked = `${timeline}:${text}`;
   }
 
   /**
@@ -336,3 +457,58 @@ export class Executor {
 
 /** Patroni 4's member_slots_ttl default (30 min). */
 const MEMBER_SLOT_RETENTION_MS = 30 * 60 * 1000;
+
+/**
+ * The history files a promoting replica needs so that postgres picks a timeline no member used (avoidTimelineCollision):
+ * for each timeline after mine up to the cluster's newest (its history's, or a member key's `newestKnown`), the
+ * cluster's chain of switches before it. Empty unless
+ * the cluster left my timeline at or before my position; when exactly at it, only files whose every switch is at my
+ * position (those postgres may take as its recovery target stay consistent with my WAL).
+ */
+export function timelineFilesToWrite(
+  history: readonly HistoryLine[] | undefined, before: PostgresProbe, newestKnown = 0,
+): Array<[number, Array<[number, number]>]> {
+  const timeline = before.timeline;
+  if (!history || !timeline || before.inRecovery !== true) return [];
+  // Postgres compares a fork point with its replay position.
+  const mine = before.replayLsn ?? before.receiveLsn ?? 0;
+  const chain = new Map<number, number>();
+  for (const line of history) chain.set(Number(line[0]), Number(line[1]));
+  const left = chain.get(timeline);
+  if (left === undefined || !(left <= mine)) return [];
+  const sorted = [...chain].filter(([tl, lsn]) => tl > 0 && Number.isFinite(lsn)).sort((a, b) => a[0] - b[0]);
+  const out: Array<[number, Array<[number, number]>]> = [];
+  // The newest timeline in use: after the last switch, or a member's (a timeline can skip numbers).
+  const newest = Math.max(newestKnown, ...sorted.map(([tl]) => tl + 1));
+  for (let next = timeline + 1; next <= newest; next++) {
+    const lines = sorted.filter(([tl]) => tl < next);
+    if (left === mine && lines.some(([tl, lsn]) => tl >= timeline && lsn > mine)) break;
+    out.push([next, lines]);
+  }
+  return out;
+}
+
+const SKIPPED = 'skipped: the number was used by another member';
+
+/** Lines for timelines `from`+1 … `to`−1 that a promotion skipped (avoidTimelineCollision), left where it forked. */
+export function skippedLines(from: number, to: number, lsn: number): unknown[][] {
+  const out: unknown[][] = [];
+  for (let t = from + 1; t < to; t++) out.push([t, lsn, SKIPPED]);
+  return out;
+}
+
+/**
+ * The `history` key for a leader on `timeline` from its timeline history file (Patroni's update_cluster_history):
+ * each line keeps the reason, time and member the key had for that timeline; a timeline number the history skipped
+ * (avoidTimelineCollision) gets a line too, so the cluster's newest timeline stays known after its member is gone.
+ */
+export function historyKeyLines(file: ReadonlyArray<readonly [number, number, string]>, timeline: number, current: readonly HistoryLine[]): unknown[][] {
+  const byTimeline = new Map(current.map((l) => [Number(l[0]), l] as const));
+  const out: unknown[][] = [];
+  file.forEach(([tl, lsn, reason], i) => {
+    const known = byTimeline.get(tl);
+    out.push(known ? [tl, lsn, ...known.slice(2)] : [tl, lsn, reason]);
+    out.push(...skippedLines(tl, i + 1 < file.length ? file[i + 1]![0] : timeline, lsn));
+  });
+  return out;
+}

@@ -19,7 +19,10 @@ import {
 import { localSuperuserConnection } from '../postgres/local-connection';
 import * as pgctl from '../postgres/pgctl';
 import { probePostgres } from '../postgres/probe';
-import { bootstrapUserRoles, checkpoint, createOrAlterRoles, dropSlots, ensurePhysicalSlots, replicationRole, superuserRole } from '../postgres/sql';
+import {
+  answersAsPrimary, bootstrapUserRoles, checkpoint, createOrAlterRoles, dropSlots, ensurePhysicalSlots, newestTimelineHistory,
+  replicationRole, superuserRole, timelineHistory, timelineHistoryFile,
+} from '../postgres/sql';
 import type { PgConnection } from '../postgres/connection';
 import type { DataDirState } from './observation';
 import { PghaError } from '../lib/errors';
@@ -99,17 +102,25 @@ export class LocalPostgresOps implements PostgresOps {
     await pgctl.initdb(this.tools, this.pg.dataDir, this.config.bootstrap.initdbArgs, this.pg.authentication.superuser);
   }
 
+  /**
+   * Also on a replica about to be promoted (claim_sync sets `*` first in strict mode): the value stays until the next
+   * configure() as a replica, so the promotion's configure() as primary keeps it.
+   */
   async setSyncStandbyNames(value: string | undefined): Promise<void> {
     if (value === this.syncNames) return;
     this.syncNames = value;
-    await this.configure(this.lastTarget ?? { role: 'primary' });
+    await this.writeConfig(this.lastTarget ?? { role: 'primary' });
     await this.reload();
   }
 
   async configure(target: { role: 'primary' } | { role: 'replica'; upstream?: Upstream }): Promise<void> {
+    if (target.role === 'replica') this.syncNames = undefined;
+    await this.writeConfig(target);
+  }
+
+  private async writeConfig(target: { role: 'primary' } | { role: 'replica'; upstream?: Upstream }): Promise<void> {
     const dataDir = this.pg.dataDir;
     this.lastTarget = target;
-    if (target.role === 'replica') this.syncNames = undefined;
     const eff = await this.parameters();
     for (const note of eff.notes) this.log.debug({ note }, 'parameter adjusted');
     this.version ??= await binaryVersion(this.pg.binDir).catch(() => 150000);
@@ -180,6 +191,34 @@ export class LocalPostgresOps implements PostgresOps {
 
   async checkpoint(): Promise<void> {
     await checkpoint(await this.connection({ statementTimeoutMs: 0 }));
+  }
+
+  async timelineHistory(timeline: number): Promise<Array<[number, number, string]>> {
+    return timelineHistory(await this.connection({ connectTimeoutMs: 2000, statementTimeoutMs: 2000 }), timeline);
+  }
+
+  async newestTimelineHistory(): Promise<Array<[number, number, string]> | undefined> {
+    const h = await newestTimelineHistory(await this.connection({ connectTimeoutMs: 2000, statementTimeoutMs: 2000 }));
+    return h?.lines;
+  }
+
+  async writeTimelineHistory(timeline: number, content: string): Promise<boolean> {
+    try {
+      await fs.writeFile(join(this.pg.dataDir, timelineHistoryFile(timeline)), content, { flag: 'wx', mode: 0o600 });
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw err;
+    }
+  }
+
+  async upstreamIsPrimary(upstream: Upstream): Promise<boolean> {
+    await this.writePgpass();
+    const auth = this.pg.authentication.rewind ?? this.pg.authentication.superuser;
+    return answersAsPrimary({
+      host: upstream.host, port: upstream.port, user: auth.username, database: this.pg.database,
+      ...(auth.password !== undefined ? { password: auth.password } : {}), connectTimeoutMs: 3000, statementTimeoutMs: 3000,
+    });
   }
 
   async basebackup(from: Upstream): Promise<void> {

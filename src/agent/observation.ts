@@ -19,6 +19,12 @@ export interface LocalPostgres {
   probe: PostgresProbe;
   /** The upstream postgres currently configured in primary_conninfo (member name via application host:port), if any. */
   followingHostPort?: string;
+  /**
+   * [parent timeline, switch LSN] lines of the newest timeline history file in pg_wal (the timeline a replica replays
+   * is the last line's + 1, which its checkpoint timeline may lag); read only for a running replica that does not
+   * stream (the rewind check compares it with the leader's history).
+   */
+  timelineHistory?: Array<[number, number]>;
 }
 
 /** A long action in flight (bootstrap, basebackup, promote…), run single-flight while the loop keeps ticking. */
@@ -53,6 +59,11 @@ export interface LockState {
   validUntilMs: number;
   /** Whether we currently hold a lease at all. */
   haveLease: boolean;
+  /**
+   * Our current lease (decimal id). `validUntilMs` describes this lease only: a leader key that names us but sits on
+   * another lease (a predecessor process's, after a restart) is not held until it is re-attached to this one.
+   */
+  leaseId?: string;
 }
 
 /** One immutable snapshot per tick: everything decide() may look at. */

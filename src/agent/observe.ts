@@ -3,6 +3,7 @@ import { readCluster } from '../dcs/read';
 import type { ClusterView } from '../model/cluster';
 import type { ClusterKeys } from '../model/keys';
 import { describe } from '../lib/errors';
+import type { PostgresProbe } from '../model/postgres-state';
 import type { LocalPostgres, Observation } from './observation';
 import type { PostgresOps } from './postgres-ops';
 
@@ -21,13 +22,15 @@ export async function observePostgres(ops: PostgresOps, cachedSystemId?: string)
   if (dataDir !== 'initialized') return { dataDir, running: false, standbySignal: false, probe: { reachable: false } };
   const running = await ops.isRunning();
   const [probe, standbySignal] = await Promise.all([
-    running ? ops.probe() : Promise.resolve({ reachable: false }),
+    running ? ops.probe() : Promise.resolve<PostgresProbe>({ reachable: false }),
     ops.hasStandbySignal(),
   ]);
   const needControl = !cachedSystemId || !running;
   const control = needControl ? await ops.controlData().catch(() => undefined) : undefined;
   const systemId = control?.systemId ?? cachedSystemId;
   const following = ops.followingHostPort();
+  const notStreaming = probe.reachable && probe.inRecovery === true && probe.replicationState !== 'streaming';
+  const history = notStreaming ? await ops.newestTimelineHistory().catch(() => undefined) : undefined;
   return {
     dataDir,
     running,
@@ -36,5 +39,6 @@ export async function observePostgres(ops: PostgresOps, cachedSystemId?: string)
     ...(systemId ? { systemId } : {}),
     ...(control ? { controlState: control.clusterState } : {}),
     ...(following ? { followingHostPort: following } : {}),
+    ...(history ? { timelineHistory: history.map(([tl, lsn]) => [tl, lsn] as [number, number]) } : {}),
   };
 }

@@ -36,6 +36,14 @@ export interface PostgresOps {
   setSyncStandbyNames(value: string | undefined): Promise<void>;
   promote(): Promise<void>;
   checkpoint(): Promise<void>;
+  /** The timeline history file of `timeline` on this (primary) server: [parent timeline, switch LSN, reason] lines. */
+  timelineHistory(timeline: number): Promise<Array<[number, number, string]>>;
+  /** The newest timeline history file in pg_wal (a replica: the history of the timeline it replays), if any. */
+  newestTimelineHistory(): Promise<Array<[number, number, string]> | undefined>;
+  /** Writes pg_wal/<timeline>.history unless it exists; true when written. */
+  writeTimelineHistory(timeline: number, content: string): Promise<boolean>;
+  /** Whether `upstream` answers SQL as a primary (checked before a rewind stops anything). */
+  upstreamIsPrimary(upstream: Upstream): Promise<boolean>;
   basebackup(from: Upstream): Promise<void>;
   /** pg_rewind from `from`; true when it succeeded (or nothing was needed). */
   rewind(from: Upstream): Promise<boolean>;

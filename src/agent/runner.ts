@@ -91,7 +91,7 @@ export class AgentRunner {
       onLost: () => this.wakeUp(),
       onKeepalive: (s, ok) => d.metrics?.observeKeepalive(s, ok),
     });
-    this.tasks = new TaskSlot(this.now, () => this.wakeUp());
+    this.tasks = new TaskSlot(this.now, () => this.afterTask());
     this.exec = new Executor({
       config: d.config, keys: this.keys, store: d.store, lease: this.lease, ops: d.ops,
       logger: d.logger.child({ component: 'executor' }), exit: d.exit,
@@ -102,6 +102,15 @@ export class AgentRunner {
 
   status(): AgentStatus {
     return this.snapshot;
+  }
+
+  /**
+   * A long task finished. When our lease's validity ran out meanwhile, the fence timer may have fired while postgres
+   * was down or starting (nothing to stop then): check again now that the task (a start, a promote) is over.
+   */
+  private afterTask(): void {
+    if (this.lease.leaseId !== undefined && this.lease.validUntilMs() <= this.now()) void this.fence();
+    else this.wakeUp();
   }
 
   /** Wakes the loop now (watch events on leader/config, finished tasks). */
@@ -170,7 +179,11 @@ export class AgentRunner {
       dynamic: this.dynamic,
       dcs,
       postgres,
-      lock: { validUntilMs: this.lease.validUntilMs(), haveLease: this.lease.leaseId !== undefined },
+      lock: {
+        validUntilMs: this.lease.validUntilMs(),
+        haveLease: this.lease.leaseId !== undefined,
+        ...(this.lease.leaseId !== undefined ? { leaseId: String(this.lease.leaseId) } : {}),
+      },
       tags: this.d.config.tags,
       ...(task ? { task } : {}),
       ...(finishedTask ? { finishedTask } : {}),
@@ -271,10 +284,18 @@ export class AgentRunner {
     this.d.requests?.settle(outcome);
   }
 
-  /** Self-fencing: the lock validity ran out without a renewal; stop taking writes now, outside the loop. */
+  /**
+   * Self-fencing: the lock validity ran out without a renewal; stop taking writes now, outside the loop. Decided on
+   * postgres' live state, not on the last published role: that is written at the end of a tick, and a tick cut off
+   * the DCS can take several retry_timeouts, so a node that promoted meanwhile still shows `replica` (finding D).
+   */
   private async fence(): Promise<void> {
-    if (this.fencing || this.snapshot.role !== 'master') return this.wakeUp();
+    if (this.fencing) return this.wakeUp();
     this.fencing = true;
+    if (this.snapshot.role !== 'master' && !(await this.acceptsWrites())) {
+      this.fencing = false;
+      return this.wakeUp();
+    }
     this.log.warn({ validUntilMs: this.lease.validUntilMs() }, 'leader lock validity expired; stopping postgres (self-fencing)');
     try {
       await this.exec.fence(this.lease.fenceMarginMs / 2);
@@ -282,6 +303,18 @@ export class AgentRunner {
       this.fencing = false;
       this.wakeUp();
     }
+  }
+
+  /**
+   * Whether the local postgres may be accepting writes now. Fast first: running without standby.signal is a primary
+   * (no SQL needed at the fencing point); with standby.signal, only a probe that answers "in recovery" spares it.
+   */
+  private async acceptsWrites(): Promise<boolean> {
+    const ops = this.d.ops;
+    if (!(await ops.isRunning().catch(() => true))) return false;
+    if (!(await ops.hasStandbySignal().catch(() => false))) return true;
+    const probe = await ops.probe().catch(() => undefined);
+    return !(probe?.reachable && probe.inRecovery === true);
   }
 
   private async publish(obs: Observation, postgres: LocalPostgres, reason: string): Promise<void> {
@@ -295,7 +328,8 @@ export class AgentRunner {
       task: this.tasks.current,
       wasRunning: this.wasRunning,
       checkpointPending: this.exec.checkpointPending,
-      leaderValidUntilMs: obs.dcs.ok && obs.dcs.view.leader?.name === this.d.config.name ? this.lease.validUntilMs() : 0,
+      leaderValidUntilMs: obs.dcs.ok && obs.dcs.view.leader?.name === this.d.config.name && obs.dcs.view.leader.lease === obs.lock.leaseId
+        ? this.lease.validUntilMs() : 0,
       nextCycleDueMs: this.now() + this.dynamic.loopWaitSeconds * 1000,
     });
     this.d.metrics?.setLeader(this.snapshot.leaderValidUntilMs > this.now(), (this.snapshot.leaderValidUntilMs - this.now()) / 1000);

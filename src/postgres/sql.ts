@@ -191,3 +191,53 @@ export async function pauseReplay(conn: PgConnection): Promise<void> {
 export async function resumeReplay(conn: PgConnection): Promise<void> {
   await withConnection(conn, (client) => client.query('SELECT pg_catalog.pg_wal_replay_resume()'), 'resuming replay');
 }
+
+/** One line of a timeline history file: the parent timeline, where it was left (LSN), and why. */
+export type TimelineHistoryLine = [number, number, string];
+
+/** pg_wal/<timeline>.history as PostgreSQL names it (`%08X.history`). */
+export function timelineHistoryFile(timeline: number): string {
+  return `pg_wal/${timeline.toString(16).toUpperCase().padStart(8, '0')}.history`;
+}
+
+/** Parses a timeline history file (`<parent tli>\t<X/Y>\t<reason>` lines; blank lines and `#` comments skipped). */
+export function parseTimelineHistory(text: string): TimelineHistoryLine[] {
+  const out: TimelineHistoryLine[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const m = /^(\d+)\s+([0-9A-Fa-f]+)\/([0-9A-Fa-f]+)\s*(.*)$/.exec(line);
+    if (!m) continue;
+    out.push([Number(m[1]), parseInt(m[2]!, 16) * 2 ** 32 + parseInt(m[3]!, 16), m[4]!.trim()]);
+  }
+  return out;
+}
+
+/**
+ * The history of `timeline` on this server (Patroni's get_history): every timeline switch that led to it. Read with
+ * pg_read_file, so a superuser connection; timeline 1 has none.
+ */
+export async function timelineHistory(conn: PgConnection, timeline: number): Promise<TimelineHistoryLine[]> {
+  if (timeline <= 1) return [];
+  const file = timelineHistoryFile(timeline);
+  const r = await withConnection(conn, (client) => client.query<{ content: string }>('SELECT pg_catalog.pg_read_file($1) AS content', [file]), 'reading timeline history');
+  return parseTimelineHistory(r.rows[0]?.content ?? '');
+}
+
+/**
+ * The newest timeline history file in this server's pg_wal, parsed: on a replica it leads to the timeline it
+ * replays (the one a non-streaming replica's checkpoint timeline may still lag behind). Undefined: none (timeline 1).
+ */
+export async function newestTimelineHistory(conn: PgConnection): Promise<{ timeline: number; lines: TimelineHistoryLine[] } | undefined> {
+  const r = await withConnection(conn, (client) => client.query<{ name: string; content: string }>(
+    "SELECT name, pg_catalog.pg_read_file('pg_wal/' || name) AS content FROM pg_catalog.pg_ls_waldir() " +
+    "WHERE name ~ '^[0-9A-F]{8}\\.history$' ORDER BY name DESC LIMIT 1"), 'reading the newest timeline history');
+  const row = r.rows[0];
+  return row ? { timeline: parseInt(row.name.slice(0, 8), 16), lines: parseTimelineHistory(row.content) } : undefined;
+}
+
+/** Whether the server at `conn` answers as a primary (Patroni's check_leader_is_not_in_recovery before a rewind). */
+export async function answersAsPrimary(conn: PgConnection): Promise<boolean> {
+  const r = await withConnection(conn, (client) => client.query<{ r: boolean }>('SELECT pg_catalog.pg_is_in_recovery() AS r'), 'asking the leader');
+  return r.rows[0]?.r === false;
+}

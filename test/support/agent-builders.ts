@@ -64,7 +64,7 @@ export class ClusterBuilder {
       value,
       modRevision: this.rev + i,
       createRevision: this.rev + i,
-      lease: rel === 'leader' || rel.startsWith('members/') ? '7587' : '0',
+      lease: rel === 'leader' || rel.startsWith('members/') ? LEASE : '0',
     }));
     return parseClusterView(KEYS, this.rev + kvs.length, kvs);
   }
@@ -132,7 +132,12 @@ export interface ObservationOptions {
   request?: Observation['request'];
   /** Wall clock of the observation (default WALL_NOW). */
   wallMs?: number;
+  /** Our current lease (default LEASE, the lease the built leader key is on; null: none). */
+  leaseId?: string | null;
 }
+
+/** The lease the builders attach the leader and member keys to, and the observation's own lease by default. */
+export const LEASE = '7587';
 
 /** The wall clock of every built observation unless given: 2026-11-28T12:00:00Z. */
 export const WALL_NOW = Date.parse('2026-11-28T12:00:00Z');
@@ -146,7 +151,11 @@ export function anObservation(o: ObservationOptions = {}): Observation {
     dynamic: o.dynamic ?? dynamic(),
     dcs: o.dcsError ? { ok: false, error: o.dcsError } : { ok: true, view: o.view ?? aCluster().build() },
     postgres: o.postgres ?? runningReplica(),
-    lock: { validUntilMs: o.lockValidForMs === undefined ? 0 : nowMs + o.lockValidForMs, haveLease: true },
+    lock: {
+      validUntilMs: o.lockValidForMs === undefined ? 0 : nowMs + o.lockValidForMs,
+      haveLease: o.leaseId !== null,
+      ...(o.leaseId === null ? {} : { leaseId: o.leaseId ?? LEASE }),
+    },
     ...(o.task ? { task: o.task } : {}),
     ...(o.peers ? { peers: o.peers } : {}),
     ...(o.request ? { request: o.request } : {}),

@@ -31,8 +31,6 @@ export interface AgentWorld {
   readonly dynamic: DynamicConfig;
   readonly decide: DecideFn;
   readonly bug: LeaseBug | undefined;
-  /** Model the runner with its fence gated on postgres' live role instead of the last published one (a candidate fix). */
-  readonly fenceOnLiveRole: boolean;
   probe(name: string): PostgresProbe;
   /** Peers' /patroni answers as `me` gets them now, and whether any timed out. */
   askPeers(me: string, view: ClusterView, lastLeaderView: ClusterView | undefined): { reports: PeerReport[]; timedOut: boolean };
@@ -156,7 +154,7 @@ export class SimAgent implements ExecHost {
       dynamic: this.dynamic,
       dcs,
       postgres,
-      lock: { validUntilMs: this.lease.validUntilMs(), haveLease: this.lease.lease !== undefined },
+      lock: { validUntilMs: this.lease.validUntilMs(), haveLease: this.lease.lease !== undefined, ...(this.lease.lease !== undefined ? { leaseId: this.lease.lease } : {}) },
       tags: {},
       ...(task ? { task } : {}),
       ...(finishedTask ? { finishedTask } : {}),
@@ -223,14 +221,17 @@ export class SimAgent implements ExecHost {
   private observePostgres(): LocalPostgres {
     const pg = this.pg;
     if (pg.dataDir !== 'initialized') return { dataDir: pg.dataDir, running: false, standbySignal: false, probe: { reachable: false } };
+    const probe = this.w.probe(this.name);
+    const notStreaming = probe.reachable && probe.inRecovery === true && probe.replicationState !== 'streaming' && pg.timeline > 1;
     return {
       dataDir: 'initialized',
       systemId: SIM_SYSID,
       controlState: pg.controlState,
       running: pg.running,
       standbySignal: pg.standbySignal,
-      probe: this.w.probe(this.name),
+      probe,
       ...(pg.upstream ? { followingHostPort: `${pg.upstream}:5432` } : {}),
+      ...(notStreaming ? { timelineHistory: pg.history.map(([tl, lsn]) => [tl, lsn] as [number, number]) } : {}),
     };
   }
 
@@ -262,13 +263,19 @@ export class SimAgent implements ExecHost {
       this.task = undefined;
       this.outcome = { kind, ok: !err, finishedMs: this.now(), ...(err ? { error: err.message } : {}) };
       this.trace(`task ${action.type} ${err ? `failed: ${err.message}` : 'done'}`);
-      this.wakeUp();
+      // runner.afterTask: the fence timer may have fired while postgres was down or starting.
+      if (this.lease.lease !== undefined && this.lease.validUntilMs() <= this.now()) this.fence();
+      else this.wakeUp();
     });
   }
 
-  /** Self-fencing, outside the loop: only when the last tick saw a running primary (runner.fence). */
+  /**
+   * Self-fencing, outside the loop (runner.fence): when the last tick saw a running primary, or postgres itself may
+   * accept writes now (running without standby.signal, or a probe that does not answer "in recovery").
+   */
   private fence(): void {
-    const primary = this.w.fenceOnLiveRole ? this.pg.running && this.pg.role === 'primary' : this.snapshot.role === 'master';
+    const pg = this.pg;
+    const primary = this.snapshot.role === 'master' || (pg.postmasterAlive && (!pg.standbySignal || (pg.running && pg.role === 'primary')));
     if (this.fencing || !primary) return this.wakeUp();
     this.fencing = true;
     this.trace(`leader lock validity expired; stopping postgres (self-fencing)`);

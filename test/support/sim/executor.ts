@@ -3,13 +3,14 @@
  * in the same order (through the simulated network), pg_ctl operations on the simulated postgres.
  */
 import type { Action } from '../../../src/agent/actions';
+import { historyKeyLines, skippedLines, timelineFilesToWrite } from '../../../src/agent/execute';
 import type { DynamicConfig } from '../../../src/config/types';
 import type { MemoryStore } from '../../../src/dcs/memory/memory-store';
-import type { ClusterView } from '../../../src/model/cluster';
+import type { ClusterView, HistoryLine } from '../../../src/model/cluster';
 import type { ClusterKeys } from '../../../src/model/keys';
 import type { Res } from './context';
 import type { SimLease } from './lease-model';
-import { commonPrefix, SIM_SYSID, type SimPostgres } from './postgres-model';
+import { commonPrefix, SIM_SYSID, WAL_PER_WRITE, type SimPostgres } from './postgres-model';
 import type { Proc } from './scheduler';
 import { guard, series, type Next, type Step } from './steps';
 
@@ -42,6 +43,7 @@ const WALL0 = Date.parse('2026-01-01T00:00:00Z');
 export class SimExecutor {
   checkpointPending = false;
   private lastStatus = '';
+  private historyChecked = '';
 
   constructor(private readonly h: ExecHost) {}
 
@@ -61,6 +63,29 @@ export class SimExecutor {
             h.lease.keepAliveOnce(() => cb(r));
           });
         });
+      case 'reattach_leader':
+        return h.lease.ensureLease((l) => {
+          if (!l.ok) return cb(l);
+          h.dcs('re-attaching leader', (s) => s.putIfValue(k.leader, h.name, h.name, l.value), (r) => {
+            if (!r.ok) return cb(r);
+            h.trace(r.value ? `re-attached the leader key to lease ${l.value}` : 'the leader key is no longer ours');
+            cb(r);
+          });
+        });
+      case 'claim_sync': {
+        const value = JSON.stringify({ leader: h.name, sync_standby: null });
+        const rev = action.keyModRevision;
+        return h.dcs('claiming sync', (s) => (rev === undefined ? s.createIfAbsent(k.sync, value) : s.putIfModRevision(k.sync, value, rev)), (r) => {
+          if (!r.ok) return cb(r);
+          if (!r.value) {
+            h.trace('postponing promotion: the sync key was updated by somebody else');
+            return cb(r);
+          }
+          h.pg.syncGuc = action.guc;
+          h.touched();
+          cb(r);
+        });
+      }
       case 'release_leader':
         return h.dcs('deleting leader', (s) => s.deleteIfValue(k.leader, h.name), yes);
       case 'follow':
@@ -79,10 +104,12 @@ export class SimExecutor {
       case 'publish_status': {
         if (!h.pg.running || h.pg.stopping || h.pg.role !== 'primary') return cb({ ok: true, value: true });
         const status = JSON.stringify({ optime: h.pg.lsn });
-        if (status === this.lastStatus) return cb({ ok: true, value: true });
+        const history = (next: () => void) => this.syncHistory(ctx, next);
+        if (status === this.lastStatus) return history(() => cb({ ok: true, value: true }));
         return h.dcs('writing status', (s) => s.put(k.status, status), (r) => {
           if (r.ok) this.lastStatus = status;
-          yes(r);
+          if (!r.ok) return yes(r);
+          history(() => yes(r));
         });
       }
       case 'sync':
@@ -105,9 +132,11 @@ export class SimExecutor {
       case 'start_replica':
         return this.startReplica(ctx, action.leader, done);
       case 'promote':
-        return this.promote(action.reason, done);
+        return this.promote(ctx, action.reason, done);
       case 'demote':
         return this.demote(ctx, action.mode, action.leader, done);
+      case 'rewind':
+        return this.rewindAndFollow(ctx, action.leader, done);
       default:
         return done(new Error(`action ${action.type} is not simulated`));
     }
@@ -189,6 +218,7 @@ export class SimExecutor {
         h.pg.dataDir = 'initialized';
         h.pg.log = src.log.slice();
         h.pg.timeline = src.timeline;
+        h.pg.history = src.history.slice();
         h.pg.controlState = 'in archive recovery';
         next();
       });
@@ -235,7 +265,11 @@ export class SimExecutor {
         const keep = commonPrefix(h.pg.log, src.log);
         h.trace(`rewound former primary to lsn ${keep * 1000} (dropped ${h.pg.log.length - keep} writes)`);
         h.pg.log = h.pg.log.slice(0, keep);
-        h.pg.timeline = src.timeline;
+        // What it keeps is the source's WAL up to `keep`: on the timeline of the source's history that holds it.
+        const i = src.history.findIndex(([, fork]) => keep * WAL_PER_WRITE <= fork);
+        h.pg.timeline = i >= 0 ? src.history[i]![0] : src.timeline;
+        h.pg.history = i >= 0 ? src.history.slice(0, i) : src.history.slice();
+        h.pg.historyFiles.clear();
         h.pg.controlState = 'in archive recovery';
         return done();
       }
@@ -244,16 +278,78 @@ export class SimExecutor {
     });
   }
 
-  private promote(reason: string, done: Next): void {
+  /** A diverged running replica: stop it, rewind it from the leader (or re-clone), start it as its replica (execute.ts). */
+  private rewindAndFollow(ctx: ExecCtx, leader: string, done: Next): void {
+    const { h } = this;
+    let upstream = '';
+    series([
+      guard(() => (upstream = this.upstreamOf(ctx.view, leader))),
+      guard(() => {
+        if (ctx.view?.members.get(leader)?.doc.checkpoint_after_promote === false) throw new Error(`waiting for checkpoint on ${leader} before rewind`);
+      }),
+      (n) => h.later(h.draw(5, 50), () => {
+        const src = h.reachablePostgres(leader);
+        n(src && src.running && !src.stopping && src.role === 'primary' ? undefined : new Error(`${leader} does not answer as a primary; not rewinding now`));
+      }),
+      (n) => this.stop('fast', 60_000, (err) => (err ? this.stop('immediate', 10_000, n) : n())),
+      (n) => this.rejoin(ctx, upstream, n),
+      guard(() => h.pg.configure('replica', upstream)),
+      (n) => this.start(n),
+    ], done);
+  }
+
+  /** execute.ts avoidTimelineCollision: the cluster's history file of timeline+1, when the cluster left mine at or before my position. */
+  private avoidTimelineCollision(ctx: ExecCtx): void {
+    const { pg } = this.h;
+    if (!pg.running || pg.role !== 'replica') return;
+    const probe = { reachable: true, inRecovery: true, timeline: pg.timeline, receiveLsn: pg.lsn, replayLsn: pg.lsn };
+    const members = [...(ctx.view?.members.values() ?? [])].map((m) => Number(m.doc.timeline ?? 0) || 0);
+    for (const [timeline, lines] of timelineFilesToWrite(ctx.view?.history, probe, Math.max(0, ...members))) {
+      if (pg.historyFiles.has(timeline)) continue;
+      pg.historyFiles.set(timeline, lines);
+      this.h.trace(`wrote the cluster's history file of timeline ${timeline} before promoting (it was used already)`);
+    }
+  }
+
+  /** execute.ts announcePromotion: the history key learns that my timeline ends here before pg_ctl promote. */
+  private announcePromotion(reason: string, done: Next): void {
+    const { h } = this;
+    const timeline = h.pg.timeline;
+    const lsn = h.pg.lsn;
+    h.dcs('reading history', (s) => s.get(h.keys.history), (r) => {
+      if (!r.ok) return done(r.error);
+      let current: unknown[] = [];
+      try {
+        const parsed: unknown = r.value ? JSON.parse(r.value.value) : [];
+        current = Array.isArray(parsed) ? parsed : [];
+      } catch {
+        current = [];
+      }
+      if (current.some((l) => Array.isArray(l) && Number(l[0]) >= timeline)) return done();
+      const text = JSON.stringify([...current, [timeline, lsn, reason, new Date(WALL0 + h.now()).toISOString(), h.name]]);
+      this.put('announcing the promotion', (s) => s.put(h.keys.history, text))(done);
+    });
+  }
+
+  private promote(ctx: ExecCtx, reason: string, done: Next): void {
     const { h } = this;
     const k = h.keys;
     const oldTimeline = h.pg.timeline;
-    const switchLsn = h.pg.lsn;
+    let switchLsn = h.pg.lsn;
+    let parent = oldTimeline;
+    let own: Array<[number, number]> = [];
     let history: unknown[] = [];
     this.checkpointPending = true;
     series([
+      (n) => this.announcePromotion(reason, n),
+      guard(() => this.avoidTimelineCollision(ctx)),
       (n) => h.pg.promote(h.proc, (r) => n(r.ok ? undefined : r.error)),
       guard(() => h.pg.configure('primary')),
+      guard(() => {
+        own = h.pg.history.slice();
+        const last = own[own.length - 1];
+        if (last) [parent, switchLsn] = last;
+      }),
       (n) => h.dcs('reading history', (s) => s.get(k.history), (r) => {
         if (!r.ok) return n(r.error);
         try {
@@ -265,8 +361,11 @@ export class SimExecutor {
         n();
       }),
       (n) => {
-        history.push([oldTimeline, switchLsn, reason, new Date(WALL0 + h.now()).toISOString(), h.name]);
-        this.put('writing history', (s) => s.put(k.history, JSON.stringify(history)))(n);
+        // As execute.ts promote: the key from the new timeline's history, the promotion line, skipped numbers.
+        const promotion = [parent, switchLsn, reason, new Date(WALL0 + h.now()).toISOString(), h.name];
+        const file = own.slice(0, -1).map(([tl, lsn]) => [tl, lsn, 'no recovery target specified'] as const);
+        const lines = historyKeyLines(file, parent, history as HistoryLine[]).concat([promotion], skippedLines(parent, h.pg.timeline, switchLsn));
+        this.put('writing history', (s) => s.put(k.history, JSON.stringify(lines)))(n);
       },
       this.wait(50, 500),
     ], (err) => {
@@ -319,6 +418,26 @@ export class SimExecutor {
     };
     const removed = old.some((n) => !next.includes(n));
     series(removed ? [writeKey, setGuc] : [setGuc, writeKey], done);
+  }
+
+  /** The history key follows the leader's timeline history (execute.ts syncHistory); a failure is only logged. */
+  private syncHistory(ctx: ExecCtx, next: () => void): void {
+    const { h } = this;
+    const current = ctx.view?.history ?? [];
+    const signature = `${h.pg.timeline}:${JSON.stringify(current)}`;
+    if (!ctx.view || signature === this.historyChecked) return next();
+    const file = h.pg.history.map(([tl, lsn]) => [tl, lsn, 'no recovery target specified'] as const);
+    const text = JSON.stringify(historyKeyLines(file, h.pg.timeline, current));
+    const timeline = h.pg.timeline;
+    if (ctx.view.history !== undefined && text === JSON.stringify(current)) {
+      this.historyChecked = `${timeline}:${text}`;
+      return next();
+    }
+    h.dcs('writing history', (s) => s.put(h.keys.history, text), (r) => {
+      if (r.ok) this.historyChecked = `${timeline}:${text}`;
+      else h.trace(`updating the history key failed: ${r.error.message}`);
+      next();
+    });
   }
 
   upstreamOf(view: ClusterView | undefined, name: string): string {

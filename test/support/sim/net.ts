@@ -24,8 +24,14 @@ export interface DcsNet {
   delay(): number;
 }
 
-export function dcsCall<T>(ctx: SimContext, net: DcsNet, link: Link, caller: Proc, what: string, fn: (s: MemoryStore) => Promise<T>, cb: (r: Res<T>) => void): void {
+export function dcsCall<T>(ctx: SimContext, net: DcsNet, link: Link, caller: Proc, what: string, fn: (s: MemoryStore) => Promise<T>, done: (r: Res<T>) => void): void {
   const sentAt = ctx.sched.now;
+  // An answer scheduled after the caller died must not reach its next incarnation (a zombie agent): events capture
+  // the incarnation when they are scheduled, and the answer is scheduled when the request reaches the store.
+  const incarnation = caller.incarnation;
+  const cb = (r: Res<T>) => {
+    if (caller.incarnation === incarnation) done(r);
+  };
   const timeout = (r: Res<T>) => deliver(ctx, caller, sentAt + net.deadlineMs, cb, r);
   const cutNow = (): Cut => link.dcsCut || net.outage;
   const unavailable = (): Res<T> => ({ ok: false, error: new DcsUnavailableError(what, new Error('connection to etcd cut')) });

@@ -23,6 +23,10 @@ export class SimPostgres {
   standbySignal = false;
   upstream: string | undefined;
   timeline = 1;
+  /** The timeline history file of `timeline`: [parent timeline, switch lsn] for every switch that led to it. */
+  history: Array<[number, number]> = [];
+  /** History files of other timelines in pg_wal (written by the agent before a promotion), by timeline. */
+  historyFiles = new Map<number, Array<[number, number]>>();
   log: number[] = [];
   controlState = '';
   syncGuc = '';
@@ -30,7 +34,8 @@ export class SimPostgres {
   pending: Array<[number, number]> = [];
   private starting = false;
   private stopDoneAt = Infinity;
-  private stopWaiters: Array<{ proc: Proc; cb: (r: Res<void>) => void; done: boolean }> = [];
+  /** pg_ctl stop runs waiting for the postmaster to exit; `incarnation`: the caller's when it asked (a dead caller gets no answer). */
+  private stopWaiters: Array<{ proc: Proc; incarnation: number; cb: (r: Res<void>) => void; done: boolean }> = [];
 
   constructor(readonly name: string, private readonly ctx: SimContext) {
     this.proc = newProc(`${name}/postgres`);
@@ -38,6 +43,11 @@ export class SimPostgres {
 
   get lsn(): number {
     return this.log.length * WAL_PER_WRITE;
+  }
+
+  /** The postmaster exists (pg_ctl status): running, or still starting up. */
+  get postmasterAlive(): boolean {
+    return this.running || this.starting;
   }
 
   /** Accepts writes now. */
@@ -107,7 +117,7 @@ export class SimPostgres {
         this.ctx.touched();
       }, this.proc);
     }
-    const waiter = { proc: caller, cb, done: false };
+    const waiter = { proc: caller, incarnation: caller.incarnation, cb, done: false };
     this.stopWaiters.push(waiter);
     this.ctx.sched.at(now + timeoutMs, () => {
       if (waiter.done) return;
@@ -123,7 +133,22 @@ export class SimPostgres {
     this.ctx.sched.at(at, () => {
       if (!this.running || this.stopping || this.role !== 'replica') return;
       this.role = 'primary';
-      this.timeline += 1;
+      // As PostgreSQL (recovery_target_timeline latest, then findNewestTimeLine): a newer timeline whose history file
+      // is present and forks off mine at or after my position becomes the recovery target; the new timeline is the
+      // newest one with a history file, plus one.
+      let newest = this.timeline;
+      while (this.historyFiles.has(newest + 1)) newest++;
+      let parent = this.timeline;
+      let history = this.history;
+      const target = this.historyFiles.get(newest);
+      const fork = target?.find(([tl]) => tl === this.timeline);
+      if (target && fork && fork[1] >= this.lsn) {
+        parent = newest;
+        history = target;
+      }
+      this.history = [...history, [parent, this.lsn]];
+      this.timeline = newest + 1;
+      this.historyFiles.clear();
       this.standbySignal = false;
       this.upstream = undefined;
       this.controlState = 'in production';
@@ -133,8 +158,12 @@ export class SimPostgres {
     this.ctx.sched.at(at, () => cb(this.proc.incarnation === inc && this.role === 'primary' ? ok(undefined) : fail('promote failed')), caller);
   }
 
-  /** Writes postgresql.conf/standby.signal/primary_conninfo; a running replica picks a new upstream up on reload. */
+  /**
+   * Writes postgresql.conf/standby.signal/primary_conninfo; a running replica picks a new upstream up on reload. As
+   * LocalPostgresOps.configure, a replica's configuration drops the synchronous_standby_names the agent set.
+   */
   configure(role: 'primary' | 'replica', upstream?: string): void {
+    if (role === 'replica') this.syncGuc = '';
     this.standbySignal = role === 'replica';
     this.upstream = role === 'replica' ? upstream : undefined;
   }
@@ -143,6 +172,8 @@ export class SimPostgres {
     this.dataDir = 'initialized';
     this.log = [];
     this.timeline = 1;
+    this.history = [];
+    this.historyFiles.clear();
     this.controlState = 'shut down';
   }
 
@@ -150,6 +181,8 @@ export class SimPostgres {
     this.dataDir = 'empty';
     this.log = [];
     this.timeline = 1;
+    this.history = [];
+    this.historyFiles.clear();
     this.controlState = '';
     this.standbySignal = false;
     this.upstream = undefined;
@@ -159,7 +192,7 @@ export class SimPostgres {
     const waiters = this.stopWaiters;
     this.stopWaiters = [];
     for (const w of waiters) {
-      if (w.done) continue;
+      if (w.done || w.proc.incarnation !== w.incarnation) continue;
       w.done = true;
       deliver(this.ctx, w.proc, this.ctx.sched.now + 1, w.cb, ok(undefined));
     }

@@ -18,7 +18,19 @@ export function streamingFrom(x: ReplNode, nodes: ReadonlyMap<string, ReplNode>)
   if (!pg.running || pg.stopping || pg.role !== 'replica' || !pg.upstream || x.replBlocked()) return undefined;
   const u = nodes.get(pg.upstream);
   if (!u || u === x || !u.pg.running || u.pg.stopping || u.replBlocked()) return undefined;
-  return isPrefix(pg.log, u.pg.log) ? u : undefined;
+  return isPrefix(pg.log, u.pg.log) && timelineCompatible(pg, u.pg) ? u : undefined;
+}
+
+/**
+ * PostgreSQL streams only along the upstream's timeline history: the same timeline with the same history, or a
+ * timeline of the upstream's history that it left at or after our position (our history a prefix of its own).
+ */
+export function timelineCompatible(x: SimPostgres, u: SimPostgres): boolean {
+  const same = (a: ReadonlyArray<readonly [number, number]>, b: ReadonlyArray<readonly [number, number]>) =>
+    a.every(([tl, lsn], i) => b[i]?.[0] === tl && b[i]?.[1] === lsn);
+  if (x.timeline === u.timeline) return x.history.length === u.history.length && same(x.history, u.history);
+  const i = u.history.findIndex(([tl]) => tl === x.timeline);
+  return i >= 0 && i === x.history.length && same(x.history, u.history) && x.lsn <= u.history[i]![1];
 }
 
 export interface SyncSpec {

@@ -23,7 +23,7 @@ export function runSeed(opts: SimOptions): Promise<SimResult> {
 /** The one command that replays a seed with its trace. */
 export function reproCommand(opts: SimOptions): string {
   const extra = [opts.bug ? `--bug ${opts.bug}` : '', opts.sync ? `--sync ${opts.sync}` : '', opts.strictFreeze ? '--strict-freeze' : '', opts.nodes ? `--nodes ${opts.nodes}` : '',
-    opts.faults ? `--faults ${opts.faults.join(',')}` : '', opts.fenceOnLiveRole ? '--fence-on-live-role' : '']
+    opts.faults ? `--faults ${opts.faults.join(',')}` : '']
     .filter(Boolean).join(' ');
   return `node dist/test/support/sim/run.js --seed ${opts.seed}${extra ? ` ${extra}` : ''} --verbose`;
 }

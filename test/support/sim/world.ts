@@ -35,8 +35,6 @@ export interface SimOptions {
   /** Count a SIGSTOPped primary's writes (no watchdog can stop them) as a violation too. */
   strictFreeze?: boolean;
   verbose?: boolean;
-  /** Candidate fix for finding D: the fence timer looks at postgres itself, not at the last published role. */
-  fenceOnLiveRole?: boolean;
   /** Stop at the first violation (default true). */
   stopAtFirst?: boolean;
 }
@@ -83,7 +81,6 @@ export class World implements SimContext, AgentWorld {
   readonly dynamic: DynamicConfig;
   readonly decide: DecideFn;
   readonly bug: LeaseBug | undefined;
-  readonly fenceOnLiveRole: boolean;
   readonly nodes = new Map<string, SimNode>();
   readonly checker: Checker;
   readonly faults: Fault[];
@@ -110,7 +107,6 @@ export class World implements SimContext, AgentWorld {
     this.dynamic = parseDynamicConfig(this.rawDcs);
     this.decide = opts.decide ?? realDecide;
     this.bug = opts.bug;
-    this.fenceOnLiveRole = opts.fenceOnLiveRole ?? false;
     this.store = new MemoryStore({ now: () => this.sched.now });
     const delays = plan.fork();
     this.net = {
@@ -236,6 +232,7 @@ export class World implements SimContext, AgentWorld {
         const u = streamingFrom(x, this.nodes);
         if (!u || x.pg.log.length === u.pg.log.length || this.rng.chance(0.3)) continue;
         for (let i = x.pg.log.length; i < u.pg.log.length; i++) x.pg.log.push(u.pg.log[i]!);
+        if (x.pg.timeline !== u.pg.timeline) x.pg.history = u.pg.history.slice();
         x.pg.timeline = u.pg.timeline;
         this.dirty = true;
       }

@@ -200,6 +200,6 @@ describe('decide: synchronous mode', () => {
     assert.equal(async3.reason, 'not racing for leader: I am not a synchronous standby (sync: ty-db2)');
     // The sync standby wins although the async one is further ahead.
     const sync2 = decide(anObservation({ name: 'ty-db2', view, dynamic: syncOn(), peers: [peer('ty-db3', { replicaLocation: 60_000_000 })] }), {});
-    assert.deepEqual(sync2.actions.map((a) => a.type), ['acquire_leader', 'promote']);
+    assert.deepEqual(sync2.actions.map((a) => a.type), ['acquire_leader', 'claim_sync', 'promote']);
   });
 });

@@ -25,8 +25,8 @@ test('a seed replays identically', async () => {
   assert.deepEqual(a.figures, b.figures);
 });
 
-// Open findings A–D (test/support/sim/FINDINGS.md) break these invariants today; drop `todo` once they are fixed.
-test(`${SEEDS} seeds, every fault kind: single writer, no lost acknowledged write, liveness`, { todo: 'findings A–D in test/support/sim/FINDINGS.md' }, async (t) => {
+// Findings A–E (test/support/sim/FINDINGS.md) broke these invariants until they were fixed.
+test(`${SEEDS} seeds, every fault kind: single writer, no lost acknowledged write, liveness`, async (t) => {
   const s = await sweep(0, SEEDS);
   t.diagnostic(report(s, {}));
   assert.equal(s.failures.length, 0, report(s, {}));
@@ -40,8 +40,7 @@ test('planted: a leader that demotes only from its HA loop (no fence timer) is c
 });
 
 test('planted: self-fencing without its margin is caught within 2000 seeds, and the same seeds are clean without it', async (t) => {
-  // Finding D (the fence timer skipped while the last published role lags postgres) hides the margin: model its fix.
-  const base: Omit<SimOptions, 'seed'> = { sync: 'off', faults: ['fence-race'], fenceOnLiveRole: true };
+  const base: Omit<SimOptions, 'seed'> = { sync: 'off', faults: ['fence-race'] };
   const planted = await sweep(0, 2000, { ...base, bug: 'no-margin' }, { stopWhen: twoWriters });
   const found = planted.failures.find(twoWriters);
   assert.ok(found, `no-margin not found in ${planted.seeds} seeds`);

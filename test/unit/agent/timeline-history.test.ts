@@ -1,0 +1,52 @@
+/**
+ * Finding E (test/support/sim/FINDINGS.md): a promotion must not reuse a timeline number (and switch point) the
+ * cluster already used, and the `history` key keeps every timeline number in use.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { historyKeyLines, timelineFilesToWrite } from '../../../src/agent/execute';
+import type { HistoryLine } from '../../../src/model/cluster';
+
+const replicaAt = (timeline: number, lsn: number) => ({ reachable: true, inRecovery: true, timeline, receiveLsn: lsn, replayLsn: lsn });
+
+describe('timelineFilesToWrite: history files a promoting replica needs', () => {
+  it('nothing when the cluster never left my timeline (an ordinary failover)', () => {
+    assert.deepEqual(timelineFilesToWrite([[1, 100, 'r']], replicaAt(2, 500)), []);
+    assert.deepEqual(timelineFilesToWrite(undefined, replicaAt(1, 500)), []);
+  });
+
+  it('the cluster left my timeline at my position: the next timeline file, so postgres picks a new number', () => {
+    assert.deepEqual(timelineFilesToWrite([[1, 500, 'r']], replicaAt(1, 500)), [[2, [[1, 500]]]]);
+  });
+
+  it('left before my position: every timeline up to the newest in use (a member key may know a newer one)', () => {
+    const history: HistoryLine[] = [[1, 300, 'r'], [2, 700, 'r']];
+    assert.deepEqual(timelineFilesToWrite(history, replicaAt(1, 500), 4), [
+      [2, [[1, 300]]], [3, [[1, 300], [2, 700]]], [4, [[1, 300], [2, 700]]],
+    ]);
+  });
+
+  it('left exactly at my position: never a file whose history forks later (it would become the recovery target)', () => {
+    const history: HistoryLine[] = [[1, 500, 'r'], [2, 700, 'r']];
+    assert.deepEqual(timelineFilesToWrite(history, replicaAt(1, 500)), [[2, [[1, 500]]]]);
+  });
+
+  it('left after my position: nothing (the histories differ anyway)', () => {
+    assert.deepEqual(timelineFilesToWrite([[1, 900, 'r']], replicaAt(1, 500)), []);
+  });
+
+  it('never for a primary', () => {
+    assert.deepEqual(timelineFilesToWrite([[1, 500, 'r']], { reachable: true, inRecovery: false, timeline: 1, replayLsn: 500 }), []);
+  });
+});
+
+describe('historyKeyLines: the history key from the leader\'s timeline history file', () => {
+  it('keeps the reason, time and member the key had for a timeline, with the file\'s LSN', () => {
+    const current: HistoryLine[] = [[1, 90, 'failover', '2026-01-01T00:00:00Z', 'db2']];
+    assert.deepEqual(historyKeyLines([[1, 100, 'no recovery target specified']], 2, current), [[1, 100, 'failover', '2026-01-01T00:00:00Z', 'db2']]);
+  });
+
+  it('records a timeline number the history skipped, so the newest one in use stays known', () => {
+    assert.deepEqual(historyKeyLines([[1, 100, 'x']], 3, []), [[1, 100, 'x'], [2, 100, 'skipped: the number was used by another member']]);
+  });
+});
