@@ -48,6 +48,8 @@ interface Session {
   clientClosed: boolean;
   serverClosed: boolean;
   spliced: boolean;
+  /** Plain startup sent, no byte back yet: a backend closing now is retried elsewhere (nothing reached the client). */
+  awaitingReply?: boolean;
 }
 
 export interface ListenerRuntime {
@@ -466,7 +468,9 @@ export class Router {
       if (s.server === server) s.errored = true;
     });
     server.once('close', () => {
-      if (s.server === server) this.socketClosed(s, 'backend');
+      if (s.server !== server) return;
+      if (s.awaitingReply && !s.clientClosed && !s.killed) this.closedBeforeReply(s, server, backend, generation);
+      else this.socketClosed(s, 'backend');
     });
     try {
       await new Promise<void>((resolve, reject) => {
@@ -511,6 +515,24 @@ export class Router {
         this.kill(s, 'error');
       }
     }
+  }
+
+  /**
+   * The backend accepted, took the startup packet and closed without a byte back: a postmaster killed a moment ago
+   * (its backlog still accepted), or one shutting down. Nothing reached the client, so route the session again.
+   */
+  private closedBeforeReply(s: Session, server: Socket, backend: Backend, generation: number): void {
+    s.awaitingReply = false;
+    if (s.metrics) {
+      s.metrics.active.dec();
+      s.metrics.closed.error.inc();
+      s.metrics = undefined;
+    }
+    s.errored = false;
+    s.server = undefined;
+    server.destroy();
+    s.reader = new Reader(s.client, 'client', this.config.startup.maxPacketBytes * 2);
+    this.connectFailed(s, backend, generation, Object.assign(new Error('closed before its first reply'), { code: 'ECONNRESET' }));
   }
 
   private connectFailed(s: Session, backend: Backend, generation: number, err: unknown): void {
@@ -586,14 +608,15 @@ export class Router {
     const rest = s.reader!.detach();
     s.reader = undefined;
     server.write(rest ? Buffer.concat([startupPacket, rest]) : startupPacket);
-    relay(client, server);
-    s.phase = 'spliced';
-    s.spliced = true;
+    // Client bytes wait (paused by detach) until the backend has answered: until then a close is retried elsewhere.
+    if (!rest) s.awaitingReply = true;
+    else this.spliceClientSide(s, server);
     const scanner = new StartupReplyScanner();
     const onDrain = (): void => {
       server.resume();
     };
     const onData = (chunk: Buffer): void => {
+      if (s.awaitingReply) this.spliceClientSide(s, server);
       const state = scanner.feed(chunk);
       const ok = client.write(chunk);
       if (state === 'more') {
@@ -613,6 +636,13 @@ export class Router {
     client.on('drain', onDrain);
     server.on('data', onData);
     server.resume();
+  }
+
+  private spliceClientSide(s: Session, server: Socket): void {
+    s.awaitingReply = false;
+    relay(s.client, server);
+    s.phase = 'spliced';
+    s.spliced = true;
   }
 
   private markOpaque(s: Session): void {
