@@ -225,13 +225,17 @@ export async function timelineHistory(conn: PgConnection, timeline: number): Pro
 }
 
 /**
- * The newest timeline history file in this server's pg_wal, parsed: on a replica it leads to the timeline it
- * replays (the one a non-streaming replica's checkpoint timeline may still lag behind). Undefined: none (timeline 1).
+ * The newest timeline history file in this server's pg_wal that it holds WAL segments for, parsed: on a replica it
+ * leads to the timeline it replays (the one a non-streaming replica's checkpoint timeline may still lag behind).
+ * A history file alone proves nothing: a replica past a fork point fetches the new timeline's history from the new
+ * leader but cannot switch to it ("new timeline forked off … before current recovery point"), and gets no segment of
+ * it. Undefined: none (timeline 1).
  */
 export async function newestTimelineHistory(conn: PgConnection): Promise<{ timeline: number; lines: TimelineHistoryLine[] } | undefined> {
   const r = await withConnection(conn, (client) => client.query<{ name: string; content: string }>(
-    "SELECT name, pg_catalog.pg_read_file('pg_wal/' || name) AS content FROM pg_catalog.pg_ls_waldir() " +
-    "WHERE name ~ '^[0-9A-F]{8}\\.history$' ORDER BY name DESC LIMIT 1"), 'reading the newest timeline history');
+    "WITH seg AS (SELECT max(substr(name, 1, 8)) AS tli FROM pg_catalog.pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$') " +
+    "SELECT name, pg_catalog.pg_read_file('pg_wal/' || name) AS content FROM pg_catalog.pg_ls_waldir(), seg " +
+    "WHERE name ~ '^[0-9A-F]{8}\\.history$' AND substr(name, 1, 8) <= seg.tli ORDER BY name DESC LIMIT 1"), 'reading the newest timeline history');
   const row = r.rows[0];
   return row ? { timeline: parseInt(row.name.slice(0, 8), 16), lines: parseTimelineHistory(row.content) } : undefined;
 }
