@@ -332,7 +332,8 @@ export class Executor {
     const kv = await this.d.store.get(this.d.keys.history);
     try {
       const parsed: unknown = kv ? JSON.parse(kv.value) : [];
-      return Array.isArray(parsed) ? parsed : [];
+      // Lines that are not lists (garbage written by hand) are dropped; the key is rewritten from postgres' history.
+      return Array.isArray(parsed) ? parsed.filter((l) => Array.isArray(l)) : [];
     } catch {
       return [];
     }
@@ -473,7 +474,7 @@ export function timelineFilesToWrite(
   // Postgres compares a fork point with its replay position.
   const mine = before.replayLsn ?? before.receiveLsn ?? 0;
   const chain = new Map<number, number>();
-  for (const line of history) chain.set(Number(line[0]), Number(line[1]));
+  for (const line of history) if (Array.isArray(line)) chain.set(Number(line[0]), Number(line[1]));
   const left = chain.get(timeline);
   if (left === undefined || !(left <= mine)) return [];
   const sorted = [...chain].filter(([tl, lsn]) => tl > 0 && Number.isFinite(lsn)).sort((a, b) => a[0] - b[0]);
@@ -503,7 +504,7 @@ export function skippedLines(from: number, to: number, lsn: number): unknown[][]
  * (avoidTimelineCollision) gets a line too, so the cluster's newest timeline stays known after its member is gone.
  */
 export function historyKeyLines(file: ReadonlyArray<readonly [number, number, string]>, timeline: number, current: readonly HistoryLine[]): unknown[][] {
-  const byTimeline = new Map(current.map((l) => [Number(l[0]), l] as const));
+  const byTimeline = new Map(current.filter((l) => Array.isArray(l)).map((l) => [Number(l[0]), l] as const));
   const out: unknown[][] = [];
   file.forEach(([tl, lsn, reason], i) => {
     const known = byTimeline.get(tl);

@@ -91,7 +91,7 @@ export class AgentRunner {
       onLost: () => this.wakeUp(),
       onKeepalive: (s, ok) => d.metrics?.observeKeepalive(s, ok),
     });
-    this.tasks = new TaskSlot(this.now, () => this.afterTask());
+    this.tasks = new TaskSlot(this.now, (ok) => this.afterTask(ok));
     this.exec = new Executor({
       config: d.config, keys: this.keys, store: d.store, lease: this.lease, ops: d.ops,
       logger: d.logger.child({ component: 'executor' }), exit: d.exit,
@@ -108,9 +108,10 @@ export class AgentRunner {
    * A long task finished. When our lease's validity ran out meanwhile, the fence timer may have fired while postgres
    * was down or starting (nothing to stop then): check again now that the task (a start, a promote) is over.
    */
-  private afterTask(): void {
+  private afterTask(ok: boolean): void {
     if (this.lease.leaseId !== undefined && this.lease.validUntilMs() <= this.now()) void this.fence();
-    else this.wakeUp();
+    // A failed task is retried on the next regular cycle (loop_wait), not at once: one that fails fast would spin.
+    else if (ok) this.wakeUp();
   }
 
   /** Wakes the loop now (watch events on leader/config, finished tasks). */

@@ -5,7 +5,7 @@ export class TaskSlot {
   private running: TaskState | undefined;
   private outcome: TaskOutcome | undefined;
 
-  constructor(private readonly now: () => number, private readonly onDone: () => void) {}
+  constructor(private readonly now: () => number, private readonly onDone: (ok: boolean) => void) {}
 
   get current(): TaskState | undefined {
     return this.running;
@@ -32,6 +32,6 @@ export class TaskSlot {
   private finish(state: TaskState, ok: boolean, error?: string): void {
     this.running = undefined;
     this.outcome = { kind: state.kind, ok, finishedMs: this.now(), ...(error ? { error } : {}) };
-    this.onDone();
+    this.onDone(ok);
   }
 }

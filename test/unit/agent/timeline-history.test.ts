@@ -50,3 +50,15 @@ describe('historyKeyLines: the history key from the leader\'s timeline history f
     assert.deepEqual(historyKeyLines([[1, 100, 'x']], 3, []), [[1, 100, 'x'], [2, 100, 'skipped: the number was used by another member']]);
   });
 });
+
+describe('a history key holding garbage lines (hand-written, or another tool\'s)', () => {
+  const garbage = [[1, 300, 'r'], 'garbage', null, {}] as unknown as HistoryLine[];
+
+  it('timelineFilesToWrite reads the list lines only', () => {
+    assert.deepEqual(timelineFilesToWrite(garbage, replicaAt(1, 500), 2), [[2, [[1, 300]]]]);
+  });
+
+  it('historyKeyLines rebuilds the key from the file, keeping what the list lines said', () => {
+    assert.deepEqual(historyKeyLines([[1, 300, 'file']], 2, garbage), [[1, 300, 'r']]);
+  });
+});
