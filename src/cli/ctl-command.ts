@@ -74,7 +74,37 @@ would ask fails with a message instead of waiting.
 /** Verbs whose CLUSTER argument is required (patronictl): the first positional is the cluster. */
 const CLUSTER_REQUIRED = new Set(['restart', 'reinit', 'reload', 'remove', 'flush']);
 
+/** One verb's part of HELP (its usage line and description), with the global options: `pgha ctl VERB --help`. */
+export function verbHelp(verb: string): string | undefined {
+  const lines = HELP.split('\n');
+  const start = lines.findIndex((l) => l.startsWith(`  ${verb} `) || l === `  ${verb}`);
+  if (start < 0) return undefined;
+  // A short verb has its description on the same line, after a run of spaces.
+  const [usage, inline] = lines[start]!.trim().split(/\s{3,}/, 2);
+  const about = inline ? [inline] : [];
+  for (let i = start + 1; i < lines.length && lines[i]!.startsWith('        '); i++) about.push(lines[i]!.trim());
+  const globals = lines.slice(lines.indexOf('Global options:'), lines.indexOf('Verbs:') - 1);
+  return `Usage: pgha ctl [GLOBAL OPTIONS] ${usage}\n${about.map((l) => `  ${l}`).join('\n')}\n\n${globals.join('\n')}\n`;
+}
+
+/** `pgha ctl [GLOBAL OPTIONS] help [VERB]`: the index of `help` when it stands where the verb goes. */
+function helpVerbAt(argv: readonly string[]): number {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (/^(-c|-d|--config-file|--dcs-url|--dcs)$/.test(a)) i++;
+    else if (!a.startsWith('-')) return a === 'help' ? i : -1;
+  }
+  return -1;
+}
+
 export async function runCtlCommand(argv: string[]): Promise<number> {
+  // `pgha ctl help [VERB]`, as `pgha ctl [VERB] --help`.
+  const helpAt = helpVerbAt(argv);
+  if (helpAt >= 0) {
+    const verb = argv[helpAt + 1];
+    process.stdout.write((verb && verbHelp(verb)) || HELP);
+    return 0;
+  }
   let args: CtlArgs;
   try {
     args = parseCtlArgs(argv);
@@ -84,7 +114,7 @@ export async function runCtlCommand(argv: string[]): Promise<number> {
     return 2;
   }
   if (args.help || !args.verb) {
-    process.stdout.write(HELP);
+    process.stdout.write((args.verb && verbHelp(args.verb)) || HELP);
     return args.help ? 0 : 2;
   }
   const prompter = streamPrompter(process.stdin, process.stdout, process.stdin.isTTY === true);

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
+import { mkdtempSync, rmSync, chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLocalCluster, type LocalCluster } from '../demo/local-cluster';
@@ -32,8 +32,14 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
+  // A directory of ours (new, or the temporary one) is opened to the postgres user; a given one is left as it is
+  // (`--dir /tmp` must keep /tmp's sticky bit).
+  const created = values.dir === undefined || !existsSync(values.dir);
   const dir = values.dir ?? mkdtempSync(join(tmpdir(), 'pgha-demo-'));
-  chmodSync(dir, 0o755);
+  if (created) {
+    mkdirSync(dir, { recursive: true });
+    chmodSync(dir, 0o755);
+  }
   const say = (s: string) => process.stdout.write(`${s}\n`);
   say(`pgha demo: starting etcd and three agents under ${dir}`);
   const cluster = await startLocalCluster({ dir, env: process.env });

@@ -9,6 +9,20 @@ const HELP = `Usage: pgha router -c router.yml
 
 Runs the HA-aware PostgreSQL router: a write port that follows the leader and a read port over the qualified
 replicas, driven by etcd and the agents' health. SIGHUP reloads the configuration file; SIGTERM drains and stops.
+
+Options:
+  -c, --config FILE            the router's YAML (every setting: docs/router.md, config/router.yml)
+  --etcd HOST:PORT[,HOST:PORT] etcd v3 endpoints (the short form: no file)
+  --scope NAME                 the cluster's scope
+  --namespace PATH             the keys' namespace (default /service/)
+  --write ADDR:PORT            the write listener, role primary (default 0.0.0.0:5000)
+  --read ADDR:PORT             the read listener, role replica (default 0.0.0.0:5001, max lag 16MB)
+  --metrics ADDR:PORT          /metrics, /status, /health and the status page (not served without it)
+  --read-max-lag SIZE          replicas further behind leave the read pool (e.g. 16MB)
+  --read-max-lag-seconds N     the same, in seconds
+  --read-fallback-to-leader    reads go to the leader when no replica qualifies
+  --hold-timeout DURATION      how long a new connection waits for a backend to qualify (e.g. 30s)
+  -h, --help                   this text
 See docs/router.md.
 `;
 
