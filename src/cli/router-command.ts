@@ -70,7 +70,16 @@ export async function startEmbeddedRouter(config: AgentConfig, logger: Logger): 
     ...config.router,
     scope: config.scope,
     namespace: config.namespace,
-    etcd: { hosts: config.etcd.hosts.map((h) => `${h.host}:${h.port}`) },
+    // The agent's own etcd settings: credentials and TLS too (an etcd with auth or TLS refuses hosts alone).
+    etcd: {
+      hosts: config.etcd.hosts.map((h) => `${h.host}:${h.port}`),
+      protocol: config.etcd.protocol,
+      ...(config.etcd.username ? { username: config.etcd.username } : {}),
+      ...(config.etcd.password ? { password: config.etcd.password } : {}),
+      ...(config.etcd.cacert ? { cacert: config.etcd.cacert } : {}),
+      ...(config.etcd.cert ? { cert: config.etcd.cert } : {}),
+      ...(config.etcd.key ? { key: config.etcd.key } : {}),
+    },
   };
   const routerConfig = loadRouterConfig(doc, `${config.source} (router:)`);
   return startRouter(routerConfig, { logger: logger.child({ component: 'router' }) });

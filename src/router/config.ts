@@ -26,7 +26,7 @@ const LISTENER_KEYS = [
 const HEALTH_KEYS = ['interval', 'timeout', 'rise', 'fall', 'fast_interval', 'max_age', 'verify_tls'];
 const LAG_KEYS = ['position', 'history'];
 const LEASE_KEYS = ['default_ttl', 'margin'];
-const ETCD_KEYS = ['hosts', 'host', 'deadline', 'username', 'password'];
+const ETCD_KEYS = ['hosts', 'host', 'deadline', 'username', 'password', 'protocol', 'cacert', 'cert', 'key'];
 const ROLES: readonly ListenerRole[] = ['primary', 'replica', 'read-only', 'any'];
 
 function checkKeys(map: YamlMap, known: readonly string[], field: string): void {
@@ -230,6 +230,18 @@ function load(doc: unknown, source: string): RouterConfig {
   const password = etcdMap.password;
   if (username !== undefined && username !== null) etcd.username = String(username);
   if (password !== undefined && password !== null) etcd.password = String(password);
+  const protocol = etcdMap.protocol;
+  if (protocol !== undefined && protocol !== null && protocol !== 'http' && protocol !== 'https') {
+    throw new ConfigError(`${etcdField}.protocol`, `is ${JSON.stringify(protocol)}`, 'write http or https');
+  }
+  for (const f of ['cacert', 'cert', 'key'] as const) {
+    const v = etcdMap[f];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== 'string' || !v) throw new ConfigError(`${etcdField}.${f}`, `is ${JSON.stringify(v)}`, 'give the path of a PEM file');
+    etcd[f] = v;
+  }
+  if (etcd.cert !== undefined && etcd.key === undefined) throw new ConfigError(`${etcdField}.key`, 'is missing while cert is set', 'give the client certificate\'s key file');
+  if (protocol === 'https' || etcd.cacert !== undefined || etcd.cert !== undefined) etcd.protocol = 'https';
 
   const holdTimeoutMs = duration(map, 'hold_timeout', '', 10_000);
   let listeners: ListenerConfig[];

@@ -28,6 +28,10 @@ export function createViewSource(
       logger: deps.logger,
       ...(config.etcd.username !== undefined ? { username: config.etcd.username } : {}),
       ...(config.etcd.password !== undefined ? { password: config.etcd.password } : {}),
+      ...(config.etcd.protocol ? { protocol: config.etcd.protocol } : {}),
+      ...(config.etcd.cacert ? { cacert: config.etcd.cacert } : {}),
+      ...(config.etcd.cert ? { cert: config.etcd.cert } : {}),
+      ...(config.etcd.key ? { key: config.etcd.key } : {}),
     });
   const cache = new ClusterCache(store, clusterKeys(config.namespace, config.scope), {
     contactIntervalMs: CONTACT_INTERVAL_MS,

@@ -36,7 +36,11 @@ export interface RouterConfig {
   source: string;
   scope: string;
   namespace: string;
-  etcd: { hosts: string[]; deadlineMs: number; username?: string; password?: string };
+  etcd: {
+    hosts: string[]; deadlineMs: number; username?: string; password?: string;
+    /** https (TLS to etcd) when set, or when cacert/cert is given: as the agent's etcd3 section. */
+    protocol?: 'http' | 'https'; cacert?: string; cert?: string; key?: string;
+  };
   listeners: ListenerConfig[];
   /** /metrics, /status and /health; undefined = not served. */
   metrics?: { host: string; port: number };

@@ -106,3 +106,18 @@ describe('flags', () => {
     assert.throws(() => parseRouterFlags(['--scope', 's']), /--etcd: is missing/);
   });
 });
+
+describe('etcd TLS and credentials', () => {
+  test('cacert, cert and key turn TLS on; the credentials are kept', () => {
+    const c = loadRouterConfig({ ...minimal, etcd: { hosts: ['10.0.0.1:2379'], cacert: '/ca.pem', cert: '/c.pem', key: '/c.key', username: 'u', password: 'p%1' } }, 't');
+    assert.deepEqual({ ...c.etcd, deadlineMs: 0 }, { hosts: ['10.0.0.1:2379'], deadlineMs: 0, cacert: '/ca.pem', cert: '/c.pem', key: '/c.key', username: 'u', password: 'p%1', protocol: 'https' });
+    assert.equal(loadRouterConfig({ ...minimal, etcd: { hosts: ['h:1'], protocol: 'https' } }, 't').etcd.protocol, 'https');
+    assert.equal(loadRouterConfig(minimal, 't').etcd.protocol, undefined);
+  });
+
+  test('a cert without its key, a bad protocol or an empty path: errors name the field and the fix', () => {
+    assert.throws(() => loadRouterConfig({ ...minimal, etcd: { hosts: ['h:1'], cert: '/c.pem' } }, 't'), (e: unknown) => e instanceof ConfigError && /etcd\.key/.test(e.message) && /key file/.test(e.message));
+    assert.throws(() => loadRouterConfig({ ...minimal, etcd: { hosts: ['h:1'], protocol: 'ftp' } }, 't'), (e: unknown) => e instanceof ConfigError && /etcd\.protocol/.test(e.message) && /http or https/.test(e.message));
+    assert.throws(() => loadRouterConfig({ ...minimal, etcd: { hosts: ['h:1'], cacert: '' } }, 't'), (e: unknown) => e instanceof ConfigError && /etcd\.cacert/.test(e.message));
+  });
+});
