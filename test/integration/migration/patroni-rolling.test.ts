@@ -15,12 +15,12 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { chownSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { execFile } from 'node:child_process';
 import { findBinDir } from '../../../src/postgres/bin';
 import { pghaAgentCommand, postgresOsUser, type AgentCommand } from '../../../src/demo/local-cluster';
 import { Client } from 'pg';
 import { startTestCluster, sql, PASSWORD, type TestCluster } from '../../support/cluster';
 import { waitFor } from '../../support/wait';
+import { runFile } from '../../support/run-file';
 
 const PATRONI = '/usr/bin/patroni';
 const PATRONICTL = '/usr/bin/patronictl';
@@ -29,12 +29,7 @@ const MARKER = 'migration-test.marker';
 
 const patroniCommand: AgentCommand = (file) => ({ file: PATRONI, args: [file], env: { PATRONI_POSTGRESQL_BIN_DIR: findBinDir() } });
 
-function run(file: string, args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((done) => {
-    execFile(file, args, { timeout: 120_000 }, (err, stdout, stderr) =>
-      done({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }));
-  });
-}
+const run = runFile;
 
 describe('rolling migration from a real Patroni 3.0.2 cluster to pgha, and back', { timeout: 900_000, skip: !existsSync(PATRONI) && 'patroni is not installed' }, () => {
   let c: TestCluster;

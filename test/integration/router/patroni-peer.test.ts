@@ -7,23 +7,18 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { execFile } from 'node:child_process';
 import { findBinDir } from '../../../src/postgres/bin';
 import { silentLogger } from '../../../src/log/logger';
 import { startRouter, loadRouterConfig, type RunningRouter } from '../../../src/router/index';
 import { startTestCluster, type TestCluster } from '../../support/cluster';
 import { waitFor } from '../../support/wait';
+import { runFile } from '../../support/run-file';
 import { one } from './harness';
 
 const PATRONI = '/usr/bin/patroni';
 const PATRONICTL = '/usr/bin/patronictl';
 
-function run(file: string, args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile(file, args, { timeout: 120_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }));
-  });
-}
+const run = runFile;
 
 describe('router in front of a real Patroni 3.0.2 cluster', { timeout: 600_000, skip: !existsSync(PATRONI) && 'patroni is not installed' }, () => {
   let c: TestCluster;
