@@ -42,7 +42,9 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
   }
   const say = (s: string) => process.stdout.write(`${s}\n`);
   say(`pgha demo: starting etcd and three agents under ${dir}`);
-  const cluster = await startLocalCluster({ dir, env: process.env });
+  // Sockets in each node's home, not the seed's '.' (inside the data directory, which pg_rewind cannot copy): a
+  // killed leader that comes back is rewound rather than cloned again.
+  const cluster = await startLocalCluster({ dir, env: process.env, socketDir: 'home' });
   let stopping = false;
   const stopAll = async (router?: { stop(): Promise<void> }) => {
     if (stopping) return;
