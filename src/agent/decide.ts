@@ -185,6 +185,10 @@ function asLeader(obs: Observation, view: ClusterView, done: Done): Decision {
   }
   const reattach = reattachFirst(obs, view);
   if (obs.postgres.probe.reachable && obs.postgres.probe.inRecovery) {
+    // The lock may have been won on a stale view (an agent frozen mid-race): in synchronous mode, a replica that is
+    // neither the sync key's leader nor one of its standbys may miss acknowledged commits. Give the lock back.
+    const notSync = whyNotSyncCandidate(obs, view);
+    if (notSync) return done(`releasing the leader lock without promoting: ${notSync}`, { type: 'release_leader' });
     return done(
       reattachReason(obs, view, 'promoting self: I hold the leader lock but postgres is still in recovery'),
       ...reattach,

@@ -71,6 +71,14 @@ describe('decide: synchronous mode claims the sync key before promoting (finding
     assert.deepEqual(d.actions.map((a) => a.type), ['claim_sync', 'promote']);
   });
 
+  it('a lock won on a stale view (an agent frozen mid-race) is given back when the sync key names others', () => {
+    // Simulator seed 6688: the sync key moved to another leader and no standby while this agent was stopped.
+    const view = cluster().raw('sync', JSON.stringify({ leader: 'ty-db3', sync_standby: null })).build();
+    const d = decide(anObservation({ view, dynamic: dynamic({ synchronousMode: true }), postgres: runningReplica(), lockValidForMs: 10_000 }), {});
+    assert.deepEqual(d.actions, [{ type: 'release_leader' }]);
+    assert.equal(d.reason, 'releasing the leader lock without promoting: I am not a synchronous standby (sync: none)');
+  });
+
   it('asynchronous mode promotes without touching the sync key', () => {
     const d = decide(anObservation({ name: 'ty-db2', view: unlocked().build(), peers: [peer('ty-db3')] }), {});
     assert.deepEqual(d.actions.map((a) => a.type), ['acquire_leader', 'promote']);
