@@ -288,7 +288,6 @@ export class Executor {
     } finally {
       this.checkpointPending = false;
     }
-    void ctx;
   }
 
   /**
@@ -323,7 +322,7 @@ export class Executor {
     const timeline = before.timeline;
     if (!timeline || before.inRecovery !== true) return;
     const current = await this.readHistory();
-    if (current.some((l) => Array.isArray(l) && Number(l[0]) >= timeline)) return;
+    if (current.some((l) => Number((l as unknown[])[0]) >= timeline)) return;
     const lsn = before.replayLsn ?? before.receiveLsn ?? 0;
     await this.d.store.put(this.d.keys.history, JSON.stringify([...current, [timeline, lsn, reason, new Date().toISOString(), this.d.config.name]]));
   }

@@ -38,7 +38,7 @@ export interface PostgresOps {
   checkpoint(): Promise<void>;
   /** The timeline history file of `timeline` on this (primary) server: [parent timeline, switch LSN, reason] lines. */
   timelineHistory(timeline: number): Promise<Array<[number, number, string]>>;
-  /** The newest timeline history file in pg_wal (a replica: the history of the timeline it replays), if any. */
+  /** The newest timeline history file in pg_wal that WAL segments exist for (a replica: the timeline it replays), if any. */
   newestTimelineHistory(): Promise<Array<[number, number, string]> | undefined>;
   /** Writes pg_wal/<timeline>.history unless it exists; true when written. */
   writeTimelineHistory(timeline: number, content: string): Promise<boolean>;

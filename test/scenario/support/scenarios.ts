@@ -6,6 +6,7 @@ import { DCS, processesMatching, signal, type ScenarioCluster } from './harness'
 import { waitFor } from '../../support/wait';
 import { sql } from '../../support/cluster';
 import { pidAlive } from '../../support/postgres';
+import { Rng } from '../../support/sim/rng';
 
 export type Fault = (s: ScenarioCluster) => Promise<void>;
 
@@ -151,12 +152,8 @@ export const CI_SUBSET = ['kill-both-leader', 'partition-leader-from-etcd', 'fre
 /** A seeded random sequence of the kill faults, applied back to back (each waits for its own effect). */
 export function randomSequence(seed: number, length = 3): { name: string; fault: Fault } {
   const pool = ['kill-postgres-leader', 'kill-agent-leader', 'kill-both-leader', 'kill-both-replica', 'restart-etcd', 'freeze-agent-leader'];
-  let x = seed >>> 0 || 1;
-  const next = (): number => {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    return x;
-  };
-  const names = Array.from({ length }, () => pool[next() % pool.length]!);
+  const rng = new Rng(seed);
+  const names = Array.from({ length }, () => rng.pick(pool));
   return {
     name: `random-${seed}: ${names.join(' → ')}`,
     fault: async (s) => {
