@@ -169,23 +169,22 @@ export class SimPostgres {
   }
 
   initdb(): void {
-    this.dataDir = 'initialized';
-    this.log = [];
-    this.timeline = 1;
-    this.history = [];
-    this.historyFiles.clear();
-    this.controlState = 'shut down';
+    this.resetWal('initialized', 'shut down');
   }
 
   wipe(): void {
-    this.dataDir = 'empty';
+    this.resetWal('empty', '');
+    this.standbySignal = false;
+    this.upstream = undefined;
+  }
+
+  private resetWal(dataDir: typeof this.dataDir, controlState: typeof this.controlState): void {
+    this.dataDir = dataDir;
     this.log = [];
     this.timeline = 1;
     this.history = [];
     this.historyFiles.clear();
-    this.controlState = '';
-    this.standbySignal = false;
-    this.upstream = undefined;
+    this.controlState = controlState;
   }
 
   private finishStopWaiters(): void {
