@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { sql, startTestCluster, type TestCluster } from '../../support/cluster';
+import { PASSWORD, sql, startTestCluster, type TestCluster } from '../../support/cluster';
+import { findSecrets, secretForms } from '../../support/secrets';
 import { waitFor } from '../../support/wait';
 import type { ClusterView } from '../../../src/model/cluster';
 
@@ -207,5 +208,17 @@ describe('REST write endpoints on a real cluster', { timeout: 600_000 }, () => {
     assert.deepEqual([res.status, res.text], [200, `Successfully switched over to "${to}"`]);
     view = await c.waitHealthy(60_000);
     assert.equal(view.leader?.name, to);
+  });
+
+  // Last: by now the agents have bootstrapped, cloned, restarted, reinitialized and switched over, with the REST
+  // password on every write request.
+  it('keeps the passwords out of logs, REST documents, etcd, ps output and postgres config files; pgpass is 0600', async () => {
+    const secrets = secretForms([PASSWORD, PASS, `${USER}:${PASS}`]);
+    const found = await findSecrets(c, secrets, ['/patroni', '/cluster', '/config', '/history', '/metrics', '/']);
+    assert.deepEqual(found.leaks, [], `secrets found: ${found.leaks.join('; ')}`);
+    assert.ok(found.checked.length >= 20, `checked ${found.checked.join(', ')}`);
+    assert.deepEqual(found.empty, [], 'every source audited has content');
+    for (const f of found.pgpassFiles) assert.equal(f.mode, 0o600, `${f.path} mode ${f.mode.toString(8)}`);
+    assert.equal(found.pgpassFiles.length, c.nodes.length);
   });
 });
