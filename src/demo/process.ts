@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { openSync, closeSync, fchownSync } from 'node:fs';
 
 export interface Managed {
   name: string;
@@ -18,6 +18,8 @@ export function spawnManaged(
   opts: { logFile: string; env: NodeJS.ProcessEnv; uid?: number; gid?: number; cwd?: string },
 ): Managed {
   const fd = openSync(opts.logFile, 'a');
+  // The log belongs to the process's user, so that the daemon restarted by hand (as that user) can append to it.
+  if (opts.uid !== undefined && opts.gid !== undefined && process.getuid?.() === 0) fchownSync(fd, opts.uid, opts.gid);
   const child = spawn(command, args, {
     stdio: ['ignore', fd, fd],
     env: opts.env,

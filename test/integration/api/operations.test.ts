@@ -5,6 +5,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { statSync } from 'node:fs';
+import { postgresUser } from '../../support/tmp';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { PASSWORD, sql, startTestCluster, type TestCluster } from '../../support/cluster';
@@ -220,5 +222,8 @@ describe('REST write endpoints on a real cluster', { timeout: 600_000 }, () => {
     assert.deepEqual(found.empty, [], 'every source audited has content');
     for (const f of found.pgpassFiles) assert.equal(f.mode, 0o600, `${f.path} mode ${f.mode.toString(8)}`);
     assert.equal(found.pgpassFiles.length, c.nodes.length);
+    // The log files belong to the agents' user, so that an agent restarted by hand as that user can append.
+    const owner = postgresUser();
+    if (owner) for (const n of c.nodes) assert.equal(statSync(n.logFile).uid, owner.uid, `owner of ${n.logFile}`);
   });
 });
