@@ -255,6 +255,7 @@ function terminalIo(prompter: Prompter): CtlIo {
     write: (text) => process.stdout.write(text),
     warn: (line) => process.stderr.write(`${line}\n`),
     stdoutIsTty: process.stdout.isTTY === true,
+    ...(process.stdout.columns ? { columns: process.stdout.columns } : {}),
     prompter,
     now: () => new Date(),
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
