@@ -53,7 +53,7 @@ export class ProgressMeter {
     const leftKb = sample.totalKb - sample.doneKb;
     return {
       ...sample,
-      elapsedMs: Math.max(0, nowMs - this.startedMs),
+      elapsedMs: Math.max(0, Math.round(nowMs - this.startedMs)),
       rateKbPerSec: Math.round(rateKbPerSec),
       ...(rateKbPerSec > 0 && leftKb > 0 ? { etaSec: Math.ceil(leftKb / rateKbPerSec) } : {}),
     };

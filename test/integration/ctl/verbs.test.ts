@@ -229,7 +229,8 @@ describe('pgha ctl verbs on a 3-node cluster', { timeout: 900_000 }, () => {
     const replica = c.nodes.map((n) => n.name).find((n) => n !== view.leader!.name)!;
     const r = await ctl(['reinit', 'pgcluster', replica, '--force', '--wait']);
     assert.equal(r.code, 0, `${r.out}${r.err}`);
-    assert.match(r.out, new RegExp(`Success: reinitialize for member ${replica}\nWaiting for reinitialize to complete on: ${replica}\nReinitialize is completed on: ${replica}\n$`));
+    // Between patronictl's lines, pgha's progress lines (one per change of step or percent: stdout is not a terminal).
+    assert.match(r.out, new RegExp(`Success: reinitialize for member ${replica}\nWaiting for reinitialize to complete on: ${replica}\n(${replica}: reinit, [^\n]+ elapsed\n)*Reinitialize is completed on: ${replica}\n$`));
     await c.waitHealthy(120_000);
   });
 
