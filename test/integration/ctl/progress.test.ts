@@ -13,25 +13,10 @@ import { join } from 'node:path';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { startTestCluster, sql, type TestCluster } from '../../support/cluster';
 import { waitFor } from '../../support/wait';
+import { runCommand } from '../../support/run-file';
 
 const PGHA = join(__dirname, '..', '..', '..', '..', 'bin', 'pgha.js');
 const MAX_RATE_KB = 16 * 1024;
-
-function run(file: string, args: string[], timeoutMs = 300_000): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, out, err });
-    });
-  });
-}
 
 interface LogLine {
   msg: string;
@@ -80,7 +65,7 @@ describe('progress of long work (reinit, list -W)', { timeout: 900_000 }, () => 
     const name = c.nodes[replica]!.name;
     const logFile = c.nodes[replica]!.logFile;
     const offset = readFileSync(logFile).length;
-    const r = await run(process.execPath, [PGHA, 'ctl', '-c', cfg, 'reinit', 'pgcluster', name, '--force', '--wait']);
+    const r = await runCommand(process.execPath, [PGHA, 'ctl', '-c', cfg, 'reinit', 'pgcluster', name, '--force', '--wait'], { timeoutMs: 300_000 });
     assert.equal(r.code, 0, `${r.out}${r.err}`);
     const lines = r.out.split('\n');
     const progress = lines.filter((l) => l.startsWith(`${name}: reinit`));
