@@ -90,6 +90,18 @@ describe('progress of long work (reinit, list -W)', { timeout: 900_000 }, () => 
     await c.waitHealthy(180_000);
   });
 
+  it('reinit --wait on a terminal rewrites one progress line in place, wiped before the last line', async (t) => {
+    const name = c.nodes[replica]!.name;
+    const command = `${process.execPath} ${PGHA} ctl -c ${cfg} reinit pgcluster ${name} --force --wait`;
+    const r = await runCommand('script', ['-qfec', command, '/dev/null'], { timeoutMs: 300_000 });
+    assert.equal(r.code, 0, `${r.out}${r.err}`);
+    const rewrites = r.out.match(new RegExp(`\r${name}: reinit, basebackup \\d+% \\([^\r\n]+\\), \\d+ s elapsed\x1b\\[K`, 'g')) ?? [];
+    assert.ok(rewrites.length >= 1, JSON.stringify(r.out.slice(-1500)));
+    assert.match(r.out, new RegExp(`\r\x1b\\[KReinitialize is completed on: ${name}\r?\n$`), 'the progress line is wiped, the end written over it');
+    t.diagnostic(`terminal output: ${JSON.stringify(r.out.slice(r.out.indexOf('Waiting')))}`);
+    await c.waitHealthy(180_000);
+  });
+
   it('list -W on a terminal clears once, then redraws in place', async () => {
     // script(1) gives ctl a pty for stdout; `-w 0.3` refreshes fast.
     const command = `${process.execPath} ${PGHA} ctl -c ${cfg} list -w 0.3`;
