@@ -13,7 +13,7 @@ import type { Logger } from '../log/logger';
 import { PghaError } from '../lib/errors';
 import type { Action } from './actions';
 import type { LeaseKeeper } from './lease-keeper';
-import type { PostgresOps, Upstream } from './postgres-ops';
+import type { CopyStep, PostgresOps, Upstream } from './postgres-ops';
 import type { ProgressReport } from '../lib/progress';
 
 export interface ExecContext {
@@ -33,9 +33,6 @@ export interface ExecutorDeps {
   /** Told when a copy step of the running task starts (no report yet), reports progress, and ends (undefined). */
   onProgress?: (step: CopyStep | undefined, report?: ProgressReport) => void;
 }
-
-/** The steps of a long task that copy data and report progress. */
-export type CopyStep = 'basebackup' | 'rewind';
 
 export class Executor {
   /** Set while a promote runs and until its CHECKPOINT is done (published as checkpoint_after_promote: false). */

@@ -6,6 +6,9 @@ import type { ProgressReport } from '../lib/progress';
 /** Called with each progress report of a copy (pg_basebackup, pg_rewind) while it runs. */
 export type OnCopyProgress = (report: ProgressReport) => void;
 
+/** The steps of a long task that copy data and report progress. */
+export type CopyStep = 'basebackup' | 'rewind';
+
 export interface Upstream {
   name: string;
   host: string;

@@ -2,7 +2,7 @@ import type { ClusterView } from '../model/cluster';
 import type { PostgresProbe, PostgresStateName } from '../model/postgres-state';
 import type { DynamicConfig } from '../config/types';
 import type { ProgressReport } from '../lib/progress';
-import type { CopyStep } from './execute';
+import type { CopyStep } from './postgres-ops';
 import type { TaskState } from './observation';
 
 /** The long task in flight: published as `pgha_progress` while it runs. */

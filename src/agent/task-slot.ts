@@ -1,5 +1,5 @@
 import type { ProgressReport } from '../lib/progress';
-import type { CopyStep } from './execute';
+import type { CopyStep } from './postgres-ops';
 import type { TaskOutcome, TaskState } from './observation';
 import type { TaskProgress } from './status';
 
