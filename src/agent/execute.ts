@@ -13,7 +13,8 @@ import type { Logger } from '../log/logger';
 import { PghaError } from '../lib/errors';
 import type { Action } from './actions';
 import type { LeaseKeeper } from './lease-keeper';
-import type { PostgresOps, Upstream } from './postgres-ops';
+import type { CopyStep, PostgresOps, Upstream } from './postgres-ops';
+import type { ProgressReport } from '../lib/progress';
 
 export interface ExecContext {
   view: ClusterView | undefined;
@@ -29,6 +30,8 @@ export interface ExecutorDeps {
   logger: Logger;
   /** Only the CLI may exit the process: it passes this in. */
   exit: (code: number, message: string, why: string) => void;
+  /** Told when a copy step of the running task starts (no report yet), reports progress, and ends (undefined). */
+  onProgress?: (step: CopyStep | undefined, report?: ProgressReport) => void;
 }
 
 export class Executor {
@@ -182,7 +185,7 @@ export class Executor {
     const { ops } = this.d;
     await ops.wipeDataDir();
     try {
-      await ops.basebackup(this.upstreamOf(ctx.view, source));
+      await this.basebackup(this.upstreamOf(ctx.view, source));
     } catch (err) {
       await ops.wipeDataDir().catch(() => undefined);
       throw err;
@@ -218,7 +221,7 @@ export class Executor {
       throw new PghaError('waiting_for_checkpoint', `waiting for checkpoint on ${upstream.name} before rewind`, true);
     }
     const useRewind = config.postgresql.usePgRewind ?? ctx.dynamic.postgresql.usePgRewind;
-    if (useRewind && (await ops.rewind(upstream))) {
+    if (useRewind && (await this.rewind(upstream))) {
       logger.info({ leader: upstream.name }, 'rewound former primary');
       return;
     }
@@ -230,7 +233,26 @@ export class Executor {
       const aside = await ops.moveDataDirAside();
       logger.warn({ leader: upstream.name, movedTo: aside }, 'rewind failed; moved the diverged data directory aside and cloning again');
     }
-    await ops.basebackup(upstream);
+    await this.basebackup(upstream);
+  }
+
+  private basebackup(from: Upstream): Promise<void> {
+    return this.copying('basebackup', (onProgress) => this.d.ops.basebackup(from, onProgress));
+  }
+
+  private rewind(from: Upstream): Promise<boolean> {
+    return this.copying('rewind', (onProgress) => this.d.ops.rewind(from, onProgress));
+  }
+
+  /** Runs one copy step, telling onProgress when it starts, how it goes, and that it ended (however it ended). */
+  private async copying<T>(step: CopyStep, run: (onProgress: (report: ProgressReport) => void) => Promise<T>): Promise<T> {
+    const tell = this.d.onProgress;
+    tell?.(step);
+    try {
+      return await run((report) => tell?.(step, report));
+    } finally {
+      tell?.(undefined);
+    }
   }
 
   /**

@@ -26,10 +26,27 @@ import {
 import type { PgConnection } from '../postgres/connection';
 import type { DataDirState } from './observation';
 import { PghaError } from '../lib/errors';
-import type { ControlData, PostgresOps, Upstream } from './postgres-ops';
+import type { ControlData, OnCopyProgress, PostgresOps, Upstream } from './postgres-ops';
+import { ProgressMeter, type ProgressSample } from '../lib/progress';
+import { isProgressLine } from '../postgres/progress';
+import { tail } from '../postgres/tool';
 
 /** pg_basebackup of a large database can take hours; the loop keeps ticking meanwhile. */
 const BASEBACKUP_TIMEOUT_SEC = 6 * 3600;
+
+/**
+ * A copy tool's progress handler: measures the rate, logs `message` at the meter's cadence (each 10%, every 30 s)
+ * with percent, doneKb, totalKb, rateKbPerSec, elapsedMs and etaSec, and passes every report on.
+ */
+function copyProgress(log: Logger, message: string, source: string, onProgress?: OnCopyProgress): (sample: ProgressSample) => void {
+  const meter = new ProgressMeter(performance.now());
+  return (sample) => {
+    const now = performance.now();
+    const report = meter.update(sample, now);
+    if (meter.shouldLog(report, now)) log.info({ source, ...report }, message);
+    onProgress?.(report);
+  };
+}
 
 export class LocalPostgresOps implements PostgresOps {
   private dynamic: DynamicConfig | undefined;
@@ -221,25 +238,19 @@ export class LocalPostgresOps implements PostgresOps {
     });
   }
 
-  async basebackup(from: Upstream): Promise<void> {
+  async basebackup(from: Upstream, onProgress?: OnCopyProgress): Promise<void> {
     await this.writePgpass();
-    let lastPercent = -10;
     await pgctl.basebackup(this.tools, {
       dataDir: this.pg.dataDir,
       source: { host: from.host, port: from.port, user: this.pg.authentication.replication.username, applicationName: this.config.name },
       pgpassFile: this.pg.pgpass,
       extraArgs: this.pg.basebackupArgs,
       timeoutSec: BASEBACKUP_TIMEOUT_SEC,
-      onProgress: (p) => {
-        if (p.percent >= lastPercent + 10) {
-          lastPercent = p.percent;
-          this.log.info({ source: from.name, percent: p.percent, doneKb: p.doneKb, totalKb: p.totalKb }, 'basebackup progress');
-        }
-      },
+      onProgress: copyProgress(this.log, 'basebackup progress', from.name, onProgress),
     });
   }
 
-  async rewind(from: Upstream): Promise<boolean> {
+  async rewind(from: Upstream, onProgress?: OnCopyProgress): Promise<boolean> {
     await this.writePgpass();
     const user = (this.pg.authentication.rewind ?? this.pg.authentication.superuser).username;
     try {
@@ -247,8 +258,9 @@ export class LocalPostgresOps implements PostgresOps {
         dataDir: this.pg.dataDir,
         sourceDsn: pgctl.sourceDsn({ host: from.host, port: from.port, user, dbname: this.pg.database }),
         pgpassFile: this.pg.pgpass,
+        onProgress: copyProgress(this.log, 'rewind progress', from.name, onProgress),
       });
-      this.log.info({ source: from.name, output: r.stdout.slice(-400) + r.stderr.slice(-400) }, 'pg_rewind finished');
+      this.log.info({ source: from.name, output: tail(`${r.stdout}\n${r.stderr}`, 8, isProgressLine) }, 'pg_rewind finished');
       return true;
     } catch (err) {
       this.log.warn({ source: from.name, err: err instanceof Error ? err.message : String(err) }, 'pg_rewind failed');

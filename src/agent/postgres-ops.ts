@@ -1,6 +1,13 @@
 import type { PostgresProbe } from '../model/postgres-state';
 import type { DataDirState } from './observation';
 import type { DynamicConfig } from '../config/types';
+import type { ProgressReport } from '../lib/progress';
+
+/** Called with each progress report of a copy (pg_basebackup, pg_rewind) while it runs. */
+export type OnCopyProgress = (report: ProgressReport) => void;
+
+/** The steps of a long task that copy data and report progress. */
+export type CopyStep = 'basebackup' | 'rewind';
 
 export interface Upstream {
   name: string;
@@ -44,9 +51,9 @@ export interface PostgresOps {
   writeTimelineHistory(timeline: number, content: string): Promise<boolean>;
   /** Whether `upstream` answers SQL as a primary (checked before a rewind stops anything). */
   upstreamIsPrimary(upstream: Upstream): Promise<boolean>;
-  basebackup(from: Upstream): Promise<void>;
+  basebackup(from: Upstream, onProgress?: OnCopyProgress): Promise<void>;
   /** pg_rewind from `from`; true when it succeeded (or nothing was needed). */
-  rewind(from: Upstream): Promise<boolean>;
+  rewind(from: Upstream, onProgress?: OnCopyProgress): Promise<boolean>;
   wipeDataDir(): Promise<void>;
   /** Renames the data directory to `<data_dir>.diverged-<time>` (kept, never deleted) and leaves an empty one. */
   moveDataDirAside(): Promise<string>;

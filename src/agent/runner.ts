@@ -95,13 +95,16 @@ export class AgentRunner {
     this.exec = new Executor({
       config: d.config, keys: this.keys, store: d.store, lease: this.lease, ops: d.ops,
       logger: d.logger.child({ component: 'executor' }), exit: d.exit,
+      onProgress: (step, report) => this.tasks.report(step, report),
     });
     d.ops.useDynamic(this.dynamic);
     this.snapshot = initialStatus(d.config, this.dynamic, PATRONI_COMPAT_VERSION, d.pghaVersion);
   }
 
+  /** The last tick's snapshot, with the long task's progress as of now. */
   status(): AgentStatus {
-    return this.snapshot;
+    const progress = this.tasks.progress();
+    return progress ? { ...this.snapshot, progress } : this.snapshot;
   }
 
   /**

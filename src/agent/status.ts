@@ -1,6 +1,19 @@
 import type { ClusterView } from '../model/cluster';
 import type { PostgresProbe, PostgresStateName } from '../model/postgres-state';
 import type { DynamicConfig } from '../config/types';
+import type { ProgressReport } from '../lib/progress';
+import type { CopyStep } from './postgres-ops';
+import type { TaskState } from './observation';
+
+/** The long task in flight: published as `pgha_progress` while it runs. */
+export interface TaskProgress {
+  task: TaskState['kind'];
+  /** Since the task started (a reinit: stop, wipe, basebackup, start). */
+  elapsedMs: number;
+  /** The copy step under way, if any, and the copy tool's last report (none before its first). */
+  step?: CopyStep;
+  copy?: ProgressReport;
+}
 
 /**
  * The agent's published state after each tick: what the REST API, /metrics and the member key are built from.
@@ -39,4 +52,6 @@ export interface AgentStatus {
   apiUrl: string;
   /** True from promote until its CHECKPOINT is done: published as `checkpoint_after_promote: false`. */
   checkpointPending?: boolean;
+  /** The long task in flight, read live (not at the tick) by AgentRunner.status(). */
+  progress?: TaskProgress;
 }

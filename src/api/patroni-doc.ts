@@ -5,7 +5,7 @@
  * Pure: built from one AgentStatus snapshot. Key order follows Patroni's code, because humans diff these
  * documents and some tools print them verbatim.
  */
-import type { AgentStatus } from '../agent/status';
+import type { AgentStatus, TaskProgress } from '../agent/status';
 import type { ReplicationRow } from '../model/postgres-state';
 
 export interface PrimaryXlog {
@@ -49,6 +49,22 @@ export interface PatroniDocument {
   /** pgha extras, after every Patroni key: readers that do not know them ignore them. */
   pgha_version: string;
   pgha_reason?: string;
+  pgha_progress?: PghaProgress;
+}
+
+/**
+ * The long task in flight (pgha only): its kind, seconds since it started, and while a copy step runs (basebackup,
+ * rewind) the copy tool's figures once it has reported: percent, kB copied and to copy, rate, seconds left.
+ */
+export interface PghaProgress {
+  task: string;
+  elapsed_s: number;
+  step?: string;
+  percent?: number;
+  done_kb?: number;
+  total_kb?: number;
+  rate_kb_s?: number;
+  eta_s?: number;
 }
 
 /** The member key document (reference §2.1), 3.1+ key order. */
@@ -128,7 +144,19 @@ export function patroniDocument(status: AgentStatus, nowMs: number): PatroniDocu
   if (status.pause) doc.pause = true;
   doc.pgha_version = status.pghaVersion;
   if (status.reason) doc.pgha_reason = status.reason;
+  if (status.progress) doc.pgha_progress = pghaProgress(status.progress);
   return doc as PatroniDocument;
+}
+
+export function pghaProgress(p: TaskProgress): PghaProgress {
+  const c = p.copy;
+  return {
+    task: p.task,
+    elapsed_s: Math.floor(p.elapsedMs / 1000),
+    ...(p.step ? { step: p.step } : {}),
+    ...(c ? { percent: c.percent, done_kb: c.doneKb, total_kb: c.totalKb, rate_kb_s: c.rateKbPerSec } : {}),
+    ...(c?.etaSec !== undefined ? { eta_s: c.etaSec } : {}),
+  };
 }
 
 type DocDraft = Partial<PatroniDocument> & Pick<PatroniDocument, 'state' | 'role'>;

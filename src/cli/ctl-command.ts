@@ -42,6 +42,7 @@ Global options:
 Verbs:
   list [CLUSTER...] [-f pretty|tsv|json] [--json] [-e] [-t] [-W | -w SECONDS]
         members with host, role, state, timeline and lag; -W refreshes every 2 s, -w every N s
+        (in place on a terminal)
   topology [CLUSTER...] [-W | -w SECONDS]
         list in replication-tree order
   switchover [CLUSTER] [--leader|--primary|--master NAME] [--candidate NAME] [--scheduled TIME|now] [--force]
@@ -49,9 +50,11 @@ Verbs:
   failover [CLUSTER] --candidate NAME [--force]
         manual failover (works without a leader): POST /failover
   restart CLUSTER [MEMBER...] [-r ROLE] [--any] [--scheduled TIME] [--pg-version V] [--pending] [--timeout S] [--force]
-        restart PostgreSQL on members (ROLE: leader, primary, standby-leader, replica, standby, any)
+        restart PostgreSQL on members (ROLE: leader, primary, standby-leader, replica, standby, any);
+        shows each member's progress while it restarts
   reinit CLUSTER MEMBER... [--force] [--wait]
-        rebuild replicas from the leader: POST /reinitialize
+        rebuild replicas from the leader: POST /reinitialize; --wait shows the copy's percent and rate
+        until PostgreSQL runs again
   reload CLUSTER [MEMBER...] [-r ROLE] [--force]
         reload the members' configuration: POST /reload
   flush CLUSTER [MEMBER...] restart|switchover [-r ROLE] [--force]
@@ -255,6 +258,7 @@ function terminalIo(prompter: Prompter): CtlIo {
     write: (text) => process.stdout.write(text),
     warn: (line) => process.stderr.write(`${line}\n`),
     stdoutIsTty: process.stdout.isTTY === true,
+    ...(process.stdout.columns ? { columns: process.stdout.columns } : {}),
     prompter,
     now: () => new Date(),
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),

@@ -2,6 +2,7 @@
 import { renderList, type ListFormat } from './list';
 import { renderHistory, type TableFormat } from './history';
 import { readExistingView, readView, timestamp, type CtlSession } from './session';
+import { describe } from '../lib/errors';
 
 export interface ListOptions {
   clusters: CtlSession[];
@@ -10,7 +11,7 @@ export interface ListOptions {
   timestamps: boolean;
   /** Refresh every this many seconds; 0 = once. */
   refreshSeconds: number;
-  /** For -W on a terminal: clear the screen before each refresh (click.clear()). */
+  /** For -W on a terminal: draw each refresh in place (watchFrame). */
   clear: boolean;
   /** Stops the refresh loop (tests); never set on the CLI, where ^C ends it. */
   rounds?: number;
@@ -22,15 +23,36 @@ export async function runList(o: ListOptions): Promise<number> {
     const parts: string[] = [];
     if (o.timestamps) parts.push(`${timestamp(io.now(), 0)}\n`);
     for (const s of o.clusters) {
-      const text = renderList(await readView(s), s.scope, { format: o.format, extended: o.extended });
+      let text: string;
+      try {
+        text = renderList(await readView(s), s.scope, { format: o.format, extended: o.extended });
+      } catch (err) {
+        // Watching through an etcd outage or a failover is what -W is for: say so in the frame and keep refreshing.
+        if (!o.refreshSeconds) throw err;
+        text = `Error: cluster ${s.scope}: ${describe(err)}\n`;
+      }
       parts.push(text.endsWith('\n') ? text : `${text}\n`);
     }
-    if (o.refreshSeconds > 0 && o.clear) io.write('\x1b[H\x1b[2J');
-    io.write(parts.join(''));
+    io.write(o.refreshSeconds > 0 && o.clear ? watchFrame(parts.join(''), round === 1) : parts.join(''));
     if (!o.refreshSeconds || (o.rounds !== undefined && round >= o.rounds)) return 0;
     await io.sleep(o.refreshSeconds * 1000);
   }
 }
+
+/**
+ * One refresh of `list -W` on a terminal, drawn in place. The first clears the screen (patronictl's click.clear());
+ * later ones go to the top-left corner and overwrite: each line erased to its end, the screen erased below the
+ * last, so nothing flickers and a shorter table (a member gone) leaves nothing behind.
+ */
+export function watchFrame(text: string, first: boolean): string {
+  if (first) return `${CLEAR_SCREEN}${text}`;
+  return `${CURSOR_HOME}${text.replace(/\n/g, `${ERASE_LINE_END}\n`)}${ERASE_BELOW}`;
+}
+
+const CURSOR_HOME = '\x1b[H';
+const CLEAR_SCREEN = '\x1b[H\x1b[2J';
+const ERASE_LINE_END = '\x1b[K';
+const ERASE_BELOW = '\x1b[J';
 
 export async function runHistory(s: CtlSession, format: TableFormat): Promise<number> {
   const view = await readExistingView(s);

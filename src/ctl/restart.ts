@@ -9,6 +9,7 @@ import type { MemberRole } from './args';
 import { apiUrlOf, chooseMembers, confirmMembersAction } from './members';
 import { CtlError, readExistingView, timestamp, type CtlSession } from './session';
 import { parseScheduled } from './switchover';
+import { PROGRESS_POLL_MS, ProgressPrinter, patroniDoc, progressOf, withProgress } from './progress';
 
 export interface RestartOptions {
   members: string[];
@@ -65,7 +66,8 @@ export async function runRestart(s: CtlSession, o: RestartOptions): Promise<numb
         const d = await s.rest.request(url, 'DELETE', 'restart');
         if (d.status >= 400) io.out(`Failed: flush scheduled restart for member ${member.name}, status code=${d.status}, (${d.body})`);
       }
-      const r = await s.rest.request(url, 'POST', 'restart', content, RESTART_TIMEOUT_MS);
+      const post = s.rest.request(url, 'POST', 'restart', content, RESTART_TIMEOUT_MS);
+      const r = content.schedule ? await post : await withProgress(s, member.name, url, post);
       if (r.status === 200) io.out(`Success: restart on member ${member.name}`);
       else if (r.status === 202) io.out(`Success: restart scheduled on member ${member.name}`);
       else {
@@ -115,7 +117,7 @@ export async function runReinit(s: CtlSession, o: { members: string[]; force: bo
   let failed = 0;
   for (const member of members) {
     const url = apiUrlOf(member);
-    const startedAt = o.wait ? await patroniField(s, url, 'postmaster_start_time') : undefined;
+    const startedAt = o.wait ? (await patroniDoc(s, url))?.postmaster_start_time : undefined;
     const body = { force: o.force };
     for (;;) {
       let r;
@@ -142,22 +144,21 @@ export async function runReinit(s: CtlSession, o: { members: string[]; force: bo
     }
   }
   if (waitOn.length) io.out(`Waiting for reinitialize to complete on: ${waitOn.map((w) => w.member.name).join(', ')}`);
+  const printer = new ProgressPrinter(io);
   while (waitOn.length) {
-    await io.sleep(2000);
+    await io.sleep(PROGRESS_POLL_MS);
     for (const w of [...waitOn]) {
-      let doc: Record<string, unknown>;
-      try {
-        doc = JSON.parse((await s.rest.request(apiUrlOf(w.member), 'GET', 'patroni', undefined, 10_000)).body) as Record<string, unknown>;
-      } catch {
-        continue; // the API is busy or restarting: ask again
-      }
+      const doc = await patroniDoc(s, apiUrlOf(w.member));
+      if (!doc) continue; // the API is busy or restarting: ask again
       const state = String(doc.state ?? '');
       if (state === 'creating replica') w.sawCreating = true;
       // Done once postgres runs again after the rebuild (patronictl only waits for "creating replica" to end,
       // which can come before the reinitialize has even started).
       const done = state === 'running' && (w.sawCreating || doc.postmaster_start_time !== w.startedAt);
       const failedNow = w.sawCreating && !REINIT_PASSING.has(state);
+      printer.show(w.member.name, done || failedNow ? undefined : progressOf(doc));
       if (!done && !failedNow) continue;
+      printer.done();
       if (failedNow) {
         failed++;
         io.out(`Reinitialize failed on: ${w.member.name} (state: ${state})`);
@@ -168,15 +169,6 @@ export async function runReinit(s: CtlSession, o: { members: string[]; force: bo
     }
   }
   return failed ? 1 : 0;
-}
-
-async function patroniField(s: CtlSession, url: string, field: string): Promise<unknown> {
-  try {
-    const r = await s.rest.request(url, 'GET', 'patroni', undefined, 10_000);
-    return (JSON.parse(r.body) as Record<string, unknown>)[field];
-  } catch {
-    return undefined;
-  }
 }
 
 /** `flush CLUSTER [MEMBER...] restart|switchover`: discard scheduled restarts, or the scheduled switchover. */

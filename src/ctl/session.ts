@@ -27,6 +27,8 @@ export interface CtlIo {
   /** A warning on stderr (one line). */
   warn(line: string): void;
   stdoutIsTty: boolean;
+  /** The terminal's width, when stdout is one (in-place progress lines are cut to fit). */
+  columns?: number;
   prompter: Prompter;
   now(): Date;
   sleep(ms: number): Promise<void>;

@@ -18,6 +18,8 @@ import { buildConninfo, type LibpqSslOptions } from './conninfo';
 import { isDataDirEmpty, prepareDataDir, writeOwnedFile } from './data-dir';
 import { PostgresStateError, PostgresToolError } from './errors';
 import { readPostmasterPid, status, isPostmasterAlive } from './postmaster';
+import { isProgressLine, progressReader } from './progress';
+import type { ProgressSample } from '../lib/progress';
 import { runTool, tail, toolEnv, type PgTools, type ToolResult } from './tool';
 
 export { status, readPostmasterPid, type PostmasterStatus, type PostmasterPidFile } from './postmaster';
@@ -294,12 +296,6 @@ export function basebackupArgsProblems(args: readonly string[]): string[] {
   return problems;
 }
 
-export interface BasebackupProgress {
-  doneKb: number;
-  totalKb: number;
-  percent: number;
-}
-
 export interface BasebackupOptions {
   dataDir: string;
   source: SourceConnection;
@@ -309,15 +305,7 @@ export interface BasebackupOptions {
   extraArgs?: readonly string[];
   timeoutSec: number;
   /** Progress from `--progress` output (adds a size estimate pass on the source). */
-  onProgress?: (progress: BasebackupProgress) => void;
-}
-
-const PROGRESS = /(\d+)\/(\d+) kB \((\d+)%\)/;
-
-/** Parses one pg_basebackup --progress line: `  1234/5678 kB (21%), 0/1 tablespace`. */
-export function parseBasebackupProgress(line: string): BasebackupProgress | undefined {
-  const m = PROGRESS.exec(line);
-  return m ? { doneKb: Number(m[1]), totalKb: Number(m[2]), percent: Number(m[3]) } : undefined;
+  onProgress?: (progress: ProgressSample) => void;
 }
 
 /**
@@ -342,14 +330,8 @@ export async function basebackup(tools: PgTools, options: BasebackupOptions): Pr
   const result = await runTool(tools, 'pg_basebackup', args, {
     timeoutMs: options.timeoutSec * 1000,
     env: { PGPASSFILE: options.pgpassFile },
-    onStderr: onProgress
-      ? (chunk) => {
-          for (const piece of chunk.split(/[\r\n]/)) {
-            const progress = parseBasebackupProgress(piece);
-            if (progress) onProgress(progress);
-          }
-        }
-      : undefined,
+    noise: isProgressLine,
+    ...(onProgress ? { onStderr: progressReader(onProgress) } : {}),
   });
   // Cloned files keep the source's modes; postgres wants the dir at 0700 (or 0750) and owned by its user.
   await prepareDataDir(options.dataDir, tools.runAs);
@@ -364,6 +346,8 @@ export interface RewindOptions {
   pgpassFile: string;
   extraArgs?: readonly string[];
   timeoutSec?: number;
+  /** Progress from `--progress` output: how much of what differs has been copied. */
+  onProgress?: (progress: ProgressSample) => void;
 }
 
 /**
@@ -377,8 +361,13 @@ export async function rewind(tools: PgTools, options: RewindOptions): Promise<To
   const result = await runTool(
     tools,
     'pg_rewind',
-    ['-D', options.dataDir, `--source-server=${options.sourceDsn}`, ...(options.extraArgs ?? [])],
-    { timeoutMs: (options.timeoutSec ?? 3600) * 1000, env: { PGPASSFILE: options.pgpassFile, PGOPTIONS: '-c statement_timeout=0' } },
+    ['-D', options.dataDir, `--source-server=${options.sourceDsn}`, ...(options.onProgress ? ['--progress'] : []), ...(options.extraArgs ?? [])],
+    {
+      timeoutMs: (options.timeoutSec ?? 3600) * 1000,
+      env: { PGPASSFILE: options.pgpassFile, PGOPTIONS: '-c statement_timeout=0' },
+      noise: isProgressLine,
+      ...(options.onProgress ? { onStderr: progressReader(options.onProgress) } : {}),
+    },
   );
   tools.logger?.info({ dataDir: options.dataDir, durationMs: Date.now() - started }, 'rewind finished');
   return result;

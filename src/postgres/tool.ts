@@ -32,6 +32,8 @@ export interface RunToolOptions {
   env?: Record<string, string | undefined>;
   /** Called with each stderr chunk as it arrives (pg_basebackup -P progress). */
   onStderr?: (chunk: string) => void;
+  /** Lines (progress reports) left out of the output quoted in errors, except the last of them. */
+  noise?: (line: string) => boolean;
 }
 
 /** How much output is kept for error messages. */
@@ -40,8 +42,12 @@ const TAIL_LINES = 15;
 /** After SIGTERM on timeout, how long the tool gets before SIGKILL. */
 const KILL_GRACE_MS = 5_000;
 
-export function tail(text: string, lines = TAIL_LINES): string {
-  return text.replace(/\r/g, '\n').split('\n').filter((l) => l.trim() !== '').slice(-lines).join('\n');
+/** The last `lines` non-empty lines; of the lines `noise` matches, only the last one is kept. */
+export function tail(text: string, lines = TAIL_LINES, noise?: (line: string) => boolean): string {
+  const all = text.replace(/\r/g, '\n').split('\n').filter((l) => l.trim() !== '');
+  let lastNoise = -1;
+  if (noise) all.forEach((l, i) => (lastNoise = noise(l) ? i : lastNoise));
+  return all.filter((l, i) => i === lastNoise || !noise?.(l)).slice(-lines).join('\n');
 }
 
 /** Appends to a bounded buffer: keeps the last KEEP_CHARS characters. */
@@ -78,7 +84,7 @@ export async function runTool(tools: PgTools, tool: string, args: readonly strin
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(tools.runAs ? { uid: tools.runAs.uid, gid: tools.runAs.gid } : {}),
     });
-    const outputTail = (): string => tail(stderr) || tail(stdout);
+    const outputTail = (): string => tail(stderr, TAIL_LINES, options.noise) || tail(stdout);
     const killTimer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGTERM');

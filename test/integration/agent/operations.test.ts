@@ -88,7 +88,13 @@ describe('operating a pgha cluster', { timeout: 900_000 }, () => {
     const v = await c.waitHealthy(180_000);
     t.diagnostic(`former primary streaming ${Date.now() - t0} ms after its agent restarted`);
     assert.equal(v.leader!.name, next);
-    assert.match(readFileSync(old.logFile, 'utf8'), /rewound former primary/);
+    const log = readFileSync(old.logFile, 'utf8');
+    assert.match(log, /rewound former primary/);
+    // pg_rewind --progress: at least its final 100% line, logged with the measured rate.
+    const rewindProgress = log.split('\n').filter((l) => l.includes('"msg":"rewind progress"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(rewindProgress.at(-1)?.percent, 100, log.slice(-3000));
+    assert.equal(typeof rewindProgress.at(-1)?.rateKbPerSec, 'number');
+    t.diagnostic(`rewind progress: ${JSON.stringify(rewindProgress.at(-1))}`);
     await waitFor('the rewound node has the new leader\'s row and none of its own', async () => {
       const rows = await sql<{ site: string; n: string }>(old.pgPort, 'select site, count(*) as n from diverged group by site');
       return rows.length === 1 && rows[0]!.site === 'new leader';

@@ -6,6 +6,7 @@ import type { PostgresProbe } from '../../../src/model/postgres-state';
 import { controlData } from '../../../src/postgres/controldata';
 import { probePostgres, query } from '../../../src/postgres/probe';
 import { basebackup, promote, removeDataDir, rewind, sourceDsn } from '../../../src/postgres/pgctl';
+import type { ProgressSample } from '../../../src/lib/progress';
 import { checkpoint, dropSlots, ensurePhysicalSlots, pauseReplay, resumeReplay } from '../../../src/postgres/sql';
 import { followPrimary, initPrimary, startReplicaOf, type TestPostgres } from '../../support/postgres';
 import { waitFor } from '../../support/wait';
@@ -93,7 +94,7 @@ describe('streaming replication, promote and rewind (real PG15)', () => {
     await query(replica.conn(), "INSERT INTO t VALUES (6000, 'on the new primary')");
   });
 
-  it('pg_rewind turns the diverged old primary into a replica of the new one', async () => {
+  it('pg_rewind turns the diverged old primary into a replica of the new one', async (t) => {
     // The old primary takes a write the new one never saw: its history has diverged.
     await query(primary.conn(), "INSERT INTO t VALUES (7000, 'lost write')");
     await primary.stop('fast');
@@ -101,12 +102,19 @@ describe('streaming replication, promote and rewind (real PG15)', () => {
     await checkpoint(replica.conn());
     await ensurePhysicalSlots(replica.conn(), ['node1']);
 
+    const progress: ProgressSample[] = [];
     await rewind(primary.tools, {
       dataDir: primary.dataDir,
       sourceDsn: sourceDsn({ host: '127.0.0.1', port: replica.port, user: replica.superuser.username }),
       pgpassFile: primary.pgpassFile,
       timeoutSec: 120,
+      onProgress: (p) => progress.push(p),
     });
+    // pg_rewind --progress always prints its final `N/N kB (100%) copied` line.
+    assert.ok(progress.length > 0, 'pg_rewind reported progress');
+    assert.equal(progress.at(-1)!.percent, 100);
+    assert.ok(progress.at(-1)!.totalKb > 0);
+    t.diagnostic(`pg_rewind progress: ${JSON.stringify(progress)}`);
     // pg_rewind copies the source's config files: pgha rewrites its own before starting.
     await followPrimary(primary, replica, 'node1');
     await primary.start();

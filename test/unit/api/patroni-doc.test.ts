@@ -87,6 +87,25 @@ describe('GET /patroni document (Patroni 3.x form)', () => {
     });
   });
 
+  test('a long task in flight: pgha_progress last, with the copy figures once the tool reported', () => {
+    const copying = patroniDocument(aStoppedStatus({
+      state: 'creating replica',
+      progress: {
+        task: 'reinit', elapsedMs: 12_900, step: 'basebackup',
+        copy: { percent: 45, doneKb: 123_392, totalKb: 274_212, rateKbPerSec: 57_549, elapsedMs: 9_100, etaSec: 3 },
+      },
+    }), NOW);
+    assert.equal(Object.keys(copying).at(-1), 'pgha_progress');
+    assert.deepEqual(copying.pgha_progress, {
+      task: 'reinit', elapsed_s: 12, step: 'basebackup', percent: 45, done_kb: 123_392, total_kb: 274_212, rate_kb_s: 57_549, eta_s: 3,
+    });
+    const starting = patroniDocument(aStoppedStatus({ progress: { task: 'rewind', elapsedMs: 800, step: 'rewind' } }), NOW);
+    assert.deepEqual(starting.pgha_progress, { task: 'rewind', elapsed_s: 0, step: 'rewind' });
+    assert.deepEqual(patroniDocument(aReplicaStatus({ progress: { task: 'restart', elapsedMs: 4000 } }), NOW).pgha_progress, { task: 'restart', elapsed_s: 4 });
+    assert.equal(patroniDocument(aReplicaStatus(), NOW).pgha_progress, undefined, 'idle: no field');
+    assert.equal('pgha_progress' in memberDocument(aStoppedStatus({ progress: { task: 'reinit', elapsedMs: 1 } })), false, 'never in etcd');
+  });
+
   test('"running" but unreachable reads as state unknown', () => {
     const doc = patroniDocument(aReplicaStatus({ probe: { reachable: false } }), NOW);
     assert.equal(doc.state, 'unknown');

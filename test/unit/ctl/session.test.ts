@@ -10,7 +10,7 @@ import { runList } from '../../../src/ctl/info';
 import { editConfig } from '../../../src/ctl/config-edit';
 import { togglePause } from '../../../src/ctl/pause';
 import { runFailover } from '../../../src/ctl/switchover';
-import { runRestart } from '../../../src/ctl/restart';
+import { runReinit, runRestart } from '../../../src/ctl/restart';
 
 interface Fake {
   s: CtlSession;
@@ -62,13 +62,30 @@ async function seed(store: MemoryStore, config: Record<string, unknown> = { ttl:
 }
 
 describe('ctl verbs on a memory store', () => {
-  test('list -w N: clears and redraws every N seconds', async () => {
+  test('list -w N: clears the screen, then redraws in place every N seconds', async () => {
     const f = fake();
     await seed(f.store);
     await runList({ clusters: [f.s], format: 'pretty', extended: false, timestamps: false, refreshSeconds: 2, clear: true, rounds: 3 });
     assert.deepEqual(f.sleeps, [2000, 2000]);
-    assert.equal(f.out.filter((t) => t === '\x1b[H\x1b[2J').length, 3);
-    assert.equal(f.out.filter((t) => t.startsWith('+ Cluster: pg (7268616322854375442)')).length, 3);
+    assert.equal(f.out.length, 3);
+    assert.ok(f.out[0]!.startsWith('\x1b[H\x1b[2J+ Cluster: pg (7268616322854375442)'));
+    for (const frame of f.out.slice(1)) {
+      assert.ok(frame.startsWith('\x1b[H+ Cluster: pg (7268616322854375442)'));
+      assert.ok(frame.endsWith('\x1b[K\n\x1b[J'));
+      assert.ok(!frame.includes('\x1b[2J'), 'no full clear after the first frame: no flicker');
+    }
+  });
+
+  test('list -W keeps refreshing through an etcd error, which it shows; list without -W fails', async () => {
+    const f = fake();
+    await seed(f.store);
+    const { readPrefix } = f.store;
+    let calls = 0;
+    f.store.readPrefix = async (...args) => (++calls === 2 ? Promise.reject(new Error('etcd unavailable')) : readPrefix.apply(f.store, args));
+    await runList({ clusters: [f.s], format: 'pretty', extended: false, timestamps: false, refreshSeconds: 2, clear: false, rounds: 3 });
+    assert.deepEqual(f.out.map((t) => t.split(' ----')[0]!.split('\n')[0]), ['+ Cluster: pg (7268616322854375442)', 'Error: cluster pg: etcd unavailable', '+ Cluster: pg (7268616322854375442)']);
+    calls = 1;
+    await assert.rejects(runList({ clusters: [f.s], format: 'pretty', extended: false, timestamps: false, refreshSeconds: 0, clear: false }), /etcd unavailable/);
   });
 
   test('edit-config: compare-and-swap on the key revision; a concurrent change aborts', async () => {
@@ -138,5 +155,46 @@ describe('ctl verbs on a memory store', () => {
       ['http://10.0.0.3:8008/patroni', 'POST', 'restart', { restart_pending: true, postgres_version: '16.1' }],
     ]);
     assert.deepEqual(f.out.slice(-2), ['Success: restart on member n2\n', 'Success: restart on member n3\n']);
+  });
+
+  test('restart: while POST /restart is pending, the member\'s progress is shown', async () => {
+    let finish: (r: RestResponse) => void = () => undefined;
+    const polls: string[] = [];
+    const f = fake();
+    f.s.rest = {
+      request: async (_url, method, endpoint) => {
+        if (method === 'POST') return new Promise<RestResponse>((resolve) => (finish = resolve));
+        polls.push(endpoint);
+        if (polls.length === 3) finish({ status: 200, body: 'restarted successfully' });
+        return { status: 200, body: JSON.stringify({ state: 'restarting', pgha_progress: { task: 'restart', elapsed_s: polls.length * 2 } }) };
+      },
+    };
+    await seed(f.store);
+    assert.equal(await runRestart(f.s, { members: ['n2'], role: 'any', any: false, pending: false, force: true }), 0);
+    assert.deepEqual(f.out.slice(-2), ['n2: restart, 2 s elapsed\n', 'Success: restart on member n2\n']);
+  });
+
+  test('reinit --wait: progress lines while the member copies, then the end', async () => {
+    const docs = [
+      { state: 'running', postmaster_start_time: 'before' },
+      { state: 'creating replica', pgha_progress: { task: 'reinit', step: 'basebackup', elapsed_s: 1 } },
+      { state: 'creating replica', pgha_progress: { task: 'reinit', step: 'basebackup', percent: 40, done_kb: 40_960, total_kb: 102_400, rate_kb_s: 20_480, eta_s: 3, elapsed_s: 3 } },
+      { state: 'creating replica', pgha_progress: { task: 'reinit', step: 'basebackup', percent: 40, done_kb: 41_000, total_kb: 102_400, rate_kb_s: 20_480, eta_s: 3, elapsed_s: 5 } },
+      { state: 'starting', pgha_progress: { task: 'reinit', elapsed_s: 7 } },
+      { state: 'running', postmaster_start_time: 'after' },
+    ];
+    let get = 0;
+    const f = fake({ answer: (method) => (method === 'POST' ? { status: 200, body: 'reinitialize started' } : { status: 200, body: JSON.stringify(docs[get++]) }) });
+    await seed(f.store);
+    assert.equal(await runReinit(f.s, { members: ['n2'], force: true, wait: true }), 0);
+    assert.deepEqual(f.out.slice(-6), [
+      'Success: reinitialize for member n2\n',
+      'Waiting for reinitialize to complete on: n2\n',
+      'n2: reinit, basebackup starting, 1 s elapsed\n',
+      'n2: reinit, basebackup 40% (40.0 MB of 100.0 MB, 20.0 MB/s, 3 s left), 3 s elapsed\n',
+      'n2: reinit, 7 s elapsed\n',
+      'Reinitialize is completed on: n2\n',
+    ]);
+    assert.deepEqual(f.sleeps, [2000, 2000, 2000, 2000, 2000]);
   });
 });

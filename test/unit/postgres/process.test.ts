@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { ConfigError } from '../../../src/lib/errors';
 import { checkBinaries, findBinDir } from '../../../src/postgres/bin';
 import { firstSocketDirectory, localSuperuserConnection, localTarget, loopbackFor } from '../../../src/postgres/local-connection';
-import { basebackupArgsProblems, initdbArgsProblems, parseBasebackupProgress, sourceDsn } from '../../../src/postgres/pgctl';
+import { basebackupArgsProblems, initdbArgsProblems, sourceDsn } from '../../../src/postgres/pgctl';
 import { parsePostmasterPid } from '../../../src/postgres/postmaster';
 import { parseConninfo } from '../../../src/postgres/conninfo';
 import { tail } from '../../../src/postgres/tool';
@@ -19,11 +19,6 @@ describe('tool arguments', () => {
     assert.equal(basebackupArgsProblems(['--format=tar', '--wal-method=fetch', '--compress=gzip', '--host=x']).length, 4);
   });
 
-  it('parses pg_basebackup --progress lines', () => {
-    assert.deepEqual(parseBasebackupProgress('   1234/5678 kB (21%), 0/1 tablespace'), { doneKb: 1234, totalKb: 5678, percent: 21 });
-    assert.equal(parseBasebackupProgress('waiting for checkpoint'), undefined);
-  });
-
   it('builds a source DSN without a password', () => {
     const dsn = sourceDsn({ host: '127.0.0.1', port: 5432, user: 'rep', sslmode: 'require' });
     assert.deepEqual(parseConninfo(dsn), { dbname: 'postgres', user: 'rep', host: '127.0.0.1', port: '5432', sslmode: 'require' });
@@ -31,6 +26,11 @@ describe('tool arguments', () => {
 
   it('keeps the last lines of tool output for errors', () => {
     assert.equal(tail('a\n\nb\r\nc\n', 2), 'b\nc');
+  });
+
+  it('quotes only the last progress line of a failed tool', () => {
+    const out = '10/100 kB (10%) copied\n50/100 kB (50%) copied\npg_rewind: error: could not fetch\n60/100 kB (60%) copied\n';
+    assert.equal(tail(out, 15, (l) => l.includes('copied')), 'pg_rewind: error: could not fetch\n60/100 kB (60%) copied');
   });
 });
 
