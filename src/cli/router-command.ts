@@ -22,6 +22,7 @@ Options:
   --read-max-lag-seconds N     the same, in seconds
   --read-fallback-to-leader    reads go to the leader when no replica qualifies
   --hold-timeout DURATION      how long a new connection waits for a backend to qualify (e.g. 30s)
+  --max-connections N          client connections per listener; the next gets SQLSTATE 53300 (default 10000, 0 = none)
   -h, --help                   this text
 See docs/router.md.
 `;
