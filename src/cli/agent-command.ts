@@ -121,6 +121,9 @@ export function systemIdFix(config: AgentConfig): string {
 }
 
 export async function runAgent(config: AgentConfig, logger: Logger): Promise<number> {
+  // Read once at start, like the YAML, before anything is opened: an unusable certificate stops the start, naming
+  // its setting.
+  const peerFetch = peerFetcher(clientTls(config.memberTls));
   // Every etcd call finishes within retry_timeout (Patroni's etcd read timeout): a hung etcd never stalls a tick longer.
   const deadlineMs = Math.max(1000, (config.bootstrap.dynamic?.retryTimeoutSeconds ?? 10) * 1000);
   const store = new EtcdStore({
@@ -143,8 +146,6 @@ export async function runAgent(config: AgentConfig, logger: Logger): Promise<num
   const shutdown = (stopPostgres: boolean) => (stopping ??= cleanup(stopPostgres));
   const requests = new RequestQueue();
   const stopOperations = new AbortController();
-  // Read once at start, like the YAML: an unreadable certificate stops the start, naming its setting.
-  const peerFetch = peerFetcher(clientTls(config.memberTls));
   const runner = new AgentRunner({
     config, store, ops, logger, metrics, pghaVersion: PGHA_VERSION, requests, peerFetch,
     exit: (code, message, why) => {
