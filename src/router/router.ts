@@ -73,8 +73,9 @@ export interface ListenerRuntime {
   refusing: Set<Session>;
   /** Open client connections per client IP address (kept for max_connections_per_client). */
   perClient: AddressCounts;
-  /** True from the first refusal for a limit until a connection is accepted again: one log line per episode. */
-  atLimit: boolean;
+  /** Refusals for a limit not logged yet, and when the last such line was written (at most one per LIMIT_LOG_MS). */
+  limitRefusals: number;
+  limitLoggedAtMs?: number;
 }
 
 export interface RouterDeps {
@@ -109,6 +110,8 @@ const CANNOT_CONNECT_NOW = '57P03';
  * with the sessions being served.
  */
 const MAX_REFUSING = 1000;
+/** A listener at its limit logs one line per this period (with the count), not one per refused connection. */
+const LIMIT_LOG_MS = 10_000;
 
 export class Router {
   readonly listeners = new Map<string, ListenerRuntime>();
@@ -146,7 +149,7 @@ export class Router {
       opaque: new Map(),
       refusing: new Set(),
       perClient: new AddressCounts(),
-      atLimit: false,
+      limitRefusals: 0,
     };
     server.on('connection', (socket) => this.accept(rt, socket));
     server.on('error', (err) => this.log.error({ err, listener: config.name }, 'listener error'));
@@ -282,15 +285,17 @@ export class Router {
     const addr = s.client.remoteAddress ?? '';
     s.overLimit = overLimit(l, rt.sessions.size + rt.pending.size, rt.perClient.get(addr));
     if (!s.overLimit) {
-      rt.atLimit = false;
       rt.pending.add(s);
       s.clientAddress = addr;
       rt.perClient.add(addr);
       return true;
     }
-    if (!rt.atLimit) {
-      rt.atLimit = true;
-      this.log.warn({ listener: l.name, reason: s.overLimit, maxConnections: l.maxConnections, maxConnectionsPerClient: l.maxConnectionsPerClient, client: addr }, 'connection limit reached: refusing new connections');
+    rt.limitRefusals++;
+    const now = this.deps.scheduler.now();
+    if (rt.limitLoggedAtMs === undefined || now - rt.limitLoggedAtMs >= LIMIT_LOG_MS) {
+      this.log.warn({ listener: l.name, reason: s.overLimit, refused: rt.limitRefusals, maxConnections: l.maxConnections, maxConnectionsPerClient: l.maxConnectionsPerClient, client: addr }, 'connection limit reached: refusing new connections');
+      rt.limitLoggedAtMs = now;
+      rt.limitRefusals = 0;
     }
     if (rt.refusing.size >= MAX_REFUSING) {
       this.deps.metrics.refused(l.name, s.overLimit);
