@@ -18,7 +18,7 @@ import { Executor } from './execute';
 import { LeaseKeeper } from './lease-keeper';
 import { observeDcs, observePostgres } from './observe';
 import type { LocalPostgres, Observation, TaskState } from './observation';
-import { askPeers } from './peers';
+import { askPeers, type PeerFetch } from './peers';
 import type { PostgresOps } from './postgres-ops';
 import type { AgentStatus } from './status';
 import { TaskSlot } from './task-slot';
@@ -39,6 +39,8 @@ export interface RunnerDeps {
   requests?: RequestQueue;
   /** Wall clock, ms since the epoch (scheduled switchovers). */
   wallNow?: () => number;
+  /** GETs another member's /patroni (default: no private CA, no client certificate). */
+  peerFetch?: PeerFetch;
 }
 
 const TASK_KIND: Partial<Record<Action['type'], TaskState['kind']>> = {
@@ -169,7 +171,7 @@ export class AgentRunner {
     if (postgres.systemId) this.systemId = postgres.systemId;
     const view = dcs.ok ? dcs.view : undefined;
     const switchingAway = view?.failover && view.leader?.name === this.d.config.name;
-    const peers = view && (!view.leader || switchingAway) && postgres.running ? await askPeers(this.d.config.name, view, this.lastLeaderView) : undefined;
+    const peers = view && (!view.leader || switchingAway) && postgres.running ? await askPeers(this.d.config.name, view, this.lastLeaderView, this.d.peerFetch) : undefined;
     const task = this.tasks.current;
     const finishedTask = this.tasks.takeOutcome();
     if (finishedTask && !finishedTask.ok) this.log.warn({ task: finishedTask.kind, err: finishedTask.error }, 'task failed');

@@ -10,6 +10,8 @@ import { AgentRunner } from '../agent/runner';
 import { LocalPostgresOps } from '../agent/local-postgres';
 import { startRestApi, type RestApiTls } from '../api/server';
 import { operationHandlers } from '../api/operations';
+import { askMember, peerFetcher } from '../agent/peers';
+import { clientTls } from '../lib/json-get';
 import { RequestQueue } from '../agent/requests';
 import { AgentMetrics } from '../metrics/agent-metrics';
 import { readCluster } from '../dcs/read';
@@ -119,6 +121,9 @@ export function systemIdFix(config: AgentConfig): string {
 }
 
 export async function runAgent(config: AgentConfig, logger: Logger): Promise<number> {
+  // Read once at start, like the YAML, before anything is opened: an unusable certificate stops the start, naming
+  // its setting.
+  const peerFetch = peerFetcher(clientTls(config.memberTls));
   // Every etcd call finishes within retry_timeout (Patroni's etcd read timeout): a hung etcd never stalls a tick longer.
   const deadlineMs = Math.max(1000, (config.bootstrap.dynamic?.retryTimeoutSeconds ?? 10) * 1000);
   const store = new EtcdStore({
@@ -142,7 +147,7 @@ export async function runAgent(config: AgentConfig, logger: Logger): Promise<num
   const requests = new RequestQueue();
   const stopOperations = new AbortController();
   const runner = new AgentRunner({
-    config, store, ops, logger, metrics, pghaVersion: PGHA_VERSION, requests,
+    config, store, ops, logger, metrics, pghaVersion: PGHA_VERSION, requests, peerFetch,
     exit: (code, message, why) => {
       const fix = why === 'system_id_mismatch' ? systemIdFix(config) : '';
       logger.fatal({ reason: message, fix }, 'CRITICAL: stopping the agent');
@@ -169,6 +174,7 @@ export async function runAgent(config: AgentConfig, logger: Logger): Promise<num
       store, keys: runner.keys, status: () => runner.status(), requests,
       readCluster: () => readCluster(store, runner.keys),
       wakeUp: () => runner.wakeUp(),
+      askMember: (m) => askMember(m, peerFetch),
       logger: logger.child({ component: 'api' }),
       signal: stopOperations.signal,
     }),

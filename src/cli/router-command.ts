@@ -22,6 +22,7 @@ Options:
   --read-max-lag-seconds N     the same, in seconds
   --read-fallback-to-leader    reads go to the leader when no replica qualifies
   --hold-timeout DURATION      how long a new connection waits for a backend to qualify (e.g. 30s)
+  --max-connections N          client connections per listener; the next gets SQLSTATE 53300 (default 10000, 0 = none)
   -h, --help                   this text
 See docs/router.md.
 `;
@@ -64,6 +65,27 @@ export async function runRouterCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
+/**
+ * The embedded router's health section: its own settings, with the CA and client certificate of the agent's member
+ * calls (`ctl.*`, else `restapi.cafile`/`certfile`/`keyfile`/`keyfile_password`) where it sets none of its own, so
+ * agents with a private CA and `verify_client: required` answer their own routers.
+ */
+function inheritedHealth(config: AgentConfig): unknown {
+  const own = config.router?.health;
+  if (own !== undefined && own !== null && (typeof own !== 'object' || Array.isArray(own))) return own;
+  const health = { ...(own as Record<string, unknown> | undefined) };
+  const tls = config.memberTls;
+  const set = (k: string) => health[k] !== undefined && health[k] !== null;
+  const verify = health.verify_tls !== false && !/^(false|no|off)$/i.test(String(health.verify_tls));
+  if (tls?.ca && !set('cacert') && verify) health.cacert = tls.ca.file;
+  if (tls?.cert && !set('cert') && !set('key')) {
+    health.cert = tls.cert.file;
+    if (tls.key) health.key = tls.key.file;
+    if (tls.passphrase !== undefined && !set('key_password')) health.key_password = tls.passphrase;
+  }
+  return health;
+}
+
 /** The agent YAML's `router:` section: the router runs inside the agent, on the agent's etcd and scope. */
 export async function startEmbeddedRouter(config: AgentConfig, logger: Logger): Promise<{ stop(): Promise<void> }> {
   const doc = {
@@ -81,6 +103,6 @@ export async function startEmbeddedRouter(config: AgentConfig, logger: Logger): 
       ...(config.etcd.key ? { key: config.etcd.key } : {}),
     },
   };
-  const routerConfig = loadRouterConfig(doc, `${config.source} (router:)`);
+  const routerConfig = loadRouterConfig({ ...doc, health: inheritedHealth(config) }, `${config.source} (router:)`);
   return startRouter(routerConfig, { logger: logger.child({ component: 'router' }) });
 }

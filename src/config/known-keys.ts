@@ -6,7 +6,10 @@ export const SUPPORTED_SECTIONS = [
   'scope', 'namespace', 'name', 'restapi', 'etcd', 'etcd3', 'bootstrap', 'postgresql', 'tags', 'log', 'router',
 ] as const;
 
-/** Patroni sections pgha accepts and ignores (patronictl settings, the watchdog when not required). */
+/**
+ * Patroni sections pgha accepts without their own schema: patronictl settings (of which the agent reads only the TLS
+ * files, for calls to other members: restapi.ts parseMemberTls), the watchdog when not required.
+ */
 export const IGNORED_SECTIONS = ['ctl', 'watchdog'] as const;
 
 /** Patroni DCS sections pgha cannot use: it speaks etcd v3 only. */

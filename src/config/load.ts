@@ -16,7 +16,7 @@ import {
 } from './known-keys';
 import { parseLogSection } from './log';
 import { parsePostgresql } from './postgresql';
-import { parseRestApi } from './restapi';
+import { parseMemberTls, parseRestApi } from './restapi';
 import type { AgentConfig } from './types';
 import { type ParseContext, type YamlMap, isMap, newContext, optionalMap, optionalString, parseBool, requiredString } from './values';
 
@@ -93,6 +93,8 @@ export function parseAgentConfig(doc: unknown, env: NodeJS.ProcessEnv, source: s
     warnings: ctx.warnings,
   };
   if (router) config.router = structuredClone(router);
+  const memberTls = parseMemberTls(merged, restapi, ctx);
+  if (memberTls) config.memberTls = memberTls;
   return config;
 }
 

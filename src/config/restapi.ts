@@ -1,6 +1,7 @@
 import { ConfigError } from '../lib/errors';
 import { formatHostPort, isWildcardHost, parseHostPort } from './address';
 import { RESTAPI_KEYS, checkSectionKeys } from './known-keys';
+import type { ClientTlsFiles, TlsFile } from '../lib/json-get';
 import type { HostPort, RestApiConfig } from './types';
 import { type ParseContext, type YamlMap, join, optionalMap, optionalString, optionalText, wrongValue } from './values';
 
@@ -41,6 +42,29 @@ export function parseRestApi(doc: YamlMap, ctx: ParseContext): RestApiConfig {
     if (map[key] !== undefined) ctx.warnings.push(`restapi.${key} is not supported by pgha; it is ignored`);
   }
   return config;
+}
+
+/**
+ * The TLS of the agent's calls to other members (Patroni's PatroniRequest, which the agent builds from its whole
+ * YAML): the CA from `ctl.cacert`, else `restapi.cafile`; the client certificate from `ctl.certfile`, else
+ * `restapi.certfile` (so with `verify_client: required` every member presents its own REST certificate, which must
+ * then allow client authentication). The key and its password come from the section the certificate came from
+ * (Patroni picks each one separately; a ctl certificate with a restapi key cannot work).
+ */
+export function parseMemberTls(doc: YamlMap, restapi: RestApiConfig, ctx: ParseContext): ClientTlsFiles | undefined {
+  const ctl = optionalMap(doc.ctl, 'ctl', ctx) ?? {};
+  const ctlFile = (key: string): TlsFile | undefined => {
+    const v = optionalString(ctl, key, 'ctl', ctx);
+    return v ? { file: v, field: `ctl.${key}` } : undefined;
+  };
+  const rest = (file: string | undefined, key: string): TlsFile | undefined => (file ? { file, field: `restapi.${key}` } : undefined);
+  const ca = ctlFile('cacert') ?? rest(restapi.cafile, 'cafile');
+  const ctlCert = ctlFile('certfile');
+  const cert = ctlCert ?? rest(restapi.certfile, 'certfile');
+  const key = ctlCert ? ctlFile('keyfile') : rest(restapi.keyfile, 'keyfile');
+  const passphrase = ctlCert ? optionalText(ctl, 'keyfile_password', 'ctl', ctx) : restapi.keyfilePassword;
+  if (!ca && !cert) return undefined;
+  return { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}), ...(passphrase !== undefined ? { passphrase } : {}) };
 }
 
 /**

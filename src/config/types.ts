@@ -1,3 +1,4 @@
+import type { ClientTlsFiles } from '../lib/json-get';
 /**
  * The normalized local configuration, loaded from Patroni's YAML (reference §9). Field names are camelCase with
  * units; the loader maps Patroni's names onto these and validates them.
@@ -90,6 +91,12 @@ export interface AgentConfig {
   log: LogConfig;
   /** The `router:` section, kept raw here; the router's own loader validates it. */
   router?: Record<string, unknown>;
+  /**
+   * How this agent calls the other members' REST APIs (peer queries in elections, a switchover's candidate check):
+   * the CA and client certificate from `ctl.*`, else `restapi.*`, as Patroni's PatroniRequest. Undefined: the
+   * system CA store, no client certificate.
+   */
+  memberTls?: ClientTlsFiles;
   /** Where the file came from, for messages. */
   source: string;
   /** Settings accepted but ignored or adjusted (one sentence each); the agent logs them once at startup. */

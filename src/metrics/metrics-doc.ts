@@ -53,7 +53,8 @@ const CLOSE_REASONS = valuesOf<CloseReason>({ client: true, backend: true, leade
 const CONNECT_FAILURES = valuesOf<ConnectFailureReason>({ refused: true, timeout: true, reset: true, tls_refused: true, error: true });
 const REFUSALS = valuesOf<RefusalReason>({
   hold_timeout: true, startup_timeout: true, malformed: true, oversized: true, unsupported_protocol: true,
-  unencrypted_data_after_tls_request: true, shutdown: true,
+  unencrypted_data_after_tls_request: true, shutdown: true, max_connections: true, max_connections_per_client: true,
+  max_held: true,
 });
 const HOLD_OUTCOMES = valuesOf<HoldOutcome>({ routed: true, timeout: true, client_gone: true, shutdown: true });
 const CANCEL_OUTCOMES = valuesOf<CancelOutcome>({ routed: true, broadcast: true, unknown_key: true, failed: true });

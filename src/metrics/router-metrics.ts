@@ -20,7 +20,10 @@ export type RefusalReason =
   | 'oversized'
   | 'unsupported_protocol'
   | 'unencrypted_data_after_tls_request'
-  | 'shutdown';
+  | 'shutdown'
+  | 'max_connections'
+  | 'max_connections_per_client'
+  | 'max_held';
 export type HoldOutcome = 'routed' | 'timeout' | 'client_gone' | 'shutdown';
 export type CancelOutcome = 'routed' | 'broadcast' | 'unknown_key' | 'failed';
 /** How the router's hold of new writes for a planned switchover ended. */

@@ -9,6 +9,7 @@ import { parseHostPort } from '../config/address';
 import { describeValue, isMap, type YamlMap } from '../config/values';
 import { parseByteSize } from '../model/lsn';
 import { DEFAULT_SWITCHOVER_HOLD_MS } from './routing';
+import type { ClientTlsFiles, TlsFile } from '../lib/json-get';
 import type { BalanceMode, ListenerConfig, ListenerRole, RouterConfig } from './types';
 
 export const DEFAULT_WRITE_PORT = 5000;
@@ -17,13 +18,13 @@ export const DEFAULT_READ_PORT = 5001;
 const TOP_KEYS = [
   'scope', 'namespace', 'etcd', 'etcd3', 'listeners', 'metrics', 'health', 'lag', 'lease', 'hold_timeout',
   'startup_timeout', 'max_startup_packet', 'connect_timeout', 'drain_timeout', 'weight_tag', 'tcp_keepalive',
-  'switchover_hold',
+  'switchover_hold', 'max_connections', 'max_held', 'max_connections_per_client',
 ];
 const LISTENER_KEYS = [
   'name', 'listen', 'role', 'max_lag', 'max_lag_seconds', 'balance', 'tags', 'include_noloadbalance',
-  'fallback_to_leader', 'require_streaming', 'hold_timeout',
+  'fallback_to_leader', 'require_streaming', 'hold_timeout', 'max_connections', 'max_held', 'max_connections_per_client',
 ];
-const HEALTH_KEYS = ['interval', 'timeout', 'rise', 'fall', 'fast_interval', 'max_age', 'verify_tls'];
+const HEALTH_KEYS = ['interval', 'timeout', 'rise', 'fall', 'fast_interval', 'max_age', 'verify_tls', 'cacert', 'cert', 'key', 'key_password'];
 const LAG_KEYS = ['position', 'history'];
 const LEASE_KEYS = ['default_ttl', 'margin'];
 const ETCD_KEYS = ['hosts', 'host', 'deadline', 'username', 'password', 'protocol', 'cacert', 'cert', 'key'];
@@ -95,6 +96,47 @@ function wholeNumber(map: YamlMap, key: string, parent: string, fallback: number
   return n;
 }
 
+/**
+ * Connection limits: a whole number, 0 = no limit. The default `max_connections` (10,000 per listener) is far above
+ * any PostgreSQL `max_connections` a listener can usefully front, and keeps two full listeners (2 descriptors per
+ * routed session) inside the 65,536 open files of the shipped systemd units (LimitNOFILE), so a connection flood
+ * gets 53300 answers instead of starving the router of descriptors for etcd, health checks and backends.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
+const MAX_LIMIT = 1_000_000;
+
+export interface ConnectionLimits {
+  maxConnections: number;
+  maxHeld: number;
+  maxConnectionsPerClient: number;
+}
+
+function limit(map: YamlMap, key: string, parent: string, fallback: number): number {
+  const field = parent ? `${parent}.${key}` : key;
+  const v = map[key];
+  if (v === undefined || v === null) return fallback;
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+  if (!Number.isInteger(n) || n < 0 || n > MAX_LIMIT) {
+    throw new ConfigError(field, `got ${describeValue(v, field)}, expected a whole number of connections from 0 to ${MAX_LIMIT}`, `write e.g. ${key}: ${key === 'max_connections' ? 1000 : 100} (0 means no limit)`);
+  }
+  return n;
+}
+
+function connectionLimits(map: YamlMap, parent: string, defaults: ConnectionLimits): ConnectionLimits {
+  const out: ConnectionLimits = {
+    maxConnections: limit(map, 'max_connections', parent, defaults.maxConnections),
+    maxHeld: limit(map, 'max_held', parent, defaults.maxHeld),
+    maxConnectionsPerClient: limit(map, 'max_connections_per_client', parent, defaults.maxConnectionsPerClient),
+  };
+  const p = parent ? `${parent}.` : '';
+  for (const [key, n] of [['max_held', out.maxHeld], ['max_connections_per_client', out.maxConnectionsPerClient]] as const) {
+    if (out.maxConnections > 0 && n > out.maxConnections) {
+      throw new ConfigError(`${p}${key}`, `${n} is above ${p}max_connections (${out.maxConnections}), so it could never be reached`, `lower it to at most ${out.maxConnections}, or raise max_connections`);
+    }
+  }
+  return out;
+}
+
 function bool(map: YamlMap, key: string, parent: string, fallback: boolean): boolean {
   const v = map[key];
   const field = `${parent}.${key}`;
@@ -148,7 +190,7 @@ function parseBalance(value: unknown, field: string): BalanceMode {
   throw new ConfigError(field, `got ${describeValue(value, field)}`, 'use least_connections (default) or round_robin');
 }
 
-function parseListener(raw: unknown, field: string, nameHint: string | undefined, defaults: { holdTimeoutMs: number }): ListenerConfig {
+function parseListener(raw: unknown, field: string, nameHint: string | undefined, defaults: { holdTimeoutMs: number; limits: ConnectionLimits }): ListenerConfig {
   const map = section(raw, field);
   checkKeys(map, LISTENER_KEYS, field);
   const name = str(map, 'name', field) ?? nameHint;
@@ -182,18 +224,48 @@ function parseListener(raw: unknown, field: string, nameHint: string | undefined
     fallbackToLeader: role === 'read-only' ? true : bool(map, 'fallback_to_leader', field, false),
     requireStreaming: bool(map, 'require_streaming', field, true),
     holdTimeoutMs: duration(map, 'hold_timeout', field, defaults.holdTimeoutMs),
+    ...connectionLimits(map, field, defaults.limits),
   };
   if (map.max_lag !== undefined && map.max_lag !== null) out.maxLagBytes = size(map.max_lag, `${field}.max_lag`);
   if (map.max_lag_seconds !== undefined && map.max_lag_seconds !== null) out.maxLagSeconds = parseDuration(map.max_lag_seconds, `${field}.max_lag_seconds`) / 1000;
   return out;
 }
 
-export function defaultListeners(holdTimeoutMs: number): ListenerConfig[] {
-  const base = { balance: 'least-connections' as const, tagFilters: {}, includeNoloadbalance: false, requireStreaming: true, holdTimeoutMs };
+export function defaultListeners(holdTimeoutMs: number, limits: ConnectionLimits = { maxConnections: DEFAULT_MAX_CONNECTIONS, maxHeld: 0, maxConnectionsPerClient: 0 }): ListenerConfig[] {
+  const base = { balance: 'least-connections' as const, tagFilters: {}, includeNoloadbalance: false, requireStreaming: true, holdTimeoutMs, ...limits };
   return [
     { ...base, name: 'write', role: 'primary', host: '0.0.0.0', port: DEFAULT_WRITE_PORT, fallbackToLeader: false },
     { ...base, name: 'read', role: 'replica', host: '0.0.0.0', port: DEFAULT_READ_PORT, fallbackToLeader: false, maxLagBytes: 16 * 1024 * 1024 },
   ];
+}
+
+/**
+ * `health.cacert`, `cert`, `key`, `key_password`: the files are read when the router starts (or reloads), where
+ * an unreadable one is refused naming its field. `key` defaults to `cert` (one PEM holding both, as Patroni's
+ * restapi.certfile).
+ */
+function healthTlsFiles(h: YamlMap, verifyTls: boolean): ClientTlsFiles | undefined {
+  const file = (key: string): TlsFile | undefined => {
+    const v = str(h, key, 'health');
+    return v === undefined ? undefined : { file: v, field: `health.${key}` };
+  };
+  const ca = file('cacert');
+  const cert = file('cert');
+  const key = file('key');
+  const pw = h.key_password;
+  if (ca && !verifyTls) throw new ConfigError('health.cacert', 'is set while health.verify_tls is false, so it would never be used', 'remove one of them: keep verify_tls true to check the agents\' certificates against cacert');
+  if (key && !cert) throw new ConfigError('health.key', 'is set without health.cert', 'set health.cert to the client certificate this key belongs to, or remove key');
+  if (pw !== undefined && pw !== null && !cert) throw new ConfigError('health.key_password', 'is set without health.cert', 'set health.cert and health.key, or remove key_password');
+  if (pw !== undefined && pw !== null && typeof pw !== 'string' && typeof pw !== 'number') {
+    throw new ConfigError('health.key_password', `got ${describeValue(pw, 'health.key_password')}`, 'write the password as a string');
+  }
+  if (!ca && !cert) return undefined;
+  return {
+    ...(ca ? { ca } : {}),
+    ...(cert ? { cert } : {}),
+    ...(key ? { key } : {}),
+    ...(pw !== undefined && pw !== null ? { passphrase: String(pw) } : {}),
+  };
 }
 
 /** Validates a router document (router.yml, or the agent's `router:` section with scope/namespace/etcd added). */
@@ -244,13 +316,14 @@ function load(doc: unknown, source: string): RouterConfig {
   if (protocol === 'https' || etcd.cacert !== undefined || etcd.cert !== undefined) etcd.protocol = 'https';
 
   const holdTimeoutMs = duration(map, 'hold_timeout', '', 10_000);
+  const limits = connectionLimits(map, '', { maxConnections: DEFAULT_MAX_CONNECTIONS, maxHeld: 0, maxConnectionsPerClient: 0 });
   let listeners: ListenerConfig[];
   if (map.listeners === undefined || map.listeners === null) {
-    listeners = defaultListeners(holdTimeoutMs);
+    listeners = defaultListeners(holdTimeoutMs, limits);
   } else if (Array.isArray(map.listeners)) {
-    listeners = map.listeners.map((l, i) => parseListener(l, `listeners[${i}]`, undefined, { holdTimeoutMs }));
+    listeners = map.listeners.map((l, i) => parseListener(l, `listeners[${i}]`, undefined, { holdTimeoutMs, limits }));
   } else if (isMap(map.listeners)) {
-    listeners = Object.entries(map.listeners).map(([name, l]) => parseListener(l, `listeners.${name}`, name, { holdTimeoutMs }));
+    listeners = Object.entries(map.listeners).map(([name, l]) => parseListener(l, `listeners.${name}`, name, { holdTimeoutMs, limits }));
   } else {
     throw new ConfigError('listeners', `got ${describeValue(map.listeners, 'listeners')}`, 'write a list of listeners, each with name, listen and role');
   }
@@ -288,6 +361,8 @@ function load(doc: unknown, source: string): RouterConfig {
     maxAgeMs: duration(h, 'max_age', 'health', Math.max(3000, 3 * intervalMs), 10),
     verifyTls: bool(h, 'verify_tls', 'health', true),
   };
+  const tls = healthTlsFiles(h, health.verifyTls);
+  if (tls) health.tls = tls;
   if (health.timeoutMs > health.intervalMs) {
     throw new ConfigError('health.timeout', `${health.timeoutMs} ms is longer than health.interval (${health.intervalMs} ms)`, 'a check must finish before the next one starts: lower timeout or raise interval');
   }
@@ -341,7 +416,7 @@ function load(doc: unknown, source: string): RouterConfig {
   };
 }
 
-const FLAG_HELP = '--etcd HOST:PORT --scope NAME [--namespace /service/] [--write ADDR:PORT] [--read ADDR:PORT] [--metrics ADDR:PORT] [--read-max-lag SIZE] [--read-max-lag-seconds N] [--read-fallback-to-leader] [--hold-timeout DURATION]';
+const FLAG_HELP = '--etcd HOST:PORT --scope NAME [--namespace /service/] [--write ADDR:PORT] [--read ADDR:PORT] [--metrics ADDR:PORT] [--read-max-lag SIZE] [--read-max-lag-seconds N] [--read-fallback-to-leader] [--hold-timeout DURATION] [--max-connections N]';
 
 /** `pgha router --etcd HOST:PORT --scope NAME …`: the short form, validated by the same loader. */
 export function parseRouterFlags(argv: string[]): RouterConfig {
@@ -381,6 +456,9 @@ export function parseRouterFlags(argv: string[]): RouterConfig {
         break;
       case '--hold-timeout':
         doc.hold_timeout = value();
+        break;
+      case '--max-connections':
+        doc.max_connections = value();
         break;
       case '--read-max-lag':
         readExtra.max_lag = value();

@@ -5,60 +5,20 @@
  * member can be checked at once (`checkNow`, used when the leader key moves), so a new leader is admitted
  * within one REST round trip of the leader key change rather than one interval.
  */
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { clientTls, getJson, type ClientTls } from '../lib/json-get';
 import type { Logger } from '../log/logger';
 import type { Scheduler } from './hold';
 import type { HealthCheckConfig, MemberHealth, PatroniStatus } from './types';
 
 /** GETs a URL and returns its JSON body (any status code: a health endpoint's 503 still carries the document). */
-export type FetchJson = (url: string, timeoutMs: number, verifyTls: boolean) => Promise<unknown>;
+export type FetchJson = (url: string, timeoutMs: number, tls: ClientTls) => Promise<unknown>;
 
-const MAX_BODY = 256 * 1024;
+export const fetchJson: FetchJson = getJson;
 
-export const fetchJson: FetchJson = (url, timeoutMs, verifyTls) =>
-  new Promise((resolve, reject) => {
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      reject(new Error(`not a URL: ${url}`));
-      return;
-    }
-    const isHttps = parsed.protocol === 'https:';
-    if (!isHttps && parsed.protocol !== 'http:') {
-      reject(new Error(`unsupported api_url scheme ${parsed.protocol}`));
-      return;
-    }
-    const req = (isHttps ? httpsRequest : httpRequest)(
-      parsed,
-      { method: 'GET', agent: false, headers: { accept: 'application/json', connection: 'close' }, ...(isHttps ? { rejectUnauthorized: verifyTls } : {}) },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_BODY) req.destroy(new Error('answer too large'));
-          else chunks.push(c);
-        });
-        res.on('end', () => {
-          clearTimeout(timer);
-          try {
-            resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-          } catch {
-            reject(new Error(`HTTP ${res.statusCode ?? '?'} with a body that is not JSON`));
-          }
-        });
-        res.on('error', reject);
-      },
-    );
-    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-    req.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    req.end();
-  });
+/** The TLS of the checks: `health.verify_tls`, and `health.cacert`/`cert`/`key`/`key_password` read once. */
+export function healthTls(config: HealthCheckConfig): ClientTls {
+  return clientTls(config.tls, config.verifyTls);
+}
 
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -114,14 +74,18 @@ export class HealthChecker {
   private fast = new Set<string>();
   private readonly fetch: FetchJson;
   private config: HealthCheckConfig;
+  private tls: ClientTls;
   private stopped = false;
 
   constructor(private readonly opts: HealthCheckerOptions) {
     this.fetch = opts.fetch ?? fetchJson;
     this.config = opts.config;
+    this.tls = healthTls(opts.config);
   }
 
+  /** New settings; the certificate files are read again (a reload picks up renewed certificates). */
   reconfigure(config: HealthCheckConfig): void {
+    this.tls = healthTls(config);
     this.config = config;
   }
 
@@ -194,7 +158,7 @@ export class HealthChecker {
     t.again = false;
     const started = this.opts.scheduler.now();
     t.lastStartMs = started;
-    this.fetch(t.apiUrl, this.config.timeoutMs, this.config.verifyTls)
+    this.fetch(t.apiUrl, this.config.timeoutMs, this.tls)
       .then(parsePatroniStatus)
       .then(
         (status) => this.finish(t, started, status, undefined),

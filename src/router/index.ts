@@ -7,7 +7,7 @@ import type { ClusterStore } from '../dcs/store';
 import { ConfigError } from '../lib/errors';
 import { RouterMetrics } from '../metrics/router-metrics';
 import { realScheduler, type Scheduler } from './hold';
-import type { FetchJson } from './health';
+import { healthTls, type FetchJson } from './health';
 import { LeaderChanges } from './leader-changes';
 import { Router } from './router';
 import { closeServer, startStatusServer } from './status';
@@ -132,6 +132,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
               port: router!.listeners.get(l.name)?.port ?? null,
               maxLagBytes: l.maxLagBytes ?? null,
               maxLagSeconds: l.maxLagSeconds ?? null,
+              limits: { maxConnections: l.maxConnections, maxHeld: l.maxHeld, maxConnectionsPerClient: l.maxConnectionsPerClient },
               backends: pool?.backends ?? [],
               fallbackToLeader: pool?.fallback ?? false,
               reason: pool?.reason ?? '',
@@ -203,6 +204,8 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
       ] as const) {
         if (a !== b) throw new ConfigError(field, `changed from ${a} to ${b}: a reload cannot move the router to another cluster`, 'restart the router to apply it');
       }
+      healthTls(next.health); // unreadable certificate files refuse the reload before anything changes
+
       current = next;
       await router!.reconfigure(next);
       topology.reconfigure(next);

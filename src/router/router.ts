@@ -16,6 +16,7 @@ import type { Logger } from '../log/logger';
 import type { RouterMetrics, CloseReason, ConnectionMetrics, RefusalReason, ConnectFailureReason } from '../metrics/router-metrics';
 import { Balancer } from './balance';
 import { HoldQueue, type HoldTicket, type Scheduler } from './hold';
+import { AddressCounts, overLimit, tooManyConnections, type LimitReason } from './limits';
 import { Reader, TimeoutError } from './reader';
 import { sameBackend } from './routing';
 import type { Topology } from './topology';
@@ -50,6 +51,10 @@ interface Session {
   spliced: boolean;
   /** Plain startup sent, no byte back yet: a backend closing now is retried elsewhere (nothing reached the client). */
   awaitingReply?: boolean;
+  /** Accepted over a connection limit: read for its startup packet only, to answer 53300. */
+  overLimit?: LimitReason | undefined;
+  /** The client address this session counts against (max_connections_per_client). */
+  clientAddress?: string;
 }
 
 export interface ListenerRuntime {
@@ -64,6 +69,13 @@ export interface ListenerRuntime {
   balancer: Balancer;
   /** Backends holding sessions whose keys the router cannot see (TLS/GSS): member → count. */
   opaque: Map<string, { backend: Backend; count: number }>;
+  /** Connections over a limit, read only to be answered 53300 (not client sessions: not counted against limits). */
+  refusing: Set<Session>;
+  /** Open client connections per client IP address (kept for max_connections_per_client). */
+  perClient: AddressCounts;
+  /** Refusals for a limit not logged yet, and when the last such line was written (at most one per LIMIT_LOG_MS). */
+  limitRefusals: number;
+  limitLoggedAtMs?: number;
 }
 
 export interface RouterDeps {
@@ -92,6 +104,14 @@ const isClosed = (s: Session): boolean => s.phase === 'closed';
 
 /** The SQLSTATE for "try again later" (no backend qualifies): cannot_connect_now. */
 const CANNOT_CONNECT_NOW = '57P03';
+/**
+ * Connections over a limit being answered at once per listener. Each holds a descriptor until its startup packet
+ * arrives (at most startup_timeout); past this many, a flood is cut without an answer so the descriptors stay
+ * with the sessions being served.
+ */
+const MAX_REFUSING = 1000;
+/** A listener at its limit logs one line per this period (with the count), not one per refused connection. */
+const LIMIT_LOG_MS = 10_000;
 
 export class Router {
   readonly listeners = new Map<string, ListenerRuntime>();
@@ -127,6 +147,9 @@ export class Router {
       hold: new HoldQueue<Session>(this.deps.scheduler, (s, waited) => this.holdExpired(s, waited)),
       balancer: new Balancer(),
       opaque: new Map(),
+      refusing: new Set(),
+      perClient: new AddressCounts(),
+      limitRefusals: 0,
     };
     server.on('connection', (socket) => this.accept(rt, socket));
     server.on('error', (err) => this.log.error({ err, listener: config.name }, 'listener error'));
@@ -193,7 +216,7 @@ export class Router {
         this.closeServer(rt);
         rt.hold.expireAll();
         for (const s of [...rt.sessions]) this.kill(s, 'shutdown');
-        for (const s of [...rt.pending]) this.destroyPending(s);
+        for (const s of [...rt.pending, ...rt.refusing]) this.destroyPending(s);
         continue;
       }
       const moved = next.host !== rt.config.host || (next.port !== rt.config.port && next.port !== 0);
@@ -214,6 +237,7 @@ export class Router {
           fresh.pending.add(s);
         }
         for (const [k, v] of rt.opaque) fresh.opaque.set(k, v);
+        fresh.perClient = rt.perClient;
       }
     }
     for (const l of config.listeners) if (!this.listeners.has(l.name)) await this.addListener(l);
@@ -242,13 +266,44 @@ export class Router {
       serverClosed: false,
       spliced: false,
     };
-    rt.pending.add(s);
+    if (!this.admit(rt, s)) return;
     client.on('error', () => {
       s.errored = true;
     });
     client.once('close', () => this.onClientClose(s));
     s.reader = new Reader(client, 'client', this.config.startup.maxPacketBytes * 2);
     void this.readFirst(s);
+  }
+
+  /**
+   * The connection limits, checked once per accepted connection (never on the data path): under them the
+   * connection becomes a client session (pending); over one it is only read for its startup packet, to be
+   * answered 53300 like PostgreSQL's "too many clients". False: closed at once (too many being refused already).
+   */
+  private admit(rt: ListenerRuntime, s: Session): boolean {
+    const l = rt.config;
+    const addr = s.client.remoteAddress ?? '';
+    s.overLimit = overLimit(l, rt.sessions.size + rt.pending.size, rt.perClient.get(addr));
+    if (!s.overLimit) {
+      rt.pending.add(s);
+      s.clientAddress = addr;
+      rt.perClient.add(addr);
+      return true;
+    }
+    rt.limitRefusals++;
+    const now = this.deps.scheduler.now();
+    if (rt.limitLoggedAtMs === undefined || now - rt.limitLoggedAtMs >= LIMIT_LOG_MS) {
+      this.log.warn({ listener: l.name, reason: s.overLimit, refused: rt.limitRefusals, maxConnections: l.maxConnections, maxConnectionsPerClient: l.maxConnectionsPerClient, client: addr }, 'connection limit reached: refusing new connections');
+      rt.limitLoggedAtMs = now;
+      rt.limitRefusals = 0;
+    }
+    if (rt.refusing.size >= MAX_REFUSING) {
+      this.deps.metrics.refused(l.name, s.overLimit);
+      s.client.destroy();
+      return false;
+    }
+    rt.refusing.add(s);
+    return true;
   }
 
   private async readFirst(s: Session): Promise<void> {
@@ -281,7 +336,8 @@ export class Router {
         break;
     }
     s.first = first;
-    this.route(s);
+    if (s.overLimit) this.refuse(s, tooManyConnections(s.rt.config, s.overLimit, s.client.remoteAddress), s.overLimit);
+    else this.route(s);
   }
 
   private startupFailed(s: Session, err: unknown): void {
@@ -313,6 +369,10 @@ export class Router {
       const remaining = s.deadlineMs - now;
       if (remaining <= 0) {
         this.refuseNoBackend(s, table, 0);
+        return true;
+      }
+      if (s.rt.config.maxHeld > 0 && s.rt.hold.size >= s.rt.config.maxHeld) {
+        this.refuseNoBackend(s, table, 0, 'max_held');
         return true;
       }
       s.phase = 'held';
@@ -355,7 +415,7 @@ export class Router {
     this.refuseNoBackend(s, this.deps.topology.table(), waitedMs);
   }
 
-  private refuseNoBackend(s: Session, table: RoutingTable, waitedMs: number): void {
+  private refuseNoBackend(s: Session, table: RoutingTable, waitedMs: number, reason: 'hold_timeout' | 'max_held' = 'hold_timeout'): void {
     const l = s.rt.config;
     const pool = table.pools[l.name];
     const why = l.role === 'primary' ? table.writeReason : pool?.reason ?? 'no backend';
@@ -363,12 +423,11 @@ export class Router {
       l.role === 'primary'
         ? `pgha router: no writable primary available for listener "${l.name}": ${why}`
         : `pgha router: no backend qualifies for listener "${l.name}" (${l.role}): ${why}`;
-    this.log.info({ listener: l.name, session: s.id, waitedMs: Math.round(waitedMs), reason: why }, 'connection refused: no backend');
-    this.refuse(
-      s,
-      { sqlstate: CANNOT_CONNECT_NOW, message, detail: `Waited ${(waitedMs / 1000).toFixed(1)} s (hold_timeout ${(l.holdTimeoutMs / 1000).toFixed(1)} s).`, hint: 'Retry the connection: the cluster is electing or switching its leader, or has no qualified replica.' },
-      'hold_timeout',
-    );
+    this.log.info({ listener: l.name, session: s.id, waitedMs: Math.round(waitedMs), reason: why, limit: reason === 'max_held' ? l.maxHeld : undefined }, 'connection refused: no backend');
+    const detail = reason === 'max_held'
+      ? `Not held: max_held (${l.maxHeld}) connections already wait for a backend on this listener.`
+      : `Waited ${(waitedMs / 1000).toFixed(1)} s (hold_timeout ${(l.holdTimeoutMs / 1000).toFixed(1)} s).`;
+    this.refuse(s, { sqlstate: CANNOT_CONNECT_NOW, message, detail, hint: 'Retry the connection: the cluster is electing or switching its leader, or has no qualified replica.' }, reason);
   }
 
   /** Re-offers held sessions after a table change. */
@@ -440,9 +499,15 @@ export class Router {
 
   private rtDone(s: Session): void {
     s.rt.pending.delete(s);
+    s.rt.refusing.delete(s);
   }
 
   private onClientClose(s: Session): void {
+    const addr = s.clientAddress;
+    if (addr !== undefined) {
+      s.clientAddress = undefined;
+      s.rt.perClient.remove(addr);
+    }
     if (s.backend) {
       this.socketClosed(s, 'client');
       return;
@@ -833,7 +898,7 @@ export class Router {
     for (const rt of this.listeners.values()) this.closeServer(rt);
     for (const rt of this.listeners.values()) {
       rt.hold.expireAll();
-      for (const s of [...rt.pending]) this.destroyPending(s);
+      for (const s of [...rt.pending, ...rt.refusing]) this.destroyPending(s);
     }
     const deadline = Date.now() + this.config.drainTimeoutMs;
     while (Date.now() < deadline && [...this.listeners.values()].some((rt) => rt.sessions.size > 0)) {

@@ -2,6 +2,7 @@
  * The router's vocabulary: configuration, health observations, lag, and the routing table. Types only: no I/O,
  * so routing.ts (pure) can import them.
  */
+import type { ClientTlsFiles } from '../lib/json-get';
 
 /** What a listener routes to (docs/router.md "Listeners"). */
 export type ListenerRole = 'primary' | 'replica' | 'read-only' | 'any';
@@ -29,6 +30,15 @@ export interface ListenerConfig {
   requireStreaming: boolean;
   /** How long a new connection waits for a backend to qualify before it gets an ErrorResponse. */
   holdTimeoutMs: number;
+  /**
+   * Client connections open on this listener (routed, held, or still sending their startup packet) past which a
+   * new one gets SQLSTATE 53300; 0 = no limit.
+   */
+  maxConnections: number;
+  /** Held connections (waiting for a backend) past which a new one is refused at once with 57P03; 0 = no limit. */
+  maxHeld: number;
+  /** Client connections from one IP address past which a new one gets 53300; 0 = no limit. */
+  maxConnectionsPerClient: number;
 }
 
 export interface RouterConfig {
@@ -76,6 +86,11 @@ export interface HealthCheckConfig {
   fastIntervalMs: number;
   /** Verify the agents' HTTPS certificates (https api_url). */
   verifyTls: boolean;
+  /**
+   * `health.cacert` (the private CA of the agents' certificates), `cert` + `key` (+ `key_password`): the client
+   * certificate for agents with `verify_client: required`. Undefined: the system CA store, no client certificate.
+   */
+  tls?: ClientTlsFiles;
   /**
    * An agent answer older than this is unknown: it confirms no leader and gives no lag (and unknown never
    * qualifies). A backstop for fall: a check that hangs is also a failure, after `timeoutMs`.

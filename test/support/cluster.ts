@@ -24,10 +24,11 @@ export interface TestCluster extends LocalCluster {
   logTail(i: number, lines?: number): string;
 }
 
-export async function startTestCluster(opts: Omit<LocalClusterOptions, 'dir' | 'env'> = {}): Promise<TestCluster> {
+/** `env`: variables added to the agents' environment (PATRONI_* overrides shared by every node). */
+export async function startTestCluster(opts: Omit<LocalClusterOptions, 'dir' | 'env'> & { env?: NodeJS.ProcessEnv } = {}): Promise<TestCluster> {
   const dir = tempDir('it');
   chmodSync(dir, 0o755);
-  const local = await startLocalCluster({ ...opts, dir, env: process.env });
+  const local = await startLocalCluster({ ...opts, dir, env: { ...process.env, ...opts.env } });
   const store = new EtcdStore({ hosts: [local.etcd.endpoint], deadlineMs: 5000 });
   const keys = clusterKeys('/service', local.scope);
   const t: TestCluster = {

@@ -6,7 +6,7 @@
 import type { ClusterView } from '../../model/cluster';
 import type { Member } from '../../model/member';
 import type { PeerReport } from '../../agent/observation';
-import { fetchJson, peerFromDocument } from '../../agent/peers';
+import { askMember } from '../../agent/peers';
 import { describe } from '../../lib/errors';
 import type { UnsafeHandler, UnsafeReply } from '../server';
 import { clusterSettings, type OperationDeps } from './deps';
@@ -25,8 +25,6 @@ type Refusal = { code: number; message: string };
 
 const title = (action: FailoverAction) => (action === 'switchover' ? 'Switchover' : 'Failover');
 const verb = (action: FailoverAction) => (action === 'switchover' ? 'switched' : 'failed');
-/** Patroni asks each member's API with a 2 s timeout. */
-const PEER_TIMEOUT_MS = 2_000;
 /** The socket of a REST request idles out after 60 s (server.ts): answer before that. */
 const MAX_POLL_MS = 50_000;
 
@@ -131,15 +129,10 @@ export function failoverValue(plan: FailoverPlan): string {
   });
 }
 
-async function defaultAskMember(member: Member): Promise<PeerReport> {
-  const url = typeof member.doc.api_url === 'string' ? member.doc.api_url : undefined;
-  return peerFromDocument(member.name, url ? await fetchJson(url, PEER_TIMEOUT_MS) : undefined);
-}
-
 export function failoverHandler(deps: OperationDeps, action: FailoverAction): UnsafeHandler {
   const log = deps.logger.child({ component: 'operations', action });
   const now = deps.now ?? (() => Date.now());
-  const ask = deps.askMember ?? defaultAskMember;
+  const ask = deps.askMember ?? ((m: Member) => askMember(m));
   const intervalMs = deps.pollIntervalMs ?? 500;
   return {
     body: 'required',

@@ -135,6 +135,22 @@ test('restapi TLS and client verification settings', () => {
   assertConfigError(() => parseEdited((d) => { section(d, 'restapi').verify_client = 'optional'; }), 'restapi.cafile', ['verify_client is optional']);
 });
 
+test('calls to other members: CA and client certificate from ctl.*, else restapi.* (Patroni\'s PatroniRequest)', () => {
+  assert.equal(parseEdited(() => undefined).memberTls, undefined);
+  const rest = parseEdited((d) => { Object.assign(section(d, 'restapi'), { certfile: '/c.pem', keyfile: '/k.pem', keyfile_password: 'pw', cafile: '/ca.pem', verify_client: 'required' }); });
+  assert.deepEqual(rest.memberTls, {
+    ca: { file: '/ca.pem', field: 'restapi.cafile' }, cert: { file: '/c.pem', field: 'restapi.certfile' }, key: { file: '/k.pem', field: 'restapi.keyfile' }, passphrase: 'pw',
+  });
+  const ctl = parseEdited((d) => {
+    Object.assign(section(d, 'restapi'), { certfile: '/c.pem', keyfile: '/k.pem', cafile: '/ca.pem' });
+    d.ctl = { cacert: '/ctl-ca.pem', certfile: '/ctl.pem' };
+  });
+  assert.deepEqual(ctl.memberTls, { ca: { file: '/ctl-ca.pem', field: 'ctl.cacert' }, cert: { file: '/ctl.pem', field: 'ctl.certfile' } }, 'the key comes with its certificate');
+  const env = parseEdited((d) => { section(d, 'restapi').certfile = '/c.pem'; }, { PATRONI_RESTAPI_CAFILE: '/env-ca.pem' });
+  assert.deepEqual(env.memberTls?.ca, { file: '/env-ca.pem', field: 'restapi.cafile' });
+  assertConfigError(() => parseEdited((d) => { d.ctl = { cacert: 42 }; }), 'ctl.cacert', ['a string']);
+});
+
 test('basebackup options render like initdb ones; refused ones name the reason', () => {
   const c = parseEdited((d) => { pg(d).basebackup = [{ 'max-rate': '100M' }, { checkpoint: 'fast' }, 'verbose']; });
   assert.deepEqual(c.postgresql.basebackupArgs, ['--max-rate=100M', '--checkpoint=fast', '--verbose']);

@@ -22,6 +22,9 @@ export function aListener(name: string, role: ListenerRole, o: Partial<ListenerC
     fallbackToLeader: role === 'read-only',
     requireStreaming: true,
     holdTimeoutMs: 10_000,
+    maxConnections: 10_000,
+    maxHeld: 0,
+    maxConnectionsPerClient: 0,
     ...o,
   };
 }

@@ -121,3 +121,43 @@ describe('etcd TLS and credentials', () => {
     assert.throws(() => loadRouterConfig({ ...minimal, etcd: { hosts: ['h:1'], cacert: '' } }, 't'), (e: unknown) => e instanceof ConfigError && /etcd\.cacert/.test(e.message));
   });
 });
+
+describe('connection limits', () => {
+  const listener = (o: Record<string, unknown>) => ({ ...minimal, listeners: [{ name: 'w', listen: '127.0.0.1:0', role: 'primary', ...o }] });
+
+  test('default: 10,000 connections per listener, no held or per-client limit; top-level values are listener defaults', () => {
+    const c = loadRouterConfig(minimal, 't');
+    for (const l of c.listeners) assert.deepEqual([l.maxConnections, l.maxHeld, l.maxConnectionsPerClient], [10_000, 0, 0]);
+    const d = loadRouterConfig({ ...listener({ max_held: 5 }), max_connections: 100, max_connections_per_client: '20' }, 't');
+    assert.deepEqual([d.listeners[0]!.maxConnections, d.listeners[0]!.maxHeld, d.listeners[0]!.maxConnectionsPerClient], [100, 5, 20]);
+    assert.equal(loadRouterConfig(listener({ max_connections: 0 }), 't').listeners[0]!.maxConnections, 0, '0 = no limit');
+    assert.equal(parseRouterFlags(['--etcd', 'e:1', '--scope', 's', '--max-connections', '500']).listeners[1]!.maxConnections, 500);
+  });
+
+  test('errors name the field and the fix', () => {
+    refuses(listener({ max_connections: -1 }), 'listeners[0].max_connections', /expected a whole number of connections from 0 to 1000000.*0 means no limit/);
+    refuses(listener({ max_connections: 'lots' }), 'listeners[0].max_connections', /"lots"|lots/);
+    refuses({ ...minimal, max_held: 2.5 }, 'max_held', /whole number/);
+    refuses(listener({ max_connections: 10, max_held: 11 }), 'listeners[0].max_held', /above listeners\[0\]\.max_connections \(10\).*lower it to at most 10/);
+    refuses({ ...minimal, max_connections: 10, max_connections_per_client: 50 }, 'max_connections_per_client', /above max_connections \(10\)/);
+  });
+});
+
+describe('health checks over TLS', () => {
+  test('cacert, cert, key and key_password are kept; key defaults to cert when absent', () => {
+    const c = loadRouterConfig({ ...minimal, health: { cacert: '/ca.pem', cert: '/c.pem', key: '/c.key', key_password: 'pw' } }, 't');
+    assert.deepEqual(c.health.tls, {
+      ca: { file: '/ca.pem', field: 'health.cacert' }, cert: { file: '/c.pem', field: 'health.cert' }, key: { file: '/c.key', field: 'health.key' }, passphrase: 'pw',
+    });
+    assert.deepEqual(loadRouterConfig({ ...minimal, health: { cert: '/both.pem' } }, 't').health.tls, { cert: { file: '/both.pem', field: 'health.cert' } });
+    assert.equal(loadRouterConfig(minimal, 't').health.tls, undefined);
+  });
+
+  test('errors name the field and the fix', () => {
+    refuses({ ...minimal, health: { key: '/c.key' } }, 'health.key', /without health\.cert.*set health\.cert/);
+    refuses({ ...minimal, health: { key_password: 'x' } }, 'health.key_password', /without health\.cert/);
+    refuses({ ...minimal, health: { cacert: '/ca.pem', verify_tls: false } }, 'health.cacert', /verify_tls is false.*remove one/);
+    refuses({ ...minimal, health: { cacert: '' } }, 'health.cacert', /non-empty string/);
+    refuses({ ...minimal, health: { certfile: '/c.pem' } }, 'health.certfile', /is not a router setting.*cacert, cert, key, key_password/);
+  });
+});

@@ -3,11 +3,13 @@
  * answers the test sets, and minimal PostgreSQL-speaking TCP servers (startup reply with BackendKeyData, then
  * echo; SSLRequest answered 'N' or 'S'; CancelRequests recorded).
  */
-import { createServer, type Server, type Socket } from 'node:net';
+import assert from 'node:assert/strict';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { ClusterView } from '../../../src/model/cluster';
 import type { ViewSource } from '../../../src/router/topology';
 import type { FetchJson } from '../../../src/router/health';
-import { parseFrontendPacket } from '../../../src/router/wire';
+import { decodeErrorResponse, encodeStartup, parseFrontendPacket } from '../../../src/router/wire';
+import { waitFor } from '../../support/wait';
 import { aMember, aView } from '../../support/builders';
 
 export class FakeSource implements ViewSource {
@@ -156,3 +158,50 @@ export function viewOf(leader: string | undefined, pgs: FakePg[], tags: Record<s
 }
 
 export const apiUrl = (name: string): string => `http://agent/${name}`;
+
+/** Reads from a socket into one growing buffer. */
+export class Conn {
+  buf = Buffer.alloc(0);
+  closed = false;
+  constructor(readonly sock: Socket) {
+    sock.on('data', (d: Buffer) => (this.buf = Buffer.concat([this.buf, d])));
+    sock.on('close', () => (this.closed = true));
+    sock.on('error', () => undefined);
+  }
+  static open(port: number): Promise<Conn> {
+    return new Promise((resolve, reject) => {
+      const s = connect({ port, host: '127.0.0.1' }, () => resolve(new Conn(s)));
+      s.once('error', reject);
+    });
+  }
+  async until(what: string, pred: (b: Buffer) => boolean, timeoutMs = 5000): Promise<Buffer> {
+    return waitFor(what, () => (pred(this.buf) ? this.buf : undefined), { timeoutMs, intervalMs: 5 });
+  }
+  /** Startup, then wait for ReadyForQuery; returns the backend pid from BackendKeyData. */
+  async startup(timeoutMs = 5000): Promise<number> {
+    this.sock.write(encodeStartup({ user: 'u', database: 'd' }));
+    await this.until('ReadyForQuery', (b) => b.includes(Buffer.from([0x5a, 0, 0, 0, 5])) || this.closed, timeoutMs);
+    const k = this.buf.indexOf(Buffer.from([0x4b, 0, 0, 0, 12]));
+    assert.ok(k >= 0, `no BackendKeyData in ${this.buf.toString('hex')} (closed=${this.closed})`);
+    return this.buf.readInt32BE(k + 5);
+  }
+  key(): { pid: number; secret: number } {
+    const k = this.buf.indexOf(Buffer.from([0x4b, 0, 0, 0, 12]));
+    return { pid: this.buf.readInt32BE(k + 5), secret: this.buf.readInt32BE(k + 9) };
+  }
+  async echo(text: string): Promise<void> {
+    const before = this.buf.length;
+    this.sock.write(text);
+    await this.until(`echo of ${text}`, (b) => b.subarray(before).toString().includes(text));
+  }
+  async error(timeoutMs = 5000): Promise<Record<string, string>> {
+    await this.until('ErrorResponse', (b) => b.indexOf(0x45) >= 0 && decodeErrorResponse(b.subarray(b.indexOf(0x45))) !== undefined, timeoutMs);
+    return decodeErrorResponse(this.buf.subarray(this.buf.indexOf(0x45)))!;
+  }
+  async waitClosed(timeoutMs = 5000): Promise<void> {
+    await waitFor('connection closed', () => this.closed, { timeoutMs, intervalMs: 5 });
+  }
+  close(): void {
+    this.sock.destroy();
+  }
+}

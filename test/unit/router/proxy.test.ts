@@ -4,61 +4,13 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
 import { startRouter, type RunningRouter } from '../../../src/router/index';
 import { silentLogger } from '../../../src/log/logger';
-import { decodeErrorResponse, encodeCancelRequest, encodeSslRequest, encodeStartup } from '../../../src/router/wire';
+import { encodeCancelRequest, encodeSslRequest, encodeStartup } from '../../../src/router/wire';
 import { waitFor } from '../../support/wait';
 import { aListener, aRouterConfig } from './builders';
-import { FakeAgents, FakeSource, apiUrl, startFakePg, viewOf, type FakePg } from './fakes';
+import { Conn, FakeAgents, FakeSource, apiUrl, startFakePg, viewOf, type FakePg } from './fakes';
 import type { RouterConfig } from '../../../src/router/types';
-
-/** Reads from a socket into one growing buffer. */
-class Conn {
-  buf = Buffer.alloc(0);
-  closed = false;
-  constructor(readonly sock: Socket) {
-    sock.on('data', (d: Buffer) => (this.buf = Buffer.concat([this.buf, d])));
-    sock.on('close', () => (this.closed = true));
-    sock.on('error', () => undefined);
-  }
-  static open(port: number): Promise<Conn> {
-    return new Promise((resolve, reject) => {
-      const s = connect({ port, host: '127.0.0.1' }, () => resolve(new Conn(s)));
-      s.once('error', reject);
-    });
-  }
-  async until(what: string, pred: (b: Buffer) => boolean, timeoutMs = 5000): Promise<Buffer> {
-    return waitFor(what, () => (pred(this.buf) ? this.buf : undefined), { timeoutMs, intervalMs: 5 });
-  }
-  /** Startup, then wait for ReadyForQuery; returns the backend pid from BackendKeyData. */
-  async startup(timeoutMs = 5000): Promise<number> {
-    this.sock.write(encodeStartup({ user: 'u', database: 'd' }));
-    await this.until('ReadyForQuery', (b) => b.includes(Buffer.from([0x5a, 0, 0, 0, 5])) || this.closed, timeoutMs);
-    const k = this.buf.indexOf(Buffer.from([0x4b, 0, 0, 0, 12]));
-    assert.ok(k >= 0, `no BackendKeyData in ${this.buf.toString('hex')} (closed=${this.closed})`);
-    return this.buf.readInt32BE(k + 5);
-  }
-  key(): { pid: number; secret: number } {
-    const k = this.buf.indexOf(Buffer.from([0x4b, 0, 0, 0, 12]));
-    return { pid: this.buf.readInt32BE(k + 5), secret: this.buf.readInt32BE(k + 9) };
-  }
-  async echo(text: string): Promise<void> {
-    const before = this.buf.length;
-    this.sock.write(text);
-    await this.until(`echo of ${text}`, (b) => b.subarray(before).toString().includes(text));
-  }
-  async error(timeoutMs = 5000): Promise<Record<string, string>> {
-    await this.until('ErrorResponse', (b) => b.indexOf(0x45) >= 0 && decodeErrorResponse(b.subarray(b.indexOf(0x45))) !== undefined, timeoutMs);
-    return decodeErrorResponse(this.buf.subarray(this.buf.indexOf(0x45)))!;
-  }
-  async waitClosed(timeoutMs = 5000): Promise<void> {
-    await waitFor('connection closed', () => this.closed, { timeoutMs, intervalMs: 5 });
-  }
-  close(): void {
-    this.sock.destroy();
-  }
-}
 
 const fastHealth = { intervalMs: 100, timeoutMs: 100, rise: 1, fall: 1, fastIntervalMs: 10, maxAgeMs: 1000, verifyTls: true };
 
