@@ -89,16 +89,21 @@ export class Reader {
     const wait = deadline - Date.now();
     if (wait <= 0) return Promise.reject(new TimeoutError(`${this.what} sent nothing usable in time`));
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiter = undefined;
-        reject(new TimeoutError(`${this.what} sent nothing usable in time`));
-      }, wait);
-      this.waiter = () => {
+      const waiter = (): void => {
         clearTimeout(timer);
         this.waiter = undefined;
         if (this.closed && this.buffered === 0) reject(new ClosedError(this.what));
         else resolve();
       };
+      // Timers run before the poll phase reads sockets: on a busy event loop (a flood of connections) the packet may
+      // already be in the kernel's buffer when the deadline fires. One more turn (setImmediate runs after the poll
+      // phase) lets it arrive, so only a client that really sent nothing in time is timed out.
+      const timer = setTimeout(() => setImmediate(() => {
+        if (this.waiter !== waiter) return;
+        this.waiter = undefined;
+        reject(new TimeoutError(`${this.what} sent nothing usable in time`));
+      }), wait);
+      this.waiter = waiter;
     });
   }
 
