@@ -41,10 +41,15 @@ export function leaderSyncAction(obs: Observation, view: ClusterView): Action | 
     return r.state === 'streaming' && m && m.name !== obs.name && !memberTag(m.doc, 'nosync') && m.doc.state === 'running';
   });
   const inKey = (n: string) => current.some((c) => same(c, n));
-  eligible.sort((a, b) => Number(inKey(b.application_name)) - Number(inKey(a.application_name)) || (b.flushLsn ?? 0) - (a.flushLsn ?? 0));
+  const isSync = (r: (typeof rows)[number]) => r.sync_state === 'sync' || r.sync_state === 'quorum';
+  // Patroni's ranking: the published standbys, then those postgres has synchronous now, then the most advanced. A
+  // standby back from a crash (streaming again, as advanced) must not take the role from the one that replaced it:
+  // commits would wait until its walsender counts it as synchronous (scenario kill-postgres-sync-standby: 10.5 s).
+  eligible.sort((a, b) =>
+    Number(inKey(b.application_name)) - Number(inKey(a.application_name)) || Number(isSync(b)) - Number(isSync(a)) || (b.flushLsn ?? 0) - (a.flushLsn ?? 0));
   const count = Math.max(1, obs.dynamic.synchronousNodeCount);
   const picks = eligible.slice(0, count).map((r) => r.application_name);
-  const confirmed = picks.filter((n) => rows.some((r) => r.application_name === n && (r.sync_state === 'sync' || r.sync_state === 'quorum')));
+  const confirmed = picks.filter((n) => rows.some((r) => r.application_name === n && isSync(r)));
   let guc = syncStandbyNames(picks, count);
   if (!picks.length && obs.dynamic.synchronousModeStrict) guc = current.length ? syncStandbyNames(current, count) : STRICT_PLACEHOLDER;
   // Strict mode keeps the published standbys in the key while none is available: only they may be promoted.

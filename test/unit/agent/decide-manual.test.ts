@@ -175,6 +175,13 @@ describe('decide: synchronous mode', () => {
     assert.deepEqual(syncAction(d), { type: 'sync', guc: '"ty-db2"', standbys: ['ty-db2'], keyModRevision: view.sync!.modRevision });
   });
 
+  it('keeps the standby postgres has synchronous now over one back from a crash, even a more advanced one', () => {
+    // ty-db2 crashed: the key was emptied and ty-db3 made synchronous. ty-db2 streams again, as far or further.
+    const view = cluster().raw('sync', JSON.stringify({ leader: 'ty-db1', sync_standby: null })).build();
+    const d = decide(asLeader(view, { dynamic: syncOn(), postgres: primaryWith([{ name: 'ty-db2', lsn: 110 }, { name: 'ty-db3', lsn: 100, sync: 'sync' }]) }), {});
+    assert.deepEqual(syncAction(d), { type: 'sync', guc: '"ty-db3"', standbys: ['ty-db3'], keyModRevision: view.sync!.modRevision });
+  });
+
   it('strict mode with no standby left keeps the last one in the GUC, so commits wait', () => {
     const view = cluster().raw('sync', JSON.stringify({ leader: 'ty-db1', sync_standby: 'ty-db2' })).build();
     const d = decide(asLeader(view, { dynamic: syncOn({ synchronousModeStrict: true }), postgres: primaryWith([]) }), {});
