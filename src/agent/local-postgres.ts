@@ -21,9 +21,10 @@ import * as pgctl from '../postgres/pgctl';
 import { probePostgres } from '../postgres/probe';
 import {
   answersAsPrimary, bootstrapUserRoles, checkpoint, createOrAlterRoles, dropSlots, ensurePhysicalSlots, newestTimelineHistory,
-  replicationRole, superuserRole, timelineHistory, timelineHistoryFile,
+  nudgeSyncStandby, replicationRole, superuserRole, timelineHistory, timelineHistoryFile,
 } from '../postgres/sql';
 import type { PgConnection } from '../postgres/connection';
+import { STRICT_PLACEHOLDER } from './decide-sync';
 import type { DataDirState } from './observation';
 import { PghaError } from '../lib/errors';
 import type { ControlData, OnCopyProgress, PostgresOps, Upstream } from './postgres-ops';
@@ -128,6 +129,18 @@ export class LocalPostgresOps implements PostgresOps {
     this.syncNames = value;
     await this.writeConfig(this.lastTarget ?? { role: 'primary' });
     await this.reload();
+    // Not awaited: the HA cycle goes on; a failed nudge only means waiting commits wait for the standby's next
+    // status reply (wal_receiver_status_interval).
+    if (value && value !== STRICT_PLACEHOLDER && this.lastTarget?.role !== 'replica') void this.nudgeSyncStandby(value);
+  }
+
+  private async nudgeSyncStandby(value: string): Promise<void> {
+    try {
+      const nudged = await nudgeSyncStandby(await this.connection({ connectTimeoutMs: 2000, statementTimeoutMs: 2000 }), 3000);
+      this.log.debug({ synchronousStandbyNames: value, nudged }, 'synchronous standby nudged');
+    } catch (err) {
+      this.log.debug({ synchronousStandbyNames: value, err: err instanceof Error ? err.message : String(err) }, 'synchronous standby not nudged');
+    }
   }
 
   async configure(target: { role: 'primary' } | { role: 'replica'; upstream?: Upstream }): Promise<void> {

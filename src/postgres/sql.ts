@@ -183,6 +183,27 @@ export async function checkpoint(conn: PgConnection): Promise<void> {
   await withConnection({ ...conn, statementTimeoutMs: 0 }, (client) => client.query('CHECKPOINT'), 'checkpoint');
 }
 
+/**
+ * After `synchronous_standby_names` named another standby, commits already waiting are released only by that
+ * standby's next reply; one with nothing new to flush replies only every `wal_receiver_status_interval` (10 s).
+ * Waits (up to `timeoutMs`) until a walsender counts as synchronous, then writes a tiny non-transactional WAL
+ * record (no commit, so it waits for nobody): the standby flushes it and replies at once. False: none became
+ * synchronous in time, nothing written.
+ */
+export async function nudgeSyncStandby(conn: PgConnection, timeoutMs: number): Promise<boolean> {
+  return withConnection(conn, async (client) => {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_catalog.pg_stat_replication WHERE sync_state IN ('sync', 'quorum')");
+      if (r.rows[0]!.n > 0) break;
+      if (Date.now() >= until) return false;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await client.query("SELECT pg_catalog.pg_logical_emit_message(false, 'pgha', 'synchronous standby changed')");
+    return true;
+  }, 'nudging the synchronous standby');
+}
+
 /** Pauses WAL replay on a replica (tests, maintenance). */
 export async function pauseReplay(conn: PgConnection): Promise<void> {
   await withConnection(conn, (client) => client.query('SELECT pg_catalog.pg_wal_replay_pause()'), 'pausing replay');
