@@ -163,6 +163,11 @@ function cloneSource(obs: Observation, view: ClusterView): string | undefined {
 function whenPostgresDown(obs: Observation, view: ClusterView, done: Done): Decision {
   if (obs.dynamic.pause) return done('PAUSE: postgres is not running; no action in maintenance mode');
   if (view.leader?.name === obs.name && lockValid(obs)) {
+    // Patroni's post_recover: a start that failed (a full disk, a broken config) would fail again; holding on to the
+    // lock would leave the cluster without a writable primary for as long as the cause lasts. Let a replica take over.
+    if (obs.finishedTask?.kind === 'start' && !obs.finishedTask.ok) {
+      return done('removed leader key after trying and failing to start postgres', { type: 'release_leader' });
+    }
     if (!obs.postgres.standbySignal) {
       return done(reattachReason(obs, view, 'starting primary after failure'), ...reattachFirst(obs, view), { type: 'start_primary' });
     }
