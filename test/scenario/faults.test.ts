@@ -82,6 +82,7 @@ for (const group of byNeeds(selected())) {
           }
           reports.push(r);
           t.diagnostic(`gap ${r.longestGapMs} ms, lost ${r.lostAcknowledged}, double-writer ${r.doubleWriterMs} ms, healed in ${r.healMs} ms, ${r.acknowledged} acknowledged, ${r.failedAttempts} failed attempts`);
+          for (const n of r.notes) t.diagnostic(n);
           assert.equal(r.lostAcknowledged, 0, 'acknowledged writes lost (synchronous mode)');
           assert.deepEqual(r.doubleWriterPairs, [], 'two nodes accepted writes through the router at overlapping times');
           assert.ok(r.acknowledged > 70, `the ledger wrote before and after the fault (${r.acknowledged})`);

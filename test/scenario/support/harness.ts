@@ -9,7 +9,7 @@
  * relays in front of each postgres; the suite starts one cluster per set of options it needs.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync, existsSync, mkdirSync } from 'node:fs';
+import { cpSync, readFileSync, readdirSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { postgresOsUser, stopPostmaster } from '../../../src/demo/local-cluster';
@@ -51,6 +51,8 @@ export interface ScenarioReport extends LedgerFigures {
   healMs: number;
   leaderBefore: string;
   leaderAfter: string;
+  /** What the fault saw on the way (which member it hit, what the cluster did), in words. */
+  notes: string[];
 }
 
 export class ScenarioCluster {
@@ -61,6 +63,7 @@ export class ScenarioCluster {
   /** The ledger of the scenario running now (faults that check writes go on during the fault read it). */
   ledger?: Ledger;
   private readonly store?: EtcdStore;
+  private notes: string[] = [];
 
   /**
    * `relays[i]`: agent i's relays to etcd, one per member, in the order its PATRONI_ETCD3_HOSTS lists them.
@@ -221,6 +224,7 @@ export class ScenarioCluster {
    */
   async run(scenario: string, fault: (s: ScenarioCluster) => Promise<void>): Promise<ScenarioReport> {
     const before = await this.waitHealed();
+    this.notes = [];
     const ledger = new Ledger(this.writePort, ++this.runs * 10_000_000);
     this.ledger = ledger;
     ledger.start();
@@ -238,12 +242,17 @@ export class ScenarioCluster {
       const present = new Set(rows.map((r) => Number(r.id)));
       return {
         scenario, ...ledger.figures(), lostAcknowledged: ledger.lost(present).length, healMs,
-        leaderBefore: before.leader!.name, leaderAfter: after.leader!.name,
+        leaderBefore: before.leader!.name, leaderAfter: after.leader!.name, notes: this.notes,
       };
     } finally {
       await ledger.stop();
       this.ledger = undefined;
     }
+  }
+
+  /** Records what a fault observed, for the report. */
+  note(text: string): void {
+    this.notes.push(text);
   }
 
   /** Logs of every agent (their last lines), for a failure message. */
@@ -260,6 +269,13 @@ export class ScenarioCluster {
       // A tmpfs is unmounted once its postgres is gone, and before the cluster's directory is removed.
       for (let i = 0; i < this.c.nodes.length; i++) await this.c.stopAgent(i);
       await Promise.all(this.c.nodes.map((n) => stopPostmaster(n.dataDir)));
+      // Postgres's log lives on the tmpfs: keep a copy next to the agent's when the test dirs are kept.
+      if (process.env.PGHA_KEEP_TEST_DIRS) {
+        for (const d of this.disks) {
+          const log = join(d, 'data', 'postmaster.log');
+          if (existsSync(log)) cpSync(log, join(dirname(d), 'postmaster.log'));
+        }
+      }
       unmountAll(this.disks);
     }
     await this.c.close();

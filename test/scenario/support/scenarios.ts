@@ -121,6 +121,7 @@ const loseEtcdMember: Fault = async (s) => {
   const { i, name } = await leaderIndex(s);
   const member = await etcdMemberUsedBy(s, i);
   await moveEtcdLeadership(s.etcdCluster, member);
+  s.note(`stopping etcd member ${member.name}: it carries ${name}'s calls, raft leader: ${await isRaftLeader(member)}`);
   const acked = s.ledger?.count() ?? 0;
   const lostAt = Date.now();
   await member.stop();
@@ -131,6 +132,7 @@ const loseEtcdMember: Fault = async (s) => {
       return Date.now() - lostAt > 2 * TTL_MS && leader === name && (s.ledger?.count() ?? 0) >= acked + 20 ? 'ok' : undefined;
     }, { timeoutMs: 6 * TTL_MS, intervalMs: 250 });
     if (outcome !== 'ok') throw new Error(`${outcome} after losing one etcd member of three`);
+    s.note(`${name} kept the lock for ${((Date.now() - lostAt) / 1000).toFixed(1)} s without ${member.name}; ${(s.ledger?.count() ?? 0) - acked} writes acknowledged meanwhile`);
   } finally {
     await member.restart();
   }
@@ -151,6 +153,16 @@ async function etcdMemberUsedBy(s: ScenarioCluster, i: number): Promise<EtcdServ
 }
 
 const execFileP = promisify(execFile);
+
+async function isRaftLeader(m: EtcdServer): Promise<boolean | 'unknown'> {
+  try {
+    // "127.0.0.1:2379, 8e9e05c52164694d, 3.4.23, 20 kB, true, false, …": the fifth field says whether it leads.
+    const { stdout } = await execFileP('etcdctl', [`--endpoints=${m.endpoint}`, 'endpoint', 'status'], { timeout: 15_000 });
+    return stdout.split(', ')[4] === 'true';
+  } catch {
+    return 'unknown';
+  }
+}
 
 /** Best effort (etcdctl move-leader): a member that already leads, or a failed transfer, leaves raft as it is. */
 async function moveEtcdLeadership(etcd: EtcdCluster, to: EtcdServer): Promise<void> {
@@ -177,9 +189,12 @@ const fillLeaderDisk: Fault = async (s) => {
   if (!disk) throw new Error('fill-leader-disk needs a disk per node (HarnessOptions.diskMb)');
   const ballast = join(disk, 'ballast');
   fillFileSystem(ballast);
+  const fullAt = Date.now();
   try {
-    await writeWalUntilRefused(s.c.nodes[i]!.pgPort);
-    await newLeader(s, name);
+    const mib = await writeWalUntilRefused(s.c.nodes[i]!.pgPort);
+    s.note(`${name}'s disk full; postgres refused WAL after ${mib} MiB more`);
+    const next = await newLeader(s, name);
+    s.note(`${next} leader ${((Date.now() - fullAt) / 1000).toFixed(1)} s after ${name}'s disk filled up`);
   } finally {
     rmSync(ballast, { force: true });
   }
@@ -206,14 +221,15 @@ function fillFileSystem(file: string): void {
 }
 
 /** 4 MiB WAL records (logical messages: no table grows) until postgres refuses one (ERROR, or PANIC and a broken connection). */
-async function writeWalUntilRefused(port: number): Promise<void> {
+async function writeWalUntilRefused(port: number): Promise<number> {
   const client = new Client({ host: '127.0.0.1', port, user: 'admin', password: PASSWORD, database: 'postgres', connectionTimeoutMillis: 10_000, query_timeout: 30_000 });
   client.on('error', () => undefined);
   await client.connect();
+  let mib = 0;
   try {
-    for (let mib = 0; mib < 1024; mib += 4) await client.query(`select pg_logical_emit_message(false, 'pgha-scenario', repeat('x', 4 << 20))`);
+    for (; mib < 1024; mib += 4) await client.query(`select pg_logical_emit_message(false, 'pgha-scenario', repeat('x', 4 << 20))`);
   } catch {
-    return;
+    return mib;
   } finally {
     void client.end().catch(() => undefined);
   }
@@ -233,11 +249,13 @@ const cutReplicaFromLeader: Fault = async (s) => {
   const standby = (await s.view()).sync?.syncStandby[0];
   if (!standby) throw new Error('no synchronous standby to cut off');
   relay.cut(standby);
+  const cutAt = Date.now();
   try {
-    await waitFor(`${name} naming a synchronous standby other than ${standby}`, async () => {
+    const moved = await waitFor(`${name} naming a synchronous standby other than ${standby}`, async () => {
       const sync = (await s.view()).sync;
-      return sync?.leader === name && sync.syncStandby.length > 0 && !sync.syncStandby.includes(standby);
+      return sync?.leader === name && sync.syncStandby.length > 0 && !sync.syncStandby.includes(standby) ? sync.syncStandby : undefined;
     }, { timeoutMs: 180_000, intervalMs: 250 });
+    s.note(`${standby} cut off from ${name}; the sync key named ${moved.join(',')} ${((Date.now() - cutAt) / 1000).toFixed(1)} s later`);
     const acked = s.ledger?.count() ?? 0;
     await waitFor(`writes acknowledged while ${standby} is cut off`, () => (s.ledger?.count() ?? 0) >= acked + 20, { timeoutMs: 60_000, intervalMs: 100 });
   } finally {
