@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Issue 5's target, outside CI: every scenario N times in a row (default 20) against one cluster, with the same
-# invariants as the CI subset; the per-scenario report lands in test-output/scenario/report.md.
+# Issue 5's target, outside CI: every scenario N times in a row (default 20), with the same invariants as the CI
+# subset, against one cluster per set of needs (fill-leader-disk, lose-etcd-member and cut-replica-from-leader each
+# get a cluster of their own: tmpfs disks, a 3-member etcd, relays in front of postgres); the per-scenario report
+# lands in test-output/scenario/report.md. Scenario names: README.md, "Scenarios", or test/scenario/support/scenarios.ts.
 #   bash scripts/scenario-soak.sh [RUNS] [scenario,scenario,…|all|random:SEED,…]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -20,6 +20,15 @@ import { leaderSyncAction, promotionSyncActions, whyNotSyncCandidate } from './d
 export interface Memory {
   /** Name of the leader in the last view that had one (a vanished leader is still asked in a race). */
   lastLeader?: string;
+  /** `leader@timeline` of the rewind in flight (set when it is decided). */
+  rewindingOnto?: string;
+  /**
+   * `leader@timeline` that a rewind last completed for. As in Patroni (its rewind state), the divergence check runs
+   * once per leader timeline: after a restart a non-streaming replica's receive position is the start of the segment
+   * it asks for, which can lie past the switch point (a record cut off at a segment boundary) until the leader's WAL
+   * passes it. pg_rewind then finds nothing to do, and checking again each tick would restart postgres each tick.
+   */
+  rewoundOnto?: string;
 }
 
 export interface Decision {
@@ -37,6 +46,10 @@ export function decide(obs: Observation, memory: Memory): Decision {
   if (!obs.dcs.ok) return whenDcsUnavailable(obs, done);
   const view = obs.dcs.view;
   if (view.leader) next.lastLeader = view.leader.name;
+  if (obs.finishedTask?.kind === 'rewind') {
+    if (obs.finishedTask.ok && memory.rewindingOnto) next.rewoundOnto = memory.rewindingOnto;
+    delete next.rewindingOnto;
+  }
 
   if (obs.task) return duringTask(obs, view, done);
   if (obs.request) {
@@ -59,7 +72,7 @@ export function decide(obs: Observation, memory: Memory): Decision {
   if (!obs.postgres.running) return whenPostgresDown(obs, view, done);
   if (!view.leader) return leaderRace(obs, view, done);
   if (view.leader.name === obs.name) return asLeader(obs, view, done);
-  return asReplica(obs, view, view.leader.name, done);
+  return asReplica(obs, view, view.leader.name, done, next);
 }
 
 type Done = (reason: string, ...actions: Action[]) => Decision;
@@ -163,6 +176,11 @@ function cloneSource(obs: Observation, view: ClusterView): string | undefined {
 function whenPostgresDown(obs: Observation, view: ClusterView, done: Done): Decision {
   if (obs.dynamic.pause) return done('PAUSE: postgres is not running; no action in maintenance mode');
   if (view.leader?.name === obs.name && lockValid(obs)) {
+    // Patroni's post_recover: a start that failed (a full disk, a broken config) would fail again; holding on to the
+    // lock would leave the cluster without a writable primary for as long as the cause lasts. Let a replica take over.
+    if (obs.finishedTask?.kind === 'start' && !obs.finishedTask.ok) {
+      return done('removed leader key after trying and failing to start postgres', { type: 'release_leader' });
+    }
     if (!obs.postgres.standbySignal) {
       return done(reattachReason(obs, view, 'starting primary after failure'), ...reattachFirst(obs, view), { type: 'start_primary' });
     }
@@ -209,7 +227,7 @@ function asLeader(obs: Observation, view: ClusterView, done: Done): Decision {
   return done(reattachReason(obs, view, manual?.reason ?? `no action. I am (${obs.name}), the leader with the lock`), ...actions);
 }
 
-function asReplica(obs: Observation, view: ClusterView, leader: string, done: Done): Decision {
+function asReplica(obs: Observation, view: ClusterView, leader: string, done: Done, next: Memory): Decision {
   if (isRunningPrimary(obs)) {
     if (obs.dynamic.pause) return done(`PAUSE: running as primary while ${leader} holds the leader lock`);
     return done(`demoting self because ${leader} holds the leader lock and I was a primary`, {
@@ -220,8 +238,12 @@ function asReplica(obs: Observation, view: ClusterView, leader: string, done: Do
   }
   const leaderMember = view.members.get(leader);
   const upstream = leaderMember?.host && leaderMember.port ? `${leaderMember.host}:${leaderMember.port}` : undefined;
-  const diverged = upstream && !obs.dynamic.pause ? whyDiverged(obs, view, leader) : undefined;
-  if (diverged) return done(`rewinding: ${diverged}; ${leader} cannot be followed as is`, { type: 'rewind', leader });
+  const onto = `${leader}@${leaderTimeline(view, leader)}`;
+  const diverged = upstream && !obs.dynamic.pause && next.rewoundOnto !== onto ? whyDiverged(obs, view, leader) : undefined;
+  if (diverged) {
+    next.rewindingOnto = onto;
+    return done(`rewinding: ${diverged}; ${leader} cannot be followed as is`, { type: 'rewind', leader });
+  }
   if (upstream && obs.postgres.followingHostPort !== upstream) {
     return done(`following new leader ${leader}: updating primary_conninfo`, { type: 'follow', leader });
   }
@@ -274,7 +296,7 @@ export function whyDiverged(obs: Observation, view: ClusterView, leader: string)
   // A non-streaming replica's probe timeline is its checkpoint's, which can lag the timeline it replays.
   const timeline = Math.max(p.timeline, newest ? Number(newest[0]) + 1 : 0);
   const mine = Math.max(p.receiveLsn ?? 0, p.replayLsn ?? 0);
-  const leaderTl = Math.max(clusterTimeline(view), Number(leaderDoc.timeline ?? 0) || 0);
+  const leaderTl = leaderTimeline(view, leader);
   if (timeline > leaderTl) return `my timeline ${timeline} is ahead of the leader's timeline ${leaderTl}`;
   const left = (tl: number): number | undefined => {
     const line = [...history].reverse().find((l) => Number(l[0]) === tl);
@@ -297,6 +319,10 @@ export function whyDiverged(obs: Observation, view: ClusterView, leader: string)
     return `my timeline ${timeline} is not in the leader's history (leader on timeline ${leaderTl})`;
   }
   return undefined;
+}
+
+function leaderTimeline(view: ClusterView, leader: string): number {
+  return Math.max(clusterTimeline(view), Number(view.members.get(leader)?.doc.timeline ?? 0) || 0);
 }
 
 /** Patroni's _is_healthiest_node: returns why not, or undefined when this node should race. */

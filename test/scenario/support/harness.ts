@@ -4,15 +4,25 @@
  * (or a sequence), lets it take effect, clears it, and then the harness checks the invariants and measures:
  * lost acknowledged writes, double-writer time, longest write gap, time to heal (one leader, every replica
  * streaming on its timeline, the router's leader equal to etcd's, writes flowing again).
+ *
+ * Some faults need more than that cluster (HarnessOptions): a 3-member etcd, a disk per node that can fill up, or
+ * relays in front of each postgres; the suite starts one cluster per set of options it needs.
  */
-import { readFileSync, readdirSync, existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { cpSync, readFileSync, readdirSync, existsSync, mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { postgresOsUser, stopPostmaster } from '../../../src/demo/local-cluster';
+import { EtcdStore } from '../../../src/dcs/etcd/etcd-store';
+import { readCluster } from '../../../src/dcs/read';
+import { clusterKeys } from '../../../src/model/keys';
 import { isHealthy } from '../../../src/cli/demo-command';
 import { silentLogger } from '../../../src/log/logger';
 import { loadRouterConfig, startRouter, type RunningRouter } from '../../../src/router/index';
 import type { ClusterView } from '../../../src/model/cluster';
 import { sql, startTestCluster, type TestCluster } from '../../support/cluster';
-import { freePort } from '../../support/ports';
+import { freePort, freePorts } from '../../support/ports';
+import { startEtcdCluster, type EtcdCluster } from '../../support/etcd';
 import { waitFor } from '../../support/wait';
 import { pidAlive } from '../../support/postgres';
 import { Ledger, LEDGER_TABLE, type LedgerFigures } from './ledger';
@@ -22,12 +32,27 @@ const PGHA_BIN = resolve(__dirname, '..', '..', '..', '..', 'bin', 'pgha.js');
 export const DCS = { ttl: 8, loop_wait: 1, retry_timeout: 3, synchronous_mode: true, maximum_lag_on_failover: 1048576 };
 const HEAL_BOUND_MS = 150_000;
 
+/** What a scenario needs of the cluster beyond the default one (one etcd; data dirs on the machine's disk). */
+export interface HarnessOptions {
+  /** etcd as a 3-member cluster; each agent lists every member (through its own relays), a different one first. */
+  etcdMembers?: 3;
+  /** Each node's data directory on a tmpfs of its own, this many MiB: a disk that a fault can fill. */
+  diskMb?: number;
+  /**
+   * A relay in front of each postgres, published as the node's connect_address (so in its member key's conn_url):
+   * every connection to a postgres from another node, the router or the ledger passes through it.
+   */
+  postgresRelays?: boolean;
+}
+
 export interface ScenarioReport extends LedgerFigures {
   scenario: string;
   lostAcknowledged: number;
   healMs: number;
   leaderBefore: string;
   leaderAfter: string;
+  /** What the fault saw on the way (which member it hit, what the cluster did), in words. */
+  notes: string[];
 }
 
 export class ScenarioCluster {
@@ -35,34 +60,80 @@ export class ScenarioCluster {
   private routerPorts: { write: number; read: number } = { write: 0, read: 0 };
   private runs = 0;
 
-  private constructor(readonly c: TestCluster, readonly relays: Relay[]) {}
+  /** The ledger of the scenario running now (faults that check writes go on during the fault read it). */
+  ledger?: Ledger;
+  private readonly store?: EtcdStore;
+  private notes: string[] = [];
 
-  static async start(): Promise<ScenarioCluster> {
-    const relayPorts = [await freePort(), await freePort(), await freePort()];
-    const relays: Relay[] = [];
-    const c = await startTestCluster({
-      scope: 'scenario',
-      dcs: DCS,
-      // Each agent reaches etcd through its own relay: PATRONI_ETCD3_HOSTS overrides the YAML's hosts.
-      command: (file) => {
-        const i = Number(/ty-db(\d+)\.yml$/.exec(file)?.[1] ?? 1) - 1;
-        return { file: process.execPath, args: [PGHA_BIN, 'agent', '-c', file], env: { PATRONI_ETCD3_HOSTS: `127.0.0.1:${relayPorts[i]}` } };
-      },
-      socketDir: 'home',
-    }).catch((err: unknown) => {
-      throw new Error(`cluster start: ${String(err)}`);
-    });
-    const s = new ScenarioCluster(c, relays);
+  /**
+   * `relays[i]`: agent i's relays to etcd, one per member, in the order its PATRONI_ETCD3_HOSTS lists them.
+   * `pgRelays[i]`: the relay in front of node i's postgres (postgresRelays). `disks[i]`: node i's tmpfs (diskMb).
+   */
+  private constructor(
+    readonly c: TestCluster,
+    readonly relays: Relay[][],
+    readonly pgRelays: Relay[],
+    readonly disks: string[],
+    readonly etcdCluster?: EtcdCluster,
+  ) {
+    if (etcdCluster) this.store = new EtcdStore({ hosts: etcdCluster.endpoints, deadlineMs: 5000 });
+  }
+
+  static async start(opts: HarnessOptions = {}): Promise<ScenarioCluster> {
+    const etcdCluster = opts.etcdMembers ? await startEtcdCluster(opts.etcdMembers) : undefined;
+    const members = etcdCluster?.members.length ?? 1;
+    const relayPorts = [await freePorts(members), await freePorts(members), await freePorts(members)];
+    const pgRelays = opts.postgresRelays ? (await freePorts(3)).map((port) => new Relay(0, port, { postgres: true })) : [];
+    const disks: string[] = [];
+    let c: TestCluster;
     try {
-      for (const port of relayPorts) {
-        const r = new Relay(c.etcd.clientPort, port);
-        await r.start();
-        relays.push(r);
+      for (const r of pgRelays) await r.start();
+      c = await startTestCluster({
+        scope: 'scenario',
+        dcs: DCS,
+        command: (file) => {
+          const i = Number(/ty-db(\d+)\.yml$/.exec(file)?.[1] ?? 1) - 1;
+          // Each agent reaches etcd through its own relays: PATRONI_ETCD3_HOSTS overrides the YAML's hosts.
+          const env: NodeJS.ProcessEnv = { PATRONI_ETCD3_HOSTS: relayPorts[i]!.map((p) => `127.0.0.1:${p}`).join(',') };
+          if (opts.diskMb) {
+            // Called before the agent's first start (its YAML is written by then): mount once, then reuse.
+            disks[i] = mountTmpfs(join(dirname(file), `ty-db${i + 1}`, 'disk'), opts.diskMb);
+            env.PATRONI_POSTGRESQL_DATA_DIR = join(disks[i]!, 'data');
+          }
+          const relay = pgRelays[i];
+          if (relay) {
+            relay.targetPort = postgresPortOf(file);
+            env.PATRONI_POSTGRESQL_CONNECT_ADDRESS = `127.0.0.1:${relay.port}`;
+          }
+          return { file: process.execPath, args: [PGHA_BIN, 'agent', '-c', file], env };
+        },
+        socketDir: 'home',
+      });
+    } catch (err) {
+      await Promise.all(pgRelays.map((r) => r.stop()));
+      unmountAll(disks);
+      await etcdCluster?.destroy();
+      throw new Error(`cluster start: ${String(err)}`);
+    }
+    // The harness's own helpers (postmaster.pid, pg_basebackup's target) look at each node's data dir.
+    disks.forEach((d, i) => (c.nodes[i]!.dataDir = join(d, 'data')));
+    const s = new ScenarioCluster(c, [], pgRelays, disks, etcdCluster);
+    try {
+      for (let i = 0; i < relayPorts.length; i++) {
+        const mine: Relay[] = [];
+        for (let k = 0; k < members; k++) {
+          // Agent i lists member i first: the members share the agents' traffic, and a fault can pick its victim.
+          const target = etcdCluster ? etcdCluster.members[(i + k) % members]!.clientPort : c.etcd.clientPort;
+          const r = new Relay(target, relayPorts[i]![k]!);
+          await r.start();
+          mine.push(r);
+        }
+        s.relays.push(mine);
       }
       s.routerPorts = { write: await freePort(), read: await freePort() };
       await s.startRouter();
       await s.waitHealed(180_000);
-      const leaderPort = s.leaderNode(await c.view()).pgPort;
+      const leaderPort = s.leaderNode(await s.view()).pgPort;
       await sql(leaderPort, `create table if not exists ${LEDGER_TABLE} (id bigint primary key)`);
       return s;
     } catch (err) {
@@ -75,7 +146,7 @@ export class ScenarioCluster {
     const config = loadRouterConfig({
       scope: 'scenario',
       namespace: '/service/',
-      etcd: { hosts: [this.c.etcd.endpoint], deadline: '2s' },
+      etcd: { hosts: this.etcdCluster?.endpoints ?? [this.c.etcd.endpoint], deadline: '2s' },
       listeners: [
         { name: 'write', role: 'primary', listen: `127.0.0.1:${this.routerPorts.write}`, hold_timeout: '30s' },
         { name: 'read', role: 'replica', listen: `127.0.0.1:${this.routerPorts.read}`, max_lag: '16MB', hold_timeout: '10s' },
@@ -97,7 +168,7 @@ export class ScenarioCluster {
   }
 
   view(): Promise<ClusterView> {
-    return this.c.view();
+    return this.store ? readCluster(this.store, clusterKeys('/service', this.c.scope)) : this.c.view();
   }
 
   leaderNode(view: ClusterView): TestCluster['nodes'][number] {
@@ -109,7 +180,7 @@ export class ScenarioCluster {
   /** Waits for one leader, every replica streaming on its timeline, and the router agreeing with etcd. */
   async waitHealed(timeoutMs = HEAL_BOUND_MS): Promise<ClusterView> {
     return waitFor('one leader, all replicas streaming, a synchronous standby named, the router agreeing with etcd', async () => {
-      const v = await this.c.view();
+      const v = await this.view();
       if (!isHealthy(v, this.c.nodes.length) || this.router?.table().leader?.member !== v.leader!.name) return undefined;
       // Synchronous mode: until the leader names a synchronous standby in the sync key, no member may take over.
       return v.sync?.leader === v.leader!.name && v.sync.syncStandby.length > 0 ? v : undefined;
@@ -153,7 +224,9 @@ export class ScenarioCluster {
    */
   async run(scenario: string, fault: (s: ScenarioCluster) => Promise<void>): Promise<ScenarioReport> {
     const before = await this.waitHealed();
+    this.notes = [];
     const ledger = new Ledger(this.writePort, ++this.runs * 10_000_000);
+    this.ledger = ledger;
     ledger.start();
     try {
       await waitFor('50 acknowledged writes before the fault', () => ledger.count() >= 50, { timeoutMs: 60_000, intervalMs: 50 });
@@ -169,11 +242,17 @@ export class ScenarioCluster {
       const present = new Set(rows.map((r) => Number(r.id)));
       return {
         scenario, ...ledger.figures(), lostAcknowledged: ledger.lost(present).length, healMs,
-        leaderBefore: before.leader!.name, leaderAfter: after.leader!.name,
+        leaderBefore: before.leader!.name, leaderAfter: after.leader!.name, notes: this.notes,
       };
     } finally {
       await ledger.stop();
+      this.ledger = undefined;
     }
+  }
+
+  /** Records what a fault observed, for the report. */
+  note(text: string): void {
+    this.notes.push(text);
   }
 
   /** Logs of every agent (their last lines), for a failure message. */
@@ -185,8 +264,57 @@ export class ScenarioCluster {
     for (let i = 0; i < this.c.nodes.length; i++) for (const pid of this.postgresPids(i)) signal(pid, 'SIGCONT');
     for (const a of this.c.agents) if (a) signal(a.pid, 'SIGCONT');
     await this.stopRouter().catch(() => undefined);
-    await Promise.all(this.relays.map((r) => r.stop()));
+    await Promise.all([...this.relays.flat(), ...this.pgRelays].map((r) => r.stop()));
+    if (this.disks.length) {
+      // A tmpfs is unmounted once its postgres is gone, and before the cluster's directory is removed.
+      for (let i = 0; i < this.c.nodes.length; i++) await this.c.stopAgent(i);
+      await Promise.all(this.c.nodes.map((n) => stopPostmaster(n.dataDir)));
+      // Postgres's log lives on the tmpfs: keep a copy next to the agent's when the test dirs are kept.
+      if (process.env.PGHA_KEEP_TEST_DIRS) {
+        for (const d of this.disks) {
+          const log = join(d, 'data', 'postmaster.log');
+          if (existsSync(log)) cpSync(log, join(dirname(d), 'postmaster.log'));
+        }
+      }
+      unmountAll(this.disks);
+    }
     await this.c.close();
+    await this.store?.close().catch(() => undefined);
+    await this.etcdCluster?.destroy();
+  }
+}
+
+/** The listen port of the postgres that a generated node YAML configures. */
+function postgresPortOf(file: string): number {
+  const doc = parseYaml(readFileSync(file, 'utf8')) as { postgresql?: { listen?: string } };
+  const port = Number(/:(\d+)$/.exec(doc.postgresql?.listen ?? '')?.[1]);
+  if (!port) throw new Error(`${file}: no postgresql.listen port`);
+  return port;
+}
+
+const mounted = new Set<string>();
+
+/** Mounts a tmpfs of `mb` MiB owned by the postgres OS user on `dir` (once); unmounted at exit at the latest. */
+function mountTmpfs(dir: string, mb: number): string {
+  if (mounted.has(dir)) return dir;
+  const owner = postgresOsUser();
+  mkdirSync(dir, { recursive: true });
+  const ids = owner ? `,uid=${owner.uid},gid=${owner.gid}` : '';
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${mb}m,mode=0700${ids}`, 'tmpfs', dir]);
+  if (mounted.size === 0) process.once('exit', () => unmountAll([...mounted]));
+  mounted.add(dir);
+  return dir;
+}
+
+/** Unmounts; a tmpfs still busy (a process left behind) is detached lazily rather than left mounted. */
+function unmountAll(dirs: readonly string[]): void {
+  for (const dir of dirs) {
+    if (!mounted.delete(dir)) continue;
+    try {
+      execFileSync('umount', [dir], { stdio: 'ignore' });
+    } catch {
+      execFileSync('umount', ['-l', dir], { stdio: 'ignore' });
+    }
   }
 }
 

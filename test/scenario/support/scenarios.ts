@@ -2,9 +2,15 @@
  * The faults, one function each: inject, wait (on a condition, with a deadline) for the fault to take effect,
  * clear it. The harness then waits for the cluster to heal and checks the ledger.
  */
-import { DCS, processesMatching, signal, type ScenarioCluster } from './harness';
+import { execFile } from 'node:child_process';
+import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Client } from 'pg';
+import { DCS, processesMatching, signal, type HarnessOptions, type ScenarioCluster } from './harness';
 import { waitFor } from '../../support/wait';
-import { sql } from '../../support/cluster';
+import { PASSWORD, sql } from '../../support/cluster';
+import type { EtcdCluster, EtcdServer } from '../../support/etcd';
 import { pidAlive } from '../../support/postgres';
 import { Rng } from '../../support/sim/rng';
 
@@ -85,18 +91,176 @@ const freezeLeaderPostgres: Fault = async (s) => {
 /** The leader's agent cut off from etcd (not from clients): it must demote itself before its lease runs out. */
 const partitionLeaderFromEtcd: Fault = async (s) => {
   const { i, name } = await leaderIndex(s);
-  s.relays[i]!.cut();
+  for (const r of s.relays[i]!) r.cut();
   try {
     await newLeader(s, name);
     await waitFor(`${name} demoted (in recovery or stopped)`, () => isNotPrimary(s, i), { timeoutMs: 60_000, intervalMs: 200 });
   } finally {
-    s.relays[i]!.heal();
+    for (const r of s.relays[i]!) r.heal();
   }
 };
 
+/** The whole of etcd down and up again (every member, when it has three). */
 const restartEtcd: Fault = async (s) => {
+  if (s.etcdCluster) {
+    await Promise.all(s.etcdCluster.members.map((m) => m.stop()));
+    await Promise.all(s.etcdCluster.members.map((m) => m.restart()));
+    return;
+  }
   await s.c.stopEtcd();
   await s.c.startEtcd();
+};
+
+/**
+ * One etcd member of three lost: the one the leader's agent talks to, made the raft leader first, so etcd also
+ * elects a new leader. The agent renews its lease through another member in time: the leader stays (no failover)
+ * and writes go on for 2 × ttl without that member; then it is started again.
+ */
+const loseEtcdMember: Fault = async (s) => {
+  if (!s.etcdCluster) throw new Error('lose-etcd-member needs a 3-member etcd (HarnessOptions.etcdMembers)');
+  const { i, name } = await leaderIndex(s);
+  const member = await etcdMemberUsedBy(s, i);
+  await moveEtcdLeadership(s.etcdCluster, member);
+  s.note(`stopping etcd member ${member.name}: it carries ${name}'s calls, raft leader: ${await isRaftLeader(member)}`);
+  const acked = s.ledger?.count() ?? 0;
+  const lostAt = Date.now();
+  await member.stop();
+  try {
+    const outcome = await waitFor(`writes going on with ${name} the leader for 2 × ttl without etcd member ${member.name}`, async () => {
+      const leader = (await s.view()).leader?.name;
+      if (leader !== undefined && leader !== name) return `the leader changed from ${name} to ${leader}`;
+      return Date.now() - lostAt > 2 * TTL_MS && leader === name && (s.ledger?.count() ?? 0) >= acked + 20 ? 'ok' : undefined;
+    }, { timeoutMs: 6 * TTL_MS, intervalMs: 250 });
+    if (outcome !== 'ok') throw new Error(`${outcome} after losing one etcd member of three`);
+    s.note(`${name} kept the lock for ${((Date.now() - lostAt) / 1000).toFixed(1)} s without ${member.name}; ${(s.ledger?.count() ?? 0) - acked} writes acknowledged meanwhile`);
+  } finally {
+    await member.restart();
+  }
+};
+
+/** The etcd member carrying agent i's calls: the one of its relays that forwards the most over two seconds. */
+async function etcdMemberUsedBy(s: ScenarioCluster, i: number): Promise<EtcdServer> {
+  const relays = s.relays[i]!;
+  const from = relays.map((r) => r.forwarded);
+  const since = Date.now();
+  const busiest = await waitFor(`agent ${i + 1}'s traffic to etcd`, () => {
+    if (Date.now() - since < 2000) return undefined;
+    const deltas = relays.map((r, k) => r.forwarded - from[k]!);
+    const most = Math.max(...deltas);
+    return most > 0 ? relays[deltas.indexOf(most)]! : undefined;
+  }, { timeoutMs: 30_000, intervalMs: 250 });
+  return s.etcdCluster!.members.find((m) => m.clientPort === busiest.targetPort)!;
+}
+
+const execFileP = promisify(execFile);
+
+async function isRaftLeader(m: EtcdServer): Promise<boolean | 'unknown'> {
+  try {
+    // "127.0.0.1:2379, 8e9e05c52164694d, 3.4.23, 20 kB, true, false, …": the fifth field says whether it leads.
+    const { stdout } = await execFileP('etcdctl', [`--endpoints=${m.endpoint}`, 'endpoint', 'status'], { timeout: 15_000 });
+    return stdout.split(', ')[4] === 'true';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Best effort (etcdctl move-leader): a member that already leads, or a failed transfer, leaves raft as it is. */
+async function moveEtcdLeadership(etcd: EtcdCluster, to: EtcdServer): Promise<void> {
+  const endpoints = `--endpoints=${etcd.endpoints.join(',')}`;
+  try {
+    const { stdout } = await execFileP('etcdctl', [endpoints, 'member', 'list'], { timeout: 15_000 });
+    // "8e9e05c52164694d, started, etcd0, http://…, http://…, false"
+    const id = stdout.split('\n').map((l) => l.split(', ')).find((f) => f[2] === to.name)?.[0];
+    if (id) await execFileP('etcdctl', [endpoints, 'move-leader', id], { timeout: 15_000 });
+  } catch {
+    // already the leader, or an election under way: the member is stopped all the same
+  }
+}
+
+/**
+ * The leader's disk fills up: a ballast file takes every free byte of its tmpfs, and WAL is written until postgres
+ * needs a segment it cannot create (until then it writes into the segments it has). The leader cannot write, and
+ * cannot start again while the disk is full: the cluster must fail over to the synchronous standby. Then the
+ * ballast is removed and the harness waits for the old leader to rejoin as a streaming replica.
+ */
+const fillLeaderDisk: Fault = async (s) => {
+  const { i, name } = await leaderIndex(s);
+  const disk = s.disks[i];
+  if (!disk) throw new Error('fill-leader-disk needs a disk per node (HarnessOptions.diskMb)');
+  const ballast = join(disk, 'ballast');
+  fillFileSystem(ballast);
+  const fullAt = Date.now();
+  try {
+    const mib = await writeWalUntilRefused(s.c.nodes[i]!.pgPort);
+    s.note(`${name}'s disk full; postgres refused WAL after ${mib} MiB more`);
+    const next = await newLeader(s, name);
+    s.note(`${next} leader ${((Date.now() - fullAt) / 1000).toFixed(1)} s after ${name}'s disk filled up`);
+  } finally {
+    rmSync(ballast, { force: true });
+  }
+};
+
+/** Writes `file` until the file system holding it has no byte left (1 MiB blocks, then 4 KiB ones). */
+function fillFileSystem(file: string): void {
+  const fd = openSync(file, 'w', 0o600);
+  try {
+    for (const size of [1 << 20, 1 << 12]) {
+      const block = Buffer.alloc(size, 1);
+      for (;;) {
+        try {
+          writeSync(fd, block);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOSPC') break;
+          throw err;
+        }
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** 4 MiB WAL records (logical messages: no table grows) until postgres refuses one (ERROR, or PANIC and a broken connection). */
+async function writeWalUntilRefused(port: number): Promise<number> {
+  const client = new Client({ host: '127.0.0.1', port, user: 'admin', password: PASSWORD, database: 'postgres', connectionTimeoutMillis: 10_000, query_timeout: 30_000 });
+  client.on('error', () => undefined);
+  await client.connect();
+  let mib = 0;
+  try {
+    for (; mib < 1024; mib += 4) await client.query(`select pg_logical_emit_message(false, 'pgha-scenario', repeat('x', 4 << 20))`);
+  } catch {
+    return mib;
+  } finally {
+    void client.end().catch(() => undefined);
+  }
+  throw new Error(`postgres on port ${port} took 1 GiB of WAL on a full disk`);
+}
+
+/**
+ * The synchronous standby cut off from the leader's postgres (its replication connections are held and get no bytes,
+ * as in a partition) while it still reaches etcd, and the router and the other replica still reach the leader. The
+ * leader must name the other replica synchronous standby (writes wait for the cut one until the walsender times out),
+ * and after healing the cut replica streams again.
+ */
+const cutReplicaFromLeader: Fault = async (s) => {
+  const { i, name } = await leaderIndex(s);
+  const relay = s.pgRelays[i];
+  if (!relay) throw new Error('cut-replica-from-leader needs relays in front of postgres (HarnessOptions.postgresRelays)');
+  const standby = (await s.view()).sync?.syncStandby[0];
+  if (!standby) throw new Error('no synchronous standby to cut off');
+  relay.cut(standby);
+  const cutAt = Date.now();
+  try {
+    const moved = await waitFor(`${name} naming a synchronous standby other than ${standby}`, async () => {
+      const sync = (await s.view()).sync;
+      return sync?.leader === name && sync.syncStandby.length > 0 && !sync.syncStandby.includes(standby) ? sync.syncStandby : undefined;
+    }, { timeoutMs: 180_000, intervalMs: 250 });
+    s.note(`${standby} cut off from ${name}; the sync key named ${moved.join(',')} ${((Date.now() - cutAt) / 1000).toFixed(1)} s later`);
+    const acked = s.ledger?.count() ?? 0;
+    await waitFor(`writes acknowledged while ${standby} is cut off`, () => (s.ledger?.count() ?? 0) >= acked + 20, { timeoutMs: 60_000, intervalMs: 100 });
+  } finally {
+    relay.heal();
+  }
 };
 
 const restartRouter: Fault = async (s) => {
@@ -144,6 +308,17 @@ export const SCENARIOS: Record<string, Fault> = {
   'restart-etcd': restartEtcd,
   'restart-router': restartRouter,
   'kill-replica-during-basebackup': killReplicaDuringBasebackup,
+  'fill-leader-disk': fillLeaderDisk,
+  'lose-etcd-member': loseEtcdMember,
+  'cut-replica-from-leader': cutReplicaFromLeader,
+};
+
+/** Scenarios that need more than the default cluster; the suite starts one cluster per distinct set of needs. */
+export const NEEDS: Partial<Record<string, HarnessOptions>> = {
+  // Room for the data dir and a few hundred MiB of WAL (replicas receive what the leader writes until it PANICs).
+  'fill-leader-disk': { diskMb: 512 },
+  'lose-etcd-member': { etcdMembers: 3 },
+  'cut-replica-from-leader': { postgresRelays: true },
 };
 
 /** What CI runs (`PGHA_SCENARIOS` unset): the three that prove the fencing rules, and a router restart. */

@@ -123,6 +123,24 @@ describe('decide: a diverged replica is rewound, not followed (finding C)', () =
     assert.match(d.reason, /my history left timeline 2 at 38000000, the leader's at 40000000/);
   });
 
+  it('once a rewind onto this leader timeline completed, the same replica is not stopped again (Patroni checks once)', () => {
+    const obs = anObservation({ name: 'ty-db2', view: view(), postgres: replica(2, 45_000_000, false, [[1, 10_000_000]]) });
+    const first = decide(obs, {});
+    assert.equal(first.memory.rewindingOnto, 'ty-db1@3');
+    const finished = decide({ ...obs, finishedTask: { kind: 'rewind', ok: true, finishedMs: obs.nowMs } }, first.memory);
+    assert.equal(finished.memory.rewoundOnto, 'ty-db1@3');
+    assert.equal(finished.memory.rewindingOnto, undefined);
+    assert.deepEqual(finished.actions, []);
+    assert.equal(finished.reason, 'no action. I am (ty-db2), a secondary, and following a leader (ty-db1)');
+  });
+
+  it('a failed rewind is tried again, and a new leader timeline is checked again', () => {
+    const obs = anObservation({ name: 'ty-db2', view: view(), postgres: replica(2, 45_000_000, false, [[1, 10_000_000]]) });
+    const failed = decide({ ...obs, finishedTask: { kind: 'rewind', ok: false, error: 'x', finishedMs: obs.nowMs } }, { rewindingOnto: 'ty-db1@3' });
+    assert.deepEqual(failed.actions, [{ type: 'rewind', leader: 'ty-db1' }]);
+    assert.deepEqual(decide(obs, { rewoundOnto: 'ty-db1@2' }).actions, [{ type: 'rewind', leader: 'ty-db1' }]);
+  });
+
   it('in maintenance mode nothing is rewound', () => {
     const d = decide(anObservation({ name: 'ty-db2', view: view(), postgres: replica(2, 45_000_000), dynamic: dynamic({ pause: true }) }), {});
     assert.equal(d.actions.length, 0);

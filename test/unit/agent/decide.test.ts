@@ -84,6 +84,13 @@ describe('decide: as leader', () => {
     assert.equal(d.reason, 'starting primary after failure');
   });
 
+  it('gives the lock up when starting its primary failed (Patroni: a replica takes over)', () => {
+    const obs = anObservation({ view: healthyCluster().build(), postgres: stoppedNode(false), lockValidForMs: 10_000 });
+    const d = decide({ ...obs, finishedTask: { kind: 'start', ok: false, error: 'postgres: exited with code 1 while starting', finishedMs: obs.nowMs } }, {});
+    assert.deepEqual(d.actions, [{ type: 'release_leader' }]);
+    assert.equal(d.reason, 'removed leader key after trying and failing to start postgres');
+  });
+
   it('repairs a missing config key', () => {
     const view = aCluster().raw('initialize', SYSID).leader('ty-db1').member('ty-db1', 5432).build();
     const d = decide(anObservation({ view, postgres: runningPrimary(), lockValidForMs: 10_000 }), {});
