@@ -41,8 +41,16 @@ function gone(what: string, pids: number[]): Promise<boolean> {
   return waitFor(`${what} gone`, () => pids.every((pid) => !pidAlive(pid)), { timeoutMs: 30_000, intervalMs: 50 });
 }
 
-const killPostgres = (role: 'leader' | 'replica'): Fault => async (s) => {
-  const i = role === 'leader' ? (await leaderIndex(s)).i : await replicaIndex(s);
+/** The member the sync key names synchronous standby. */
+async function syncStandbyIndex(s: ScenarioCluster): Promise<number> {
+  const sync = (await s.view()).sync;
+  const i = s.c.nodes.findIndex((n) => n.name === sync?.syncStandby[0]);
+  if (i < 0) throw new Error(`no synchronous standby in the sync key (${JSON.stringify(sync)})`);
+  return i;
+}
+
+const killPostgres = (role: 'leader' | 'replica' | 'sync-standby'): Fault => async (s) => {
+  const i = role === 'leader' ? (await leaderIndex(s)).i : role === 'sync-standby' ? await syncStandbyIndex(s) : await replicaIndex(s);
   const pids = s.postgresPids(i);
   signal(pids[0]!, 'SIGKILL');
   await gone('the postmaster', pids.slice(0, 1));
@@ -298,6 +306,8 @@ async function isNotPrimary(s: ScenarioCluster, i: number): Promise<boolean> {
 export const SCENARIOS: Record<string, Fault> = {
   'kill-postgres-leader': killPostgres('leader'),
   'kill-postgres-replica': killPostgres('replica'),
+  // Commits wait for the synchronous standby: the leader must name the other replica and release them at once.
+  'kill-postgres-sync-standby': killPostgres('sync-standby'),
   'kill-agent-leader': killAgent('leader', false),
   'kill-agent-replica': killAgent('replica', false),
   'kill-both-leader': killAgent('leader', true),
