@@ -460,10 +460,18 @@ const MEMBER_SLOT_RETENTION_MS = 30 * 60 * 1000;
 
 /**
  * The history files a promoting replica needs so that postgres picks a timeline no member used (avoidTimelineCollision):
- * for each timeline after mine up to the cluster's newest (its history's, or a member key's `newestKnown`), the
- * cluster's chain of switches before it. Empty unless
- * the cluster left my timeline at or before my position; when exactly at it, only files whose every switch is at my
- * position (those postgres may take as its recovery target stay consistent with my WAL).
+ * one for each timeline after mine up to the cluster's newest (its history's, or a member key's `newestKnown`); postgres
+ * counts them all, and takes the newest as its recovery target when its history left my timeline at or after my
+ * position. Empty unless the cluster's history left my timeline.
+ * - Left before my position: the cluster's chain of switches before each timeline. No file can become the target
+ *   (each left my timeline before my position); postgres switches from my timeline, at my position, to a free number.
+ * - Left at or after my position: a file saying what the cluster's does after my position would become the target
+ *   with a history my WAL does not have; stopping short of the newest (as the first version did) promoted to a number
+ *   in use with another history, and a replica on that timeline streams from any position with no history check
+ *   (simulator seeds 8549, 9684: a number skipped by a member ahead of its fork, reused by one at the fork point).
+ *   So every file leaves my timeline, and each later one, at my position: postgres promotes to the first free number
+ *   with my timeline up to my position, then empty timelines. pg_rewind and the rewind check compare that history
+ *   with the other members' as with any other: it forks at my position.
  */
 export function timelineFilesToWrite(
   history: readonly HistoryLine[] | undefined, before: PostgresProbe, newestKnown = 0,
@@ -475,15 +483,20 @@ export function timelineFilesToWrite(
   const chain = new Map<number, number>();
   for (const line of history) if (Array.isArray(line)) chain.set(Number(line[0]), Number(line[1]));
   const left = chain.get(timeline);
-  if (left === undefined || !(left <= mine)) return [];
+  if (left === undefined || !Number.isFinite(left)) return [];
   const sorted = [...chain].filter(([tl, lsn]) => tl > 0 && Number.isFinite(lsn)).sort((a, b) => a[0] - b[0]);
   const out: Array<[number, Array<[number, number]>]> = [];
   // The newest timeline in use: after the last switch, or a member's (a timeline can skip numbers).
   const newest = Math.max(newestKnown, ...sorted.map(([tl]) => tl + 1));
+  const ancestors = sorted.filter(([tl]) => tl < timeline);
   for (let next = timeline + 1; next <= newest; next++) {
-    const lines = sorted.filter(([tl]) => tl < next);
-    if (left === mine && lines.some(([tl, lsn]) => tl >= timeline && lsn > mine)) break;
-    out.push([next, lines]);
+    if (left < mine) {
+      out.push([next, sorted.filter(([tl]) => tl < next)]);
+    } else {
+      const atMine: Array<[number, number]> = [];
+      for (let tl = timeline; tl < next; tl++) atMine.push([tl, mine]);
+      out.push([next, [...ancestors, ...atMine]]);
+    }
   }
   return out;
 }

@@ -298,7 +298,7 @@ export class SimExecutor {
     ], done);
   }
 
-  /** execute.ts avoidTimelineCollision: the cluster's history file of timeline+1, when the cluster left mine at or before my position. */
+  /** execute.ts avoidTimelineCollision: the history files of the timeline numbers in use after mine (timelineFilesToWrite). */
   private avoidTimelineCollision(ctx: ExecCtx): void {
     const { pg } = this.h;
     if (!pg.running || pg.role !== 'replica') return;

@@ -26,13 +26,31 @@ describe('timelineFilesToWrite: history files a promoting replica needs', () => 
     ]);
   });
 
-  it('left exactly at my position: never a file whose history forks later (it would become the recovery target)', () => {
+  it('left exactly at my position: never a file whose history forks later; every switch after it is at my position', () => {
+    // Timeline 3's own file ([1, 500], [2, 700]) would become the recovery target with a history my WAL does not
+    // have. Stopping before it (as before) promoted to 3, a number in use with another history, which a replica of
+    // that timeline 3 streams from without any check. Here postgres promotes to 4: [1, 500], [2, 500], [3, 500].
     const history: HistoryLine[] = [[1, 500, 'r'], [2, 700, 'r']];
-    assert.deepEqual(timelineFilesToWrite(history, replicaAt(1, 500)), [[2, [[1, 500]]]]);
+    assert.deepEqual(timelineFilesToWrite(history, replicaAt(1, 500)), [[2, [[1, 500]]], [3, [[1, 500], [2, 500]]]]);
   });
 
-  it('left after my position: nothing (the histories differ anyway)', () => {
-    assert.deepEqual(timelineFilesToWrite([[1, 900, 'r']], replicaAt(1, 500)), []);
+  it('left after my position: the files of the numbers in use, each switching at my position', () => {
+    assert.deepEqual(timelineFilesToWrite([[1, 900, 'r']], replicaAt(1, 500)), [[2, [[1, 500]]]]);
+  });
+
+  it('seed 8549: a skipped number whose real fork the key no longer holds is not reused', () => {
+    // n2 promoted 1 -> 2 at 153000; n1, on timeline 1 at 237000, skipped 2 and promoted to 3; the key now holds n1's
+    // history. n3, still on timeline 1 at 153000 (n2's very fork point), promotes: with no file postgres took 2 again,
+    // with n2's history [1, 153000], and n2's diverged WAL could not be told apart.
+    const history: HistoryLine[] = [[1, 237000, 'r'], [2, 237000, 'skipped: the number was used by another member']];
+    assert.deepEqual(timelineFilesToWrite(history, replicaAt(1, 153000), 3), [
+      [2, [[1, 153000]]], [3, [[1, 153000], [2, 153000]]],
+    ]);
+  });
+
+  it('my ancestors are kept in front of the switches at my position', () => {
+    const history: HistoryLine[] = [[1, 100, 'r'], [2, 900, 'r']];
+    assert.deepEqual(timelineFilesToWrite(history, replicaAt(2, 500)), [[3, [[1, 100], [2, 500]]]]);
   });
 
   it('never for a primary', () => {
