@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { historyKeyLines, timelineFilesToWrite } from '../../../src/agent/execute';
+import { historyKeyLines, promotionAnnouncement, timelineFilesToWrite } from '../../../src/agent/execute';
 import type { HistoryLine } from '../../../src/model/cluster';
 
 const replicaAt = (timeline: number, lsn: number) => ({ reachable: true, inRecovery: true, timeline, receiveLsn: lsn, replayLsn: lsn });
@@ -55,6 +55,27 @@ describe('timelineFilesToWrite: history files a promoting replica needs', () => 
 
   it('never for a primary', () => {
     assert.deepEqual(timelineFilesToWrite([[1, 500, 'r']], { reachable: true, inRecovery: false, timeline: 1, replayLsn: 500 }), []);
+  });
+});
+
+describe('promotionAnnouncement: the key line a promotion writes before pg_ctl promote', () => {
+  it('an ordinary failover: my timeline ends here (postgres takes the next number)', () => {
+    assert.equal(promotionAnnouncement([[1, 100, 'r']], [], 2), 2);
+  });
+
+  it('nothing when the key already left my timeline and no file is written', () => {
+    assert.equal(promotionAnnouncement([[1, 100, 'r'], [2, 300, 'r']], [], 2), undefined);
+  });
+
+  it('seed 10793: a promotion that skips numbers records the one it takes', () => {
+    // n1 (timeline 1 at 203000) wrote the files of 2, 3 and 4 and promoted to 5, then lost etcd before writing the
+    // history key; n3, at the same position with the same key, wrote the same files and took 5 with the same history.
+    const history: HistoryLine[] = [[1, 159000, 'r'], [2, 172000, 'r'], [3, 209000, 'r']];
+    const files = timelineFilesToWrite(history, replicaAt(1, 203000));
+    assert.deepEqual(files.map(([tl]) => tl), [2, 3, 4]);
+    assert.equal(promotionAnnouncement(history, files, 1), 4);
+    const announced: HistoryLine[] = [...history, [4, 203000, 'r']];
+    assert.deepEqual(timelineFilesToWrite(announced, replicaAt(1, 203000)).map(([tl]) => tl), [2, 3, 4, 5]);
   });
 });
 
