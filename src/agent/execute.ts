@@ -322,7 +322,8 @@ export class Executor {
     if (!timeline || before.inRecovery !== true) return [];
     const current = await this.readHistory();
     const members = [...(ctx.view?.members.values() ?? [])].map((m) => Number(m.doc.timeline ?? 0) || 0);
-    const files = timelineFilesToWrite(current as HistoryLine[], before, Math.max(0, ...members));
+    const own = await this.d.ops.timelineHistory(timeline).catch(() => undefined);
+    const files = timelineFilesToWrite(current as HistoryLine[], before, Math.max(0, ...members), own);
     const ends = promotionAnnouncement(current as HistoryLine[], files, timeline);
     if (ends === undefined) return files;
     const lsn = before.replayLsn ?? before.receiveLsn ?? 0;
@@ -472,12 +473,13 @@ const MEMBER_SLOT_RETENTION_MS = 30 * 60 * 1000;
  *   with a history my WAL does not have; stopping short of the newest (as the first version did) promoted to a number
  *   in use with another history, and a replica on that timeline streams from any position with no history check
  *   (simulator seeds 8549, 9684: a number skipped by a member ahead of its fork, reused by one at the fork point).
- *   So every file leaves my timeline, and each later one, at my position: postgres promotes to the first free number
- *   with my timeline up to my position, then empty timelines. pg_rewind and the rewind check compare that history
+ *   So every file is my own history (`own`, the file of my timeline) then leaves my timeline, and each later one, at
+ *   my position: postgres promotes to the first free number with my timeline up to my position, then empty timelines. pg_rewind and the rewind check compare that history
  *   with the other members' as with any other: it forks at my position.
  */
 export function timelineFilesToWrite(
   history: readonly HistoryLine[] | undefined, before: PostgresProbe, newestKnown = 0,
+  own?: ReadonlyArray<readonly [number, number, ...unknown[]]>,
 ): Array<[number, Array<[number, number]>]> {
   const timeline = before.timeline;
   if (!history || !timeline || before.inRecovery !== true) return [];
@@ -491,14 +493,18 @@ export function timelineFilesToWrite(
   const out: Array<[number, Array<[number, number]>]> = [];
   // The newest timeline in use: after the last switch, or a member's (a timeline can skip numbers).
   const newest = Math.max(newestKnown, ...sorted.map(([tl]) => tl + 1));
-  const ancestors = sorted.filter(([tl]) => tl < timeline);
+  // My own history before my timeline, never the key's: the key follows the lineage of the last leader, whose
+  // timeline of my number may be another one (a number it skipped: seed 9261 wrote [3, 445000] from the key where its
+  // own timeline 4 left 3 at 397000, and a replica of 3 at 398000 then followed it). Unknown: nothing to write.
+  const ancestors = timeline === 1 ? [] : own?.map(([tl, lsn]): [number, number] => [tl, lsn]);
+  if (left >= mine && !ancestors) return [];
   for (let next = timeline + 1; next <= newest; next++) {
     if (left < mine) {
       out.push([next, sorted.filter(([tl]) => tl < next)]);
     } else {
       const atMine: Array<[number, number]> = [];
       for (let tl = timeline; tl < next; tl++) atMine.push([tl, mine]);
-      out.push([next, [...ancestors, ...atMine]]);
+      out.push([next, [...ancestors!, ...atMine]]);
     }
   }
   return out;

@@ -328,7 +328,7 @@ export class SimExecutor {
       }
       const probe = { reachable: true, inRecovery: h.pg.running && h.pg.role === 'replica', timeline, receiveLsn: lsn, replayLsn: lsn };
       const members = [...(ctx.view?.members.values() ?? [])].map((m) => Number(m.doc.timeline ?? 0) || 0);
-      const files = timelineFilesToWrite(current as HistoryLine[], probe, Math.max(0, ...members));
+      const files = timelineFilesToWrite(current as HistoryLine[], probe, Math.max(0, ...members), h.pg.history);
       const ends = promotionAnnouncement(current as HistoryLine[], files, timeline);
       if (ends === undefined) return done(undefined, files);
       const text = JSON.stringify([...current, [ends, lsn, reason, new Date(WALL0 + h.now()).toISOString(), h.name]]);

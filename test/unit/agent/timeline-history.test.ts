@@ -50,7 +50,19 @@ describe('timelineFilesToWrite: history files a promoting replica needs', () => 
 
   it('my ancestors are kept in front of the switches at my position', () => {
     const history: HistoryLine[] = [[1, 100, 'r'], [2, 900, 'r']];
-    assert.deepEqual(timelineFilesToWrite(history, replicaAt(2, 500)), [[3, [[1, 100], [2, 500]]]]);
+    assert.deepEqual(timelineFilesToWrite(history, replicaAt(2, 500), 0, [[1, 100, 'x']]), [[3, [[1, 100], [2, 500]]]]);
+  });
+
+  it('seed 9261: my own ancestors, not the key\'s, and nothing when my history is unknown', () => {
+    // n3 promoted 3 -> 4 at 397000; n1, on 3 at 445000, skipped 4 and promoted to 5: the key says 3 left at 445000 and
+    // 4 was skipped there. n3 (timeline 4 at 439000) promotes again: a file with the key's [3, 445000] became its
+    // history, and n2, on timeline 3 at 398000 (past n3's real fork), followed it with diverged WAL.
+    const history: HistoryLine[] = [[1, 224000, 'r'], [2, 377000, 'r'], [3, 445000, 'r'], [4, 445000, 'skipped: the number was used by another member']];
+    const own: Array<[number, number, string]> = [[1, 224000, 'x'], [2, 377000, 'x'], [3, 397000, 'x']];
+    assert.deepEqual(timelineFilesToWrite(history, replicaAt(4, 439000), 0, own), [
+      [5, [[1, 224000], [2, 377000], [3, 397000], [4, 439000]]],
+    ]);
+    assert.deepEqual(timelineFilesToWrite(history, replicaAt(4, 439000)), []);
   });
 
   it('never for a primary', () => {
