@@ -474,8 +474,9 @@ const MEMBER_SLOT_RETENTION_MS = 30 * 60 * 1000;
  *   in use with another history, and a replica on that timeline streams from any position with no history check
  *   (simulator seeds 8549, 9684: a number skipped by a member ahead of its fork, reused by one at the fork point).
  *   So every file is my own history (`own`, the file of my timeline) then leaves my timeline, and each later one, at
- *   my position: postgres promotes to the first free number with my timeline up to my position, then empty timelines. pg_rewind and the rewind check compare that history
- *   with the other members' as with any other: it forks at my position.
+ *   my position: postgres promotes to the first free number with my timeline up to my position, then empty
+ *   timelines. pg_rewind and the rewind check compare that history with the other members' as with any other: it
+ *   forks at my position.
  */
 export function timelineFilesToWrite(
   history: readonly HistoryLine[] | undefined, before: PostgresProbe, newestKnown = 0,
@@ -504,7 +505,7 @@ export function timelineFilesToWrite(
     } else {
       const atMine: Array<[number, number]> = [];
       for (let tl = timeline; tl < next; tl++) atMine.push([tl, mine]);
-      out.push([next, [...ancestors!, ...atMine]]);
+      out.push([next, [...(ancestors ?? []), ...atMine]]);
     }
   }
   return out;
