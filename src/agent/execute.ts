@@ -288,8 +288,8 @@ export class Executor {
     const before = await ops.probe();
     this.checkpointPending = true;
     try {
-      await this.announcePromotion(before, reason);
-      await this.avoidTimelineCollision(ctx, before);
+      const files = await this.announcePromotion(ctx, before, reason);
+      await this.avoidTimelineCollision(files);
       await ops.promote();
       await ops.configure({ role: 'primary' });
       const current = await this.readHistory();
@@ -315,16 +315,14 @@ export class Executor {
   /**
    * Finding E (test/support/sim/FINDINGS.md): when the cluster already left my timeline k at or before my position X
    * (a leader promoted from k and was lost), `pg_ctl promote` would pick timeline k+1 again, and at X with the same
-   * history, so that leader's diverged data could never be told apart. Give postgres the cluster's history files of
-   * the timelines after k first, as an archive would: it then selects a timeline no member used, which the rewind
-   * check and pg_rewind handle. Tested on PostgreSQL 15: with 00000002.history forking at its position, a timeline-1
-   * replica logs "new target timeline is 2" and promotes to 3 with history [1, X], [2, X]. A file whose history
-   * forks off later than my position would become the recovery target and give an inconsistent history: never
-   * written (when the cluster left k after my position nothing is written: the histories differ anyway).
+   * history, so that leader's diverged data could never be told apart. Give postgres history files of the timelines
+   * after k first (timelineFilesToWrite), as an archive would: it then selects a timeline no member used, which the
+   * rewind check and pg_rewind handle. Tested on PostgreSQL 15: with 00000002.history forking at its position, a
+   * timeline-1 replica logs "new target timeline is 2" and promotes to 3 with history [1, X], [2, X]. A file whose
+   * history forks off later than my position would become the recovery target and give an inconsistent history:
+   * never written (finding G: when the cluster left k at or after my position, the files switch at my position).
    */
-  private async avoidTimelineCollision(ctx: ExecContext, before: PostgresProbe): Promise<void> {
-    const members = [...(ctx.view?.members.values() ?? [])].map((m) => Number(m.doc.timeline ?? 0) || 0);
-    const files = timelineFilesToWrite(ctx.view?.history, before, Math.max(0, ...members));
+  private async avoidTimelineCollision(files: ReadonlyArray<readonly [number, ReadonlyArray<readonly [number, number]>]>): Promise<void> {
     for (const [timeline, lines] of files) {
       const text = lines.map(([tl, lsn]) => `${tl}\t${formatLsn(lsn)}\tno recovery target specified\n`).join('');
       if (await this.d.ops.writeTimelineHistory(timeline, text)) {
@@ -334,19 +332,25 @@ export class Executor {
   }
 
   /**
-   * Before `pg_ctl promote`, the history key learns that my timeline ends here (finding E): a promotion the cluster
-   * never heard of (its history write lost when the new leader was cut off at once) would let the next one reuse the
-   * same timeline number and switch point. A failed write fails the promotion (the leader retries next cycle). The
-   * line is rewritten from the new history file after the promotion. Nothing when the cluster already left my
-   * timeline (avoidTimelineCollision skips the numbers then).
+   * Before `pg_ctl promote`, the history key learns the timeline number this promotion takes (findings E, G): a
+   * promotion the cluster never heard of (its history write lost when the new leader was cut off at once) would let
+   * the next one, from the same position, reuse the same number and history. The line is the one for the timeline
+   * postgres leaves (promotionAnnouncement): mine, or the newest of the files it is given to skip the numbers in use.
+   * A failed write fails the promotion (the leader retries next cycle). The key is rewritten from the new history
+   * file after the promotion. Returns the files to write (timelineFilesToWrite), from the key read here.
    */
-  private async announcePromotion(before: PostgresProbe, reason: string): Promise<void> {
+  private async announcePromotion(ctx: ExecContext, before: PostgresProbe, reason: string): Promise<Array<[number, Array<[number, number]>]>> {
     const timeline = before.timeline;
-    if (!timeline || before.inRecovery !== true) return;
+    if (!timeline || before.inRecovery !== true) return [];
     const current = await this.readHistory();
-    if (current.some((l) => Number((l as unknown[])[0]) >= timeline)) return;
+    const members = [...(ctx.view?.members.values() ?? [])].map((m) => Number(m.doc.timeline ?? 0) || 0);
+    const own = await this.d.ops.timelineHistory(timeline).catch(() => undefined);
+    const files = timelineFilesToWrite(current as HistoryLine[], before, Math.max(0, ...members), own);
+    const ends = promotionAnnouncement(current as HistoryLine[], files, timeline);
+    if (ends === undefined) return files;
     const lsn = before.replayLsn ?? before.receiveLsn ?? 0;
-    await this.d.store.put(this.d.keys.history, JSON.stringify([...current, [timeline, lsn, reason, new Date().toISOString(), this.d.config.name]]));
+    await this.d.store.put(this.d.keys.history, JSON.stringify([...current, [ends, lsn, reason, new Date().toISOString(), this.d.config.name]]));
+    return files;
   }
 
   private async readHistory(): Promise<unknown[]> {
@@ -482,13 +486,23 @@ const MEMBER_SLOT_RETENTION_MS = 30 * 60 * 1000;
 
 /**
  * The history files a promoting replica needs so that postgres picks a timeline no member used (avoidTimelineCollision):
- * for each timeline after mine up to the cluster's newest (its history's, or a member key's `newestKnown`), the
- * cluster's chain of switches before it. Empty unless
- * the cluster left my timeline at or before my position; when exactly at it, only files whose every switch is at my
- * position (those postgres may take as its recovery target stay consistent with my WAL).
+ * one for each timeline after mine up to the cluster's newest (its history's, or a member key's `newestKnown`); postgres
+ * counts them all, and takes the newest as its recovery target when its history left my timeline at or after my
+ * position. Empty unless the cluster's history left my timeline.
+ * - Left before my position: the cluster's chain of switches before each timeline. No file can become the target
+ *   (each left my timeline before my position); postgres switches from my timeline, at my position, to a free number.
+ * - Left at or after my position: a file saying what the cluster's does after my position would become the target
+ *   with a history my WAL does not have; stopping short of the newest (as the first version did) promoted to a number
+ *   in use with another history, and a replica on that timeline streams from any position with no history check
+ *   (simulator seeds 8549, 9684: a number skipped by a member ahead of its fork, reused by one at the fork point).
+ *   So every file is my own history (`own`, the file of my timeline) then leaves my timeline, and each later one, at
+ *   my position: postgres promotes to the first free number with my timeline up to my position, then empty
+ *   timelines. pg_rewind and the rewind check compare that history with the other members' as with any other: it
+ *   forks at my position.
  */
 export function timelineFilesToWrite(
   history: readonly HistoryLine[] | undefined, before: PostgresProbe, newestKnown = 0,
+  own?: ReadonlyArray<readonly [number, number, ...unknown[]]>,
 ): Array<[number, Array<[number, number]>]> {
   const timeline = before.timeline;
   if (!history || !timeline || before.inRecovery !== true) return [];
@@ -497,17 +511,37 @@ export function timelineFilesToWrite(
   const chain = new Map<number, number>();
   for (const line of history) if (Array.isArray(line)) chain.set(Number(line[0]), Number(line[1]));
   const left = chain.get(timeline);
-  if (left === undefined || !(left <= mine)) return [];
+  if (left === undefined || !Number.isFinite(left)) return [];
   const sorted = [...chain].filter(([tl, lsn]) => tl > 0 && Number.isFinite(lsn)).sort((a, b) => a[0] - b[0]);
   const out: Array<[number, Array<[number, number]>]> = [];
   // The newest timeline in use: after the last switch, or a member's (a timeline can skip numbers).
   const newest = Math.max(newestKnown, ...sorted.map(([tl]) => tl + 1));
+  // My own history before my timeline, never the key's: the key follows the lineage of the last leader, whose
+  // timeline of my number may be another one (a number it skipped: seed 9261 wrote [3, 445000] from the key where its
+  // own timeline 4 left 3 at 397000, and a replica of 3 at 398000 then followed it). Unknown: nothing to write.
+  const ancestors = timeline === 1 ? [] : own?.map(([tl, lsn]): [number, number] => [tl, lsn]);
+  if (left >= mine && !ancestors) return [];
   for (let next = timeline + 1; next <= newest; next++) {
-    const lines = sorted.filter(([tl]) => tl < next);
-    if (left === mine && lines.some(([tl, lsn]) => tl >= timeline && lsn > mine)) break;
-    out.push([next, lines]);
+    if (left < mine) {
+      out.push([next, sorted.filter(([tl]) => tl < next)]);
+    } else {
+      const atMine: Array<[number, number]> = [];
+      for (let tl = timeline; tl < next; tl++) atMine.push([tl, mine]);
+      out.push([next, [...(ancestors ?? []), ...atMine]]);
+    }
   }
   return out;
+}
+
+/**
+ * The timeline whose line a promotion adds to the history key before `pg_ctl promote` (announcePromotion): the one
+ * postgres will leave, so that the number it takes (the next one) counts as in use: the newest of `files` when there
+ * are some (postgres counts them and takes the number after), else mine. Undefined when the key already has a line
+ * for it or a later one.
+ */
+export function promotionAnnouncement(current: readonly HistoryLine[], files: ReadonlyArray<readonly [number, unknown]>, timeline: number): number | undefined {
+  const ends = files.length ? files[files.length - 1]![0] : timeline;
+  return current.some((l) => Array.isArray(l) && Number(l[0]) >= ends) ? undefined : ends;
 }
 
 const SKIPPED = 'skipped: the number was used by another member';

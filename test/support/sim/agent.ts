@@ -263,9 +263,10 @@ export class SimAgent implements ExecHost {
       this.task = undefined;
       this.outcome = { kind, ok: !err, finishedMs: this.now(), ...(err ? { error: err.message } : {}) };
       this.trace(`task ${action.type} ${err ? `failed: ${err.message}` : 'done'}`);
-      // runner.afterTask: the fence timer may have fired while postgres was down or starting.
+      // runner.afterTask: the fence timer may have fired while postgres was down or starting; a failed task is retried
+      // on the next regular cycle, not at once.
       if (this.lease.lease !== undefined && this.lease.validUntilMs() <= this.now()) this.fence();
-      else this.wakeUp();
+      else if (!err) this.wakeUp();
     });
   }
 

@@ -3,7 +3,7 @@
  * in the same order (through the simulated network), pg_ctl operations on the simulated postgres.
  */
 import type { Action } from '../../../src/agent/actions';
-import { historyKeyLines, skippedLines, timelineFilesToWrite } from '../../../src/agent/execute';
+import { historyKeyLines, promotionAnnouncement, skippedLines, timelineFilesToWrite } from '../../../src/agent/execute';
 import type { DynamicConfig } from '../../../src/config/types';
 import type { MemoryStore } from '../../../src/dcs/memory/memory-store';
 import type { ClusterView, HistoryLine } from '../../../src/model/cluster';
@@ -298,36 +298,41 @@ export class SimExecutor {
     ], done);
   }
 
-  /** execute.ts avoidTimelineCollision: the cluster's history file of timeline+1, when the cluster left mine at or before my position. */
-  private avoidTimelineCollision(ctx: ExecCtx): void {
+  /** execute.ts avoidTimelineCollision: the history files of the timeline numbers in use after mine (timelineFilesToWrite). */
+  private avoidTimelineCollision(files: ReadonlyArray<readonly [number, Array<[number, number]>]>): void {
     const { pg } = this.h;
     if (!pg.running || pg.role !== 'replica') return;
-    const probe = { reachable: true, inRecovery: true, timeline: pg.timeline, receiveLsn: pg.lsn, replayLsn: pg.lsn };
-    const members = [...(ctx.view?.members.values() ?? [])].map((m) => Number(m.doc.timeline ?? 0) || 0);
-    for (const [timeline, lines] of timelineFilesToWrite(ctx.view?.history, probe, Math.max(0, ...members))) {
+    for (const [timeline, lines] of files) {
       if (pg.historyFiles.has(timeline)) continue;
       pg.historyFiles.set(timeline, lines);
       this.h.trace(`wrote the cluster's history file of timeline ${timeline} before promoting (it was used already)`);
     }
   }
 
-  /** execute.ts announcePromotion: the history key learns that my timeline ends here before pg_ctl promote. */
-  private announcePromotion(reason: string, done: Next): void {
+  /**
+   * execute.ts announcePromotion: the history key learns the timeline number this promotion takes before pg_ctl
+   * promote; hands on the files to write, from the key read here.
+   */
+  private announcePromotion(ctx: ExecCtx, reason: string, done: (err: Error | undefined, files: Array<[number, Array<[number, number]>]>) => void): void {
     const { h } = this;
     const timeline = h.pg.timeline;
     const lsn = h.pg.lsn;
     h.dcs('reading history', (s) => s.get(h.keys.history), (r) => {
-      if (!r.ok) return done(r.error);
+      if (!r.ok) return done(r.error, []);
       let current: unknown[] = [];
       try {
         const parsed: unknown = r.value ? JSON.parse(r.value.value) : [];
-        current = Array.isArray(parsed) ? parsed : [];
+        current = Array.isArray(parsed) ? parsed.filter((l) => Array.isArray(l)) : [];
       } catch {
         current = [];
       }
-      if (current.some((l) => Array.isArray(l) && Number(l[0]) >= timeline)) return done();
-      const text = JSON.stringify([...current, [timeline, lsn, reason, new Date(WALL0 + h.now()).toISOString(), h.name]]);
-      this.put('announcing the promotion', (s) => s.put(h.keys.history, text))(done);
+      const probe = { reachable: true, inRecovery: h.pg.running && h.pg.role === 'replica', timeline, receiveLsn: lsn, replayLsn: lsn };
+      const members = [...(ctx.view?.members.values() ?? [])].map((m) => Number(m.doc.timeline ?? 0) || 0);
+      const files = timelineFilesToWrite(current as HistoryLine[], probe, Math.max(0, ...members), h.pg.history);
+      const ends = promotionAnnouncement(current as HistoryLine[], files, timeline);
+      if (ends === undefined) return done(undefined, files);
+      const text = JSON.stringify([...current, [ends, lsn, reason, new Date(WALL0 + h.now()).toISOString(), h.name]]);
+      this.put('announcing the promotion', (s) => s.put(h.keys.history, text))((err) => done(err, files));
     });
   }
 
@@ -339,10 +344,14 @@ export class SimExecutor {
     let parent = oldTimeline;
     let own: Array<[number, number]> = [];
     let history: unknown[] = [];
+    let files: Array<[number, Array<[number, number]>]> = [];
     this.checkpointPending = true;
     series([
-      (n) => this.announcePromotion(reason, n),
-      guard(() => this.avoidTimelineCollision(ctx)),
+      (n) => this.announcePromotion(ctx, reason, (err, f) => {
+        files = f;
+        n(err);
+      }),
+      guard(() => this.avoidTimelineCollision(files)),
       (n) => h.pg.promote(h.proc, (r) => n(r.ok ? undefined : r.error)),
       guard(() => h.pg.configure('primary')),
       guard(() => {

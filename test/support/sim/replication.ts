@@ -22,15 +22,17 @@ export function streamingFrom(x: ReplNode, nodes: ReadonlyMap<string, ReplNode>)
 }
 
 /**
- * PostgreSQL streams only along the upstream's timeline history: the same timeline with the same history, or a
- * timeline of the upstream's history that it left at or after our position (our history a prefix of its own).
+ * What PostgreSQL 15 checks before a standby streams (the WAL itself is compared by isPrefix): on the same timeline,
+ * nothing (the walsender streams from any start point up to its flush position; the histories are not compared); on
+ * an older timeline, that the upstream's history holds our timeline with a switch point at or after our position
+ * (walsender's "requested starting point … is not in this server's history", startup's rescanLatestTimeLine "forked
+ * off current database system timeline … before current recovery point"). Neither compares the ancestors before our
+ * timeline: a history with an extra empty timeline in between (a promotion that skipped a number) is followed.
  */
 export function timelineCompatible(x: SimPostgres, u: SimPostgres): boolean {
-  const same = (a: ReadonlyArray<readonly [number, number]>, b: ReadonlyArray<readonly [number, number]>) =>
-    a.every(([tl, lsn], i) => b[i]?.[0] === tl && b[i]?.[1] === lsn);
-  if (x.timeline === u.timeline) return x.history.length === u.history.length && same(x.history, u.history);
-  const i = u.history.findIndex(([tl]) => tl === x.timeline);
-  return i >= 0 && i === x.history.length && same(x.history, u.history) && x.lsn <= u.history[i]![1];
+  if (x.timeline === u.timeline) return true;
+  const line = u.history.find(([tl]) => tl === x.timeline);
+  return line !== undefined && x.lsn <= line[1];
 }
 
 export interface SyncSpec {
