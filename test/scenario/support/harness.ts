@@ -179,12 +179,18 @@ export class ScenarioCluster {
 
   /** Waits for one leader, every replica streaming on its timeline, and the router agreeing with etcd. */
   async waitHealed(timeoutMs = HEAL_BOUND_MS): Promise<ClusterView> {
-    return waitFor('one leader, all replicas streaming, a synchronous standby named, the router agreeing with etcd', async () => {
-      const v = await this.view();
-      if (!isHealthy(v, this.c.nodes.length) || this.router?.table().leader?.member !== v.leader!.name) return undefined;
-      // Synchronous mode: until the leader names a synchronous standby in the sync key, no member may take over.
-      return v.sync?.leader === v.leader!.name && v.sync.syncStandby.length > 0 ? v : undefined;
-    }, { timeoutMs, intervalMs: 250 });
+    let seen = '(no view read)';
+    try {
+      return await waitFor('one leader, all replicas streaming, a synchronous standby named, the router agreeing with etcd', async () => {
+        const v = await this.view();
+        seen = describeView(v, this.router?.table().leader?.member);
+        if (!isHealthy(v, this.c.nodes.length) || this.router?.table().leader?.member !== v.leader!.name) return undefined;
+        // Synchronous mode: until the leader names a synchronous standby in the sync key, no member may take over.
+        return v.sync?.leader === v.leader!.name && v.sync.syncStandby.length > 0 ? v : undefined;
+      }, { timeoutMs, intervalMs: 250 });
+    } catch (err) {
+      throw new Error(`${String(err)}\nlast seen: ${seen}\n${this.logs(15)}`);
+    }
   }
 
   /** The postmaster's PID of node i, from its postmaster.pid; undefined when postgres is not running. */
@@ -353,4 +359,10 @@ export function processesMatching(pattern: RegExp): number[] {
     }
   }
   return out;
+}
+
+/** One line of what a view shows, for a failure message. */
+function describeView(v: ClusterView, routerLeader: string | undefined): string {
+  const members = [...v.members.values()].map((m) => `${m.name}: ${String(m.doc.role)}/${String(m.doc.state)}${m.doc.replication_state ? `/${String(m.doc.replication_state)}` : ''} tl ${String(m.doc.timeline)}`);
+  return `leader ${v.leader?.name ?? 'none'}, router's leader ${routerLeader ?? 'none'}, sync ${JSON.stringify(v.sync ? { leader: v.sync.leader, standbys: v.sync.syncStandby } : null)}; ${members.join('; ')}`;
 }
