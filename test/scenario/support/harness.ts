@@ -30,7 +30,6 @@ import { Relay } from './relay';
 
 const PGHA_BIN = resolve(__dirname, '..', '..', '..', '..', 'bin', 'pgha.js');
 export const DCS = { ttl: 8, loop_wait: 1, retry_timeout: 3, synchronous_mode: true, maximum_lag_on_failover: 1048576 };
-const SMALL_DISK_WAL = { max_wal_size: '96MB', min_wal_size: '32MB', wal_keep_size: '32MB' };
 const HEAL_BOUND_MS = 150_000;
 
 /** What a scenario needs of the cluster beyond the default one (one etcd; data dirs on the machine's disk). */
@@ -91,10 +90,7 @@ export class ScenarioCluster {
       for (const r of pgRelays) await r.start();
       c = await startTestCluster({
         scope: 'scenario',
-        // On a small disk, WAL must be recycled: with the defaults (max_wal_size 1 GB) every node keeps the WAL of the
-        // earlier fill-leader-disk runs (the replicas receive it too), and after about a dozen runs the replicas'
-        // disks were full as well: a second fault the harness made, not the one under test.
-        dcs: opts.diskMb ? { ...DCS, postgresql: { parameters: SMALL_DISK_WAL } } : DCS,
+        dcs: DCS,
         command: (file) => {
           const i = Number(/ty-db(\d+)\.yml$/.exec(file)?.[1] ?? 1) - 1;
           // Each agent reaches etcd through its own relays: PATRONI_ETCD3_HOSTS overrides the YAML's hosts.
