@@ -48,12 +48,25 @@ describe('short ttl (5 s, loop_wait 1 s, retry_timeout 2 s)', { timeout: 600_000
   });
 
   it('stops taking writes before ttl when etcd stops, and heals when etcd returns', async (t) => {
-    const li = c.leaderIndex(await c.view());
-    const leader = c.nodes[li]!;
-    await sql(leader.pgPort, 'CREATE TABLE IF NOT EXISTS fence_probe (id bigserial primary key, at timestamptz default now())');
-    const writer = new Client({ host: '127.0.0.1', port: leader.pgPort, user: 'admin', password: PASSWORD, database: 'postgres' });
-    await writer.connect();
-    writer.on('error', () => undefined);
+    // The node killed by the previous test is still rejoining: start from a leader that takes writes now (the leader
+    // is read again on every try), and say what the agents did if it never does.
+    const { leader, writer } = await waitFor('a leader taking writes', async () => {
+      const l = c.nodes[c.leaderIndex(await c.view())];
+      if (!l) return undefined;
+      const w = new Client({ host: '127.0.0.1', port: l.pgPort, user: 'admin', password: PASSWORD, database: 'postgres' });
+      w.on('error', () => undefined);
+      try {
+        await w.connect();
+        await w.query('CREATE TABLE IF NOT EXISTS fence_probe (id bigserial primary key, at timestamptz default now())');
+        return { leader: l, writer: w };
+      } catch (err) {
+        t.diagnostic(`${l.name} did not take a write yet: ${String(err)}`);
+        void w.end().catch(() => undefined);
+        return undefined;
+      }
+    }, { timeoutMs: 60_000, intervalMs: 200 }).catch((err: unknown) => {
+      throw new Error(`${String(err)}\n${c.nodes.map((_, i) => c.logTail(i, 25)).join('\n---\n')}`);
+    });
     let lastAck = 0;
     let writing = true;
     const loop = (async () => {
