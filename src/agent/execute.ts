@@ -87,7 +87,8 @@ export class Executor {
         return true;
       }
       case 'write_config':
-        await store.put(keys.config, JSON.stringify(config.bootstrap.dcs));
+        // The configuration this agent runs on: the last `config` key or its patroni.dynamic.json copy (Patroni's).
+        await store.put(keys.config, JSON.stringify(ctx.dynamic.raw ?? config.bootstrap.dcs));
         return true;
       case 'publish_status':
         await this.publishStatus(ctx);

@@ -6,7 +6,7 @@ import type { ClusterStore } from '../dcs/store';
 import type { ClusterView } from '../model/cluster';
 import { clusterKeys, type ClusterKeys } from '../model/keys';
 import type { AgentConfig, DynamicConfig } from '../config/types';
-import { parseDynamicConfig, tryParseDynamicConfig } from '../config/dynamic';
+import { parseDynamicConfig } from '../config/dynamic';
 import type { Logger } from '../log/logger';
 import { describe } from '../lib/errors';
 import { memberDocument } from '../api/patroni-doc';
@@ -22,6 +22,7 @@ import { askPeers, type PeerFetch } from './peers';
 import type { PostgresOps } from './postgres-ops';
 import type { AgentStatus } from './status';
 import { TaskSlot } from './task-slot';
+import { DynamicConfigSource } from './dynamic-source';
 import { initialStatus, statusAfterTick } from './status-builder';
 
 export const PATRONI_COMPAT_VERSION = '3.0.2';
@@ -64,6 +65,7 @@ export class AgentRunner {
   private readonly log: Logger;
   private memory: Memory = {};
   private dynamic: DynamicConfig;
+  private readonly dynamicSource: DynamicConfigSource;
   private lastView: ClusterView | undefined;
   private lastLeaderView: ClusterView | undefined;
   private systemId: string | undefined;
@@ -73,6 +75,8 @@ export class AgentRunner {
   private snapshot: AgentStatus;
   private stopped = false;
   private wake: (() => void) | undefined;
+  /** A wake-up came while a tick ran: the loop does not sleep after it. */
+  private wakePending = false;
   private loopDone: Promise<void> | undefined;
   private wasRunning = false;
   private fencing = false;
@@ -84,7 +88,9 @@ export class AgentRunner {
     this.now = d.now ?? (() => performance.now());
     this.keys = clusterKeys(d.config.namespace, d.config.scope);
     this.log = d.logger.child({ component: 'ha' });
-    this.dynamic = d.config.bootstrap.dynamic ?? parseDynamicConfig(d.config.bootstrap.dcs);
+    this.dynamicSource = DynamicConfigSource.atStart(d.config.bootstrap.dynamic ?? parseDynamicConfig(d.config.bootstrap.dcs),
+      d.config.postgresql.dataDir, d.logger.child({ component: 'config' }));
+    this.dynamic = this.dynamicSource.config;
     this.lease = new LeaseKeeper(d.store, {
       ttlSeconds: this.dynamic.ttlSeconds,
       now: this.now,
@@ -119,11 +125,12 @@ export class AgentRunner {
     else if (ok) this.wakeUp();
   }
 
-  /** Wakes the loop now (watch events on leader/config, finished tasks). */
+  /** Wakes the loop now (watch events on leader/config, finished tasks); during a tick, the next one starts at once. */
   wakeUp(): void {
     const w = this.wake;
     this.wake = undefined;
-    w?.();
+    if (w) w();
+    else this.wakePending = true;
   }
 
   start(): void {
@@ -152,6 +159,10 @@ export class AgentRunner {
         this.log.error({ err: describe(err) }, 'HA cycle failed');
       }
       const waitMs = Math.max(0, this.dynamic.loopWaitSeconds * 1000 - (this.now() - started));
+      if (this.wakePending || this.stopped) {
+        this.wakePending = false;
+        continue;
+      }
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, waitMs);
         this.wake = () => {
@@ -165,6 +176,11 @@ export class AgentRunner {
 
   /** One HA cycle. */
   async tick(): Promise<void> {
+    // The task is read before etcd: a task that ends while this tick observes (bootstrap writes the leader key, then
+    // finishes) must not meet a view read before its writes, or the tick races for a key it already holds and
+    // publishes an unlocked cluster for a whole loop_wait. Its end wakes the next tick at once (wakePending).
+    const task = this.tasks.current;
+    const finishedTask = task ? undefined : this.tasks.takeOutcome();
     const dcs = this.tolerateBriefOutage(await observeDcs(this.d.store, this.keys, this.lastView));
     if (dcs.ok) this.adoptView(dcs.view);
     const postgres = await observePostgres(this.d.ops, this.systemId);
@@ -172,8 +188,6 @@ export class AgentRunner {
     const view = dcs.ok ? dcs.view : undefined;
     const switchingAway = view?.failover && view.leader?.name === this.d.config.name;
     const peers = view && (!view.leader || switchingAway) && postgres.running ? await askPeers(this.d.config.name, view, this.lastLeaderView, this.d.peerFetch) : undefined;
-    const task = this.tasks.current;
-    const finishedTask = this.tasks.takeOutcome();
     if (finishedTask && !finishedTask.ok) this.log.warn({ task: finishedTask.kind, err: finishedTask.error }, 'task failed');
     if (finishedTask && this.requestTask) this.settleRequest(this.requestTask, finishedTask.ok, finishedTask.error);
     const request = this.d.requests?.peek();
@@ -202,6 +216,8 @@ export class AgentRunner {
     await this.act(decision.actions, view);
     this.wasRunning = postgres.running;
     await this.publish(obs, postgres, decision.reason);
+    // Not while a task (initdb, basebackup, rewind) may be writing into the data directory.
+    if (postgres.dataDir === 'initialized' && !this.tasks.current) await this.dynamicSource.saveCache();
   }
 
   /**
@@ -238,15 +254,11 @@ export class AgentRunner {
   private adoptView(view: ClusterView): void {
     this.lastView = view;
     if (view.leader) this.lastLeaderView = view;
-    if (view.config?.valid) {
-      const parsed = tryParseDynamicConfig(view.config.value);
-      if ('config' in parsed) {
-        if (parsed.config.ttlSeconds !== this.dynamic.ttlSeconds) this.lease.setTtl(parsed.config.ttlSeconds);
-        this.dynamic = parsed.config;
-        this.d.ops.useDynamic(this.dynamic);
-      } else {
-        this.log.warn({ err: parsed.error.message }, 'ignoring invalid dynamic config in DCS; keeping the last good one');
-      }
+    if (view.config?.valid && this.dynamicSource.adopt(view.config.value)) {
+      const next = this.dynamicSource.config;
+      if (next.ttlSeconds !== this.dynamic.ttlSeconds) this.lease.setTtl(next.ttlSeconds);
+      this.dynamic = next;
+      this.d.ops.useDynamic(this.dynamic);
     }
   }
 

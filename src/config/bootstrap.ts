@@ -23,7 +23,7 @@ export function parseBootstrap(doc: YamlMap, ctx: ParseContext): BootstrapConfig
     initdbArgs: renderInitdbArgs(map.initdb),
     pgHba: optionalStringList(map, 'pg_hba', 'bootstrap', ctx) ?? [],
     users: parseUsers(map.users, ctx),
-    dynamic: parseDynamicConfig(dcsMap, 'bootstrap.dcs'),
+    dynamic: parseDynamicConfig(dcsMap, 'bootstrap.dcs', ctx.warnings),
   };
   const postBootstrap = optionalString(map, 'post_bootstrap', 'bootstrap', ctx) ?? optionalString(map, 'post_init', 'bootstrap', ctx);
   if (postBootstrap !== undefined) config.postBootstrap = postBootstrap;

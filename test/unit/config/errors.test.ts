@@ -136,12 +136,10 @@ test('scope and name must be strings without a slash', () => {
   assertConfigError(() => parseEdited((d) => { d.name = 'a/b'; }), 'name', ['contains "/"', 'part of the etcd key path']);
 });
 
-test('a bad timing rule in bootstrap.dcs is refused at load time', () => {
-  assertConfigError(
-    () => parseEdited((d) => { d.bootstrap = { dcs: { ttl: 20 } }; }),
-    'bootstrap.dcs',
-    ['loop_wait (10) + 2*retry_timeout (10) = 30 must be <= ttl (20)', 'raise ttl to at least 30'],
-  );
+test('a broken timing rule in bootstrap.dcs is adjusted at load time, with a warning (as Patroni 3.2+)', () => {
+  const config = parseEdited((d) => { d.bootstrap = { dcs: { ttl: 20 } }; });
+  assert.deepEqual([config.bootstrap.dynamic?.loopWaitSeconds, config.bootstrap.dynamic?.retryTimeoutSeconds], [1, 9]);
+  assert.ok(config.warnings?.some((w) => w.startsWith('bootstrap.dcs: loop_wait (10) + 2*retry_timeout (10) = 30 is more than ttl (20)')), String(config.warnings));
 });
 
 test('error messages never echo a secret', () => {
