@@ -17,6 +17,8 @@ import { AgentMetrics } from '../metrics/agent-metrics';
 import { readCluster } from '../dcs/read';
 import { liveV2Agents, v2Refusal } from '../dcs/etcd/v2-agents';
 import { PGHA_VERSION } from './version';
+import { withPostgresCheckedNow } from '../agent/status-live';
+import { postmasterAliveNow } from '../postgres/postmaster-now';
 
 const HELP = `Usage: pgha agent -c FILE
 
@@ -162,9 +164,10 @@ export async function runAgent(config: AgentConfig, logger: Logger): Promise<num
     if (changed.some((k) => k === runner.keys.leader || k === runner.keys.config || k === runner.keys.failover)) runner.wakeUp();
   });
   const tls = restApiTls(config);
+  const liveStatus = () => withPostgresCheckedNow(runner.status(), () => postmasterAliveNow(config.postgresql.dataDir));
   const api = await startRestApi({
     listen: config.restapi.listen,
-    status: () => runner.status(),
+    status: liveStatus,
     readCluster: () => readCluster(store, runner.keys),
     metrics: () => metrics.render(),
     logger: logger.child({ component: 'api' }),

@@ -2,6 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AgentStatus } from '../../../src/agent/status';
 import { evaluateGenericHealth, evaluateHealth, maxLagBytes, pythonTagString } from '../../../src/api/health';
+import { withPostgresCheckedNow } from '../../../src/agent/status-live';
 import { aMember, aPrimaryStatus, aReplicaStatus, aStoppedStatus, aView, MB, NOW } from '../../support/builders';
 
 function codeOf(status: AgentStatus, target: string, nowMs = NOW): number {
@@ -207,5 +208,30 @@ describe('HEAD/OPTIONS run the generic handler for every path', () => {
   test('/ and /primary → 200 on the leader', () => {
     assert.equal(generic(aPrimaryStatus(), '/'), 200);
     assert.equal(generic(aPrimaryStatus(), '/primary'), 200);
+  });
+});
+
+describe('a postmaster that died since the last tick (checked at answer time)', () => {
+  // The issue: /replica answered 200 about 0.1 s after the replica's postmaster was killed (the snapshot said running).
+  const dead = () => false;
+  test('a replica answers 503 on /replica, /read-only and /health; its document says state unknown', () => {
+    const status = withPostgresCheckedNow(aReplicaStatus(), dead);
+    assert.equal(codeOf(aReplicaStatus(), '/replica'), 200, 'as the last tick saw it');
+    assert.equal(codeOf(status, '/replica'), 503);
+    assert.equal(codeOf(status, '/read-only'), 503);
+    assert.equal(codeOf(status, '/health'), 503);
+    assert.equal(status.state, 'unknown');
+  });
+  test('a leader keeps answering on leader paths (they follow the lock, as in Patroni), not on /health', () => {
+    const status = withPostgresCheckedNow(aPrimaryStatus(), dead);
+    assert.equal(codeOf(status, '/primary'), 200);
+    assert.equal(codeOf(status, '/leader'), 200);
+    assert.equal(codeOf(status, '/health'), 503);
+  });
+  test('a live postmaster, or a state other than running, is left as it is (no check made)', () => {
+    const live = aReplicaStatus();
+    assert.equal(withPostgresCheckedNow(live, () => true), live);
+    const stopped = aStoppedStatus();
+    assert.equal(withPostgresCheckedNow(stopped, () => assert.fail('not asked')), stopped);
   });
 });
