@@ -5,6 +5,7 @@
 import type { ClusterStore } from '../dcs/store';
 import type { ClusterView, HistoryLine } from '../model/cluster';
 import { formatLsn } from '../model/lsn';
+import { formerPrimaryNeedsRewind } from './rejoin';
 import type { PostgresProbe } from '../model/postgres-state';
 import type { ClusterKeys } from '../model/keys';
 import { slotNameFromMemberName } from '../model/keys';
@@ -205,7 +206,9 @@ export class Executor {
     const upstream = this.upstreamOf(ctx.view, leader);
     const control = await ops.controlData();
     const formerPrimary = control !== undefined && !/recovery/.test(control.clusterState) && !(await ops.hasStandbySignal());
-    if (formerPrimary) await this.rejoinAsReplica(ctx, upstream);
+    // Patroni's rewind check: a cleanly stopped former primary whose WAL ends where the leader left its timeline just
+    // starts as a replica (no pg_rewind, no re-clone: its unmanaged slots and files stay).
+    if (formerPrimary && (await formerPrimaryNeedsRewind(ops, control, ctx.view, leader, this.d.logger))) await this.rejoinAsReplica(ctx, upstream);
     await ops.configure({ role: 'replica', upstream });
     await ops.start();
   }

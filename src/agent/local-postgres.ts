@@ -18,6 +18,9 @@ import {
 } from '../postgres/data-dir';
 import { localSuperuserConnection } from '../postgres/local-connection';
 import * as pgctl from '../postgres/pgctl';
+import { checkpointRecordEnd } from '../postgres/waldump';
+import { rewindGrantsSql, rewindRole } from '../postgres/rewind-role';
+import type { Lsn } from '../model/lsn';
 import { probePostgres } from '../postgres/probe';
 import {
   answersAsPrimary, bootstrapUserRoles, checkpoint, createOrAlterRoles, dropSlots, ensurePhysicalSlots, newestTimelineHistory,
@@ -96,7 +99,14 @@ export class LocalPostgresOps implements PostgresOps {
   async controlData(): Promise<ControlData | undefined> {
     if (!existsSync(join(this.pg.dataDir, 'global', 'pg_control'))) return undefined;
     const c = await controlData(this.tools, this.pg.dataDir);
-    return { systemId: c.systemId, clusterState: c.clusterState, timeline: c.timeline };
+    return {
+      systemId: c.systemId, clusterState: c.clusterState, timeline: c.timeline,
+      checkpointLsn: c.checkpointLsn, minRecoveryEndLsn: c.minRecoveryEndLsn, minRecoveryEndTimeline: c.minRecoveryEndTimeline,
+    };
+  }
+
+  checkpointEnd(timeline: number, lsn: Lsn): Promise<Lsn | undefined> {
+    return checkpointRecordEnd(this.tools, this.pg.dataDir, timeline, lsn);
   }
 
   async isRunning(): Promise<boolean> {
@@ -302,11 +312,14 @@ export class LocalPostgresOps implements PostgresOps {
   async createRoles(): Promise<void> {
     const auth = this.pg.authentication;
     const skip = [auth.superuser.username, auth.replication.username, ...(auth.rewind ? [auth.rewind.username] : [])];
+    // Patroni creates the rewind user only when it differs from the superuser (who needs no grants).
+    const rewinder = auth.rewind && auth.rewind.username !== auth.superuser.username ? auth.rewind : undefined;
     await createOrAlterRoles(await this.connection(), [
       superuserRole(auth.superuser),
       replicationRole(auth.replication),
+      ...(rewinder ? [rewindRole(rewinder)] : []),
       ...bootstrapUserRoles(this.config.bootstrap.users, skip),
-    ]);
+    ], rewinder ? rewindGrantsSql(rewinder.username) : []);
   }
 
   async ensureSlots(names: string[]): Promise<void> {

@@ -2,6 +2,7 @@ import type { PostgresProbe } from '../model/postgres-state';
 import type { DataDirState } from './observation';
 import type { DynamicConfig } from '../config/types';
 import type { ProgressReport } from '../lib/progress';
+import type { Lsn } from '../model/lsn';
 
 /** Called with each progress report of a copy (pg_basebackup, pg_rewind) while it runs. */
 export type OnCopyProgress = (report: ProgressReport) => void;
@@ -19,6 +20,10 @@ export interface ControlData {
   systemId: string;
   clusterState: string;
   timeline: number;
+  /** For the rejoin check (decide-rejoin.ts); absent where an implementation does not read them. */
+  checkpointLsn?: Lsn;
+  minRecoveryEndLsn?: Lsn;
+  minRecoveryEndTimeline?: number;
 }
 
 /** Everything the agent does to its local postgres; implemented over src/postgres by LocalPostgresOps. */
@@ -27,6 +32,8 @@ export interface PostgresOps {
   useDynamic(dynamic: DynamicConfig): void;
   dataDirState(): Promise<DataDirState>;
   controlData(): Promise<ControlData | undefined>;
+  /** Where the checkpoint record at `lsn` on `timeline` ends in the local WAL (pg_waldump); undefined when unknown. */
+  checkpointEnd?(timeline: number, lsn: Lsn): Promise<Lsn | undefined>;
   isRunning(): Promise<boolean>;
   probe(): Promise<PostgresProbe>;
   hasStandbySignal(): Promise<boolean>;

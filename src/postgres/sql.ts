@@ -103,10 +103,10 @@ export interface RoleSpec {
   options: readonly string[];
 }
 
-/** Creates or alters roles, quietly, in one transaction. Options are already validated (roleOptions). */
-export async function createOrAlterRoles(conn: PgConnection, roles: readonly RoleSpec[]): Promise<void> {
+/** Creates or alters roles, then runs `after` (grants), quietly, in one transaction. Options are already validated. */
+export async function createOrAlterRoles(conn: PgConnection, roles: readonly RoleSpec[], after: readonly string[] = []): Promise<void> {
   if (roles.length === 0) return;
-  const statements = roles.map((r) => createOrAlterRoleSql(r.name, r.password, r.options));
+  const statements = [...roles.map((r) => createOrAlterRoleSql(r.name, r.password, r.options)), ...after];
   await withConnection(conn, (client) => runQuietly(client, statements), `creating roles ${roles.map((r) => r.name).join(', ')}`);
 }
 
