@@ -21,8 +21,12 @@ export const DYNAMIC_CACHE_FILE = 'patroni.dynamic.json';
 export class DynamicConfigSource {
   private lastWarnings = '';
   private saved: string | undefined;
+  /** The `postgresql` part last written to postgres' files (see takePostgresChange). */
+  private appliedPostgresql: string;
 
-  constructor(private current: DynamicConfig, private readonly dataDir: string, private readonly log: Logger) {}
+  constructor(private current: DynamicConfig, private readonly dataDir: string, private readonly log: Logger) {
+    this.appliedPostgresql = JSON.stringify(current.postgresql);
+  }
 
   /**
    * The configuration to start on: the cached copy when the data directory has one (Patroni's _load_cache), else
@@ -37,6 +41,7 @@ export class DynamicConfigSource {
       const parsed = parseDynamicConfigLenient(text, bootstrap, DYNAMIC_CACHE_FILE);
       if (!parsed.ok) throw parsed.error;
       source.current = parsed.config;
+      source.appliedPostgresql = JSON.stringify(parsed.config.postgresql);
       source.saved = JSON.stringify(parsed.config.raw ?? {});
       source.report(parsed.warnings);
       log.info({ file }, 'dynamic config loaded from the data directory cache');
@@ -61,6 +66,20 @@ export class DynamicConfigSource {
     if (JSON.stringify(parsed.config) === JSON.stringify(this.current)) return false;
     this.current = parsed.config;
     return true;
+  }
+
+  /**
+   * True while the `postgresql` part (parameters, pg_hba) differs from what was last written to postgres' files: the
+   * caller rewrites them and reloads postgres, as Patroni's reload_config does after each dynamic configuration
+   * change, then calls postgresApplied. Without it a max_connections change never reached postgresql.conf and
+   * pending_restart never appeared.
+   */
+  postgresChanged(): boolean {
+    return JSON.stringify(this.current.postgresql) !== this.appliedPostgresql;
+  }
+
+  postgresApplied(): void {
+    this.appliedPostgresql = JSON.stringify(this.current.postgresql);
   }
 
   /**

@@ -217,7 +217,10 @@ export class AgentRunner {
     this.wasRunning = postgres.running;
     await this.publish(obs, postgres, decision.reason);
     // Not while a task (initdb, basebackup, rewind) may be writing into the data directory.
-    if (postgres.dataDir === 'initialized' && !this.tasks.current) await this.dynamicSource.saveCache();
+    if (postgres.dataDir === 'initialized' && !this.tasks.current) {
+      await this.dynamicSource.saveCache();
+      if (postgres.running && this.dynamicSource.postgresChanged()) await this.applyPostgresChange(view);
+    }
   }
 
   /**
@@ -291,6 +294,17 @@ export class AgentRunner {
         this.log.warn({ action: action.type, err: describe(err) }, 'action failed');
         return;
       }
+    }
+  }
+
+  /** New parameters or pg_hba from the `config` key: rewrite postgres' files and reload it (retried next tick on failure). */
+  private async applyPostgresChange(view: ClusterView | undefined): Promise<void> {
+    try {
+      await this.exec.runShort({ type: 'reload' }, { view, dynamic: this.dynamic });
+      this.dynamicSource.postgresApplied();
+      this.log.info('postgres configuration rewritten and reloaded after a dynamic config change');
+    } catch (err) {
+      this.log.warn({ err: describe(err) }, 'applying the dynamic config to postgres failed');
     }
   }
 
