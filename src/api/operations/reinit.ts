@@ -51,6 +51,9 @@ export function reloadHandler(deps: OperationDeps): UnsafeHandler {
     timeoutMs: LOOP_WAIT_MS,
     async handle() {
       log.info({}, 'reload requested');
+      const local = await deps.reloadLocalConfig?.();
+      // Patroni answers 202 and only logs a broken file; pgha says so to the caller, who is the one to fix it.
+      if (local && !local.ok) return { code: 400, body: local.message };
       const outcome = deps.requests.submit({ type: 'reload' });
       deps.wakeUp?.();
       const o = await outcome;
