@@ -208,6 +208,9 @@ export async function runAgent(config: AgentConfig, logger: Logger, source?: { f
     void (async () => {
       const local = await (reloadLocalConfig?.() ?? { ok: true, message: '' });
       if (!local.ok) return;
+      // A request already in flight may have written postgres' files from the previous configuration: wait for it
+      // rather than be refused as "already in progress", so the new file always reaches postgres.
+      while (requests.busy) await requests.whenIdle();
       const pending = requests.submit({ type: 'reload' });
       runner.wakeUp();
       const o = await pending;

@@ -81,6 +81,15 @@ describe('reloading the YAML of a running agent', { timeout: 600_000 }, () => {
     assert.match(logText(), /"msg":"configuration reloaded"/);
   });
 
+  it('two SIGHUPs in a row: the second file reaches postgres too', async () => {
+    writeYaml({ parameters: '    work_mem: 9MB\n', tags: '{"nofailover": true}' });
+    sighup();
+    writeYaml({ parameters: '    work_mem: 10MB\n', tags: '{"nofailover": true}' });
+    sighup();
+    await waitFor('work_mem 10MB', async () => (await sql<{ work_mem: string }>(node().pgPort, 'show work_mem'))[0]?.work_mem === '10MB', { timeoutMs: 60_000, intervalMs: 300 });
+    assert.equal(postmasterPid(node().dataDir), pid);
+  });
+
   // max_connections would not do: like Patroni, pgha takes it (and the other command-line parameters) from etcd only.
   it('a parameter only a restart applies is written and shows pending_restart', async () => {
     writeYaml({ parameters: '    shared_buffers: 24MB\n', tags: '{"nofailover": true}' });
