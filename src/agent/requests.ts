@@ -59,6 +59,11 @@ export class RequestQueue {
     if (!this.busy) for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
+  /** The type of the request queued or running, if any. */
+  busyWith(): OperatorRequest['type'] | undefined {
+    return (this.taken ?? this.pending)?.request.type;
+  }
+
   /** Resolves once no request is queued or running (at once when none is). */
   whenIdle(): Promise<void> {
     return this.busy ? new Promise((resolve) => this.idleWaiters.push(resolve)) : Promise.resolve();
