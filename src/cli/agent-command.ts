@@ -182,7 +182,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, source?: { f
       reloadLocalConfig: () => reloadLocalConfig?.() ?? Promise.resolve({ ok: true, message: '' }),
     }),
   });
-  if (source) reloadLocalConfig = configReloader({ config, file: source.file, env: source.env, api, logger: logger.child({ component: 'config' }) });
+  if (source) reloadLocalConfig = configReloader({ config, file: source.file, env: source.env, api, logger: logger.child({ component: 'config' }), setLogLevel: (level) => (logger.level = level) });
   const router = config.router ? await (await import('./router-command')).startEmbeddedRouter(config, logger) : undefined;
   void cache.start().catch((err) => logger.warn({ err: String(err) }, 'watch did not start; relying on loop_wait'));
   runner.start();

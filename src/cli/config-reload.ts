@@ -20,6 +20,8 @@ export interface ConfigReloadDeps {
   env: NodeJS.ProcessEnv;
   api: Pick<RestApi, 'update'>;
   logger: Logger;
+  /** Sets the root logger's level (children follow it): `log.level`. */
+  setLogLevel?: (level: string) => void;
 }
 
 export interface LocalReloadOutcome {
@@ -63,6 +65,7 @@ export function configReloader(d: ConfigReloadDeps): () => Promise<LocalReloadOu
       return { ok: false, message };
     }
     applyReloadPlan(d.config, plan);
+    if (plan.applied.includes('log')) d.setLogLevel?.(plan.config.log.level);
     for (const warning of plan.config.warnings ?? []) d.logger.warn({ warning }, 'configuration setting ignored');
     const level = plan.needAgentRestart.length > 0 ? 'warn' : 'info';
     d.logger[level]({ source, applied: plan.applied, needAgentRestart: plan.needAgentRestart, reason: plan.reason }, 'configuration reloaded');

@@ -30,11 +30,12 @@ type Field<T> = { yaml: string; key: keyof T; reloadable: boolean };
 const TOP: Field<AgentConfig>[] = [
   { yaml: 'tags', key: 'tags', reloadable: true },
   { yaml: 'bootstrap', key: 'bootstrap', reloadable: true },
+  // The level only (pgha's log section has nothing else): every child logger follows the root's level.
+  { yaml: 'log', key: 'log', reloadable: true },
   { yaml: 'scope', key: 'scope', reloadable: false },
   { yaml: 'namespace', key: 'namespace', reloadable: false },
   { yaml: 'name', key: 'name', reloadable: false },
   { yaml: 'etcd3', key: 'etcd', reloadable: false },
-  { yaml: 'log', key: 'log', reloadable: false },
   { yaml: 'router', key: 'router', reloadable: false },
   { yaml: 'ctl', key: 'memberTls', reloadable: false },
 ];

@@ -37,12 +37,13 @@ describe('reloading the YAML of a running agent', { timeout: 600_000 }, () => {
   const sighup = () => process.kill(c.agents[0]!.child.pid!, 'SIGHUP');
   const tags = async () => (await c.view()).members.get(node().name)?.doc.tags;
   /** The generated YAML with lines added under postgresql: and restapi:, and the tags line replaced. */
-  const writeYaml = (o: { postgresql?: string; parameters?: string; restapi?: string; tags?: string; raw?: string }) => {
+  const writeYaml = (o: { postgresql?: string; parameters?: string; restapi?: string; tags?: string; tail?: string; raw?: string }) => {
     let text = original;
     if (o.parameters) text = text.replace(/^  parameters:\n/m, `  parameters:\n${o.parameters}`);
     if (o.postgresql) text = text.replace(/^postgresql:\n/m, `postgresql:\n${o.postgresql}`);
     if (o.restapi) text = text.replace(/^restapi:\n/m, `restapi:\n${o.restapi}`);
     if (o.tags) text = text.replace(/^tags: .*$/m, `tags: ${o.tags}`);
+    if (o.tail) text = `${text}\n${o.tail}`;
     writeFileSync(node().configFile, o.raw ?? text);
   };
   const logText = () => readFileSync(node().logFile, 'utf8');
@@ -81,12 +82,15 @@ describe('reloading the YAML of a running agent', { timeout: 600_000 }, () => {
     assert.match(logText(), /"msg":"configuration reloaded"/);
   });
 
-  it('two SIGHUPs in a row: the second file reaches postgres too', async () => {
+  it('two SIGHUPs in a row: the second file reaches postgres too; log.level is applied', async () => {
+    const before = logText().length;
     writeYaml({ parameters: '    work_mem: 9MB\n', tags: '{"nofailover": true}' });
     sighup();
-    writeYaml({ parameters: '    work_mem: 10MB\n', tags: '{"nofailover": true}' });
+    writeYaml({ parameters: '    work_mem: 10MB\n', tags: '{"nofailover": true}', tail: 'log:\n  level: DEBUG\n' });
     sighup();
     await waitFor('work_mem 10MB', async () => (await sql<{ work_mem: string }>(node().pgPort, 'show work_mem'))[0]?.work_mem === '10MB', { timeoutMs: 60_000, intervalMs: 300 });
+    // Writing postgresql.conf notes the adjusted wal_keep_segments of the generated YAML at debug level.
+    await waitFor('a debug line', () => logText().slice(before).includes('"level":"debug"'), { timeoutMs: 60_000, intervalMs: 300 });
     assert.equal(postmasterPid(node().dataDir), pid);
   });
 

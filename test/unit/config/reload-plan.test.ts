@@ -22,6 +22,7 @@ test('a new pg_hba line, a new tag and a changed parameter are applied now', () 
   });
   const plan = planReload(running, next);
   assert.deepEqual(plan.applied, ['tags', 'postgresql.parameters', 'postgresql.pg_hba']);
+  assert.deepEqual(planReload(parseEdited(() => undefined), parseEdited((d) => { d.log = { level: 'DEBUG' }; })).applied, ['log'], 'the log level too');
   assert.deepEqual(plan.needAgentRestart, []);
   assert.equal(plan.reason, 'applied tags, postgresql.parameters, postgresql.pg_hba');
   assert.deepEqual(plan.config.tags, { nofailover: true });
