@@ -109,7 +109,7 @@ describe('pgha ctl and patronictl 3.0.2 side by side', { timeout: 600_000 }, () 
     assert.match(missing.ours, /You need to specify either --command or --file/);
   });
 
-  it('list -e -t --format json and yaml: the same rows and keys; topology: the same table rows', async () => {
+  it('list -e -t --format json and yaml: the same rows and keys; history, flush switchover; topology: the same table rows', async () => {
     for (const format of ['json', 'yaml']) {
       const r = await both(['list', '-e', '-t', '--format', format]);
       assert.equal(r.code, 0);
@@ -133,6 +133,9 @@ describe('pgha ctl and patronictl 3.0.2 side by side', { timeout: 600_000 }, () 
       const history = await both(['history', '-f', format]);
       assert.equal(history.ours, history.theirs, `history -f ${format}`);
     }
+    const flush = await both(['flush', 'pgcluster', 'switchover']);
+    assert.equal(flush.ours, 'No pending scheduled switchover\n');
+    assert.equal(flush.ours, flush.theirs);
     const topo = await both(['topology']);
     assert.equal(topo.code, 0);
     const rows = (text: string) => text.split('\n').filter((l) => l.startsWith('|')).map((l) => l.split('|').map((cell) => cell.trim()));
