@@ -24,6 +24,7 @@ interface Pending {
 export class RequestQueue {
   private pending: Pending | undefined;
   private taken: Pending | undefined;
+  private idleWaiters: (() => void)[] = [];
 
   /** Submits a request; refused at once when another one is queued or running (Patroni answers 503 then). */
   submit(request: OperatorRequest): Promise<RequestOutcome> {
@@ -55,6 +56,17 @@ export class RequestQueue {
     this.taken = undefined;
     if (p === this.pending) this.pending = undefined;
     p?.resolve(outcome);
+    if (!this.busy) for (const wake of this.idleWaiters.splice(0)) wake();
+  }
+
+  /** The type of the request queued or running, if any. */
+  busyWith(): OperatorRequest['type'] | undefined {
+    return (this.taken ?? this.pending)?.request.type;
+  }
+
+  /** Resolves once no request is queued or running (at once when none is). */
+  whenIdle(): Promise<void> {
+    return this.busy ? new Promise((resolve) => this.idleWaiters.push(resolve)) : Promise.resolve();
   }
 
   get busy(): boolean {

@@ -363,6 +363,7 @@ export class AgentRunner {
       leaderValidUntilMs: obs.dcs.ok && obs.dcs.view.leader?.name === this.d.config.name && obs.dcs.view.leader.lease === obs.lock.leaseId
         ? this.lease.validUntilMs() : 0,
       nextCycleDueMs: this.now() + this.dynamic.loopWaitSeconds * 1000,
+      tags: this.d.config.tags,
     });
     this.d.metrics?.setLeader(this.snapshot.leaderValidUntilMs > this.now(), (this.snapshot.leaderValidUntilMs - this.now()) / 1000);
     if (obs.dcs.ok) await this.touchMember();

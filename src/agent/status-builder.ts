@@ -54,6 +54,8 @@ export interface TickFacts {
   checkpointPending: boolean;
   leaderValidUntilMs: number;
   nextCycleDueMs: number;
+  /** The tags now (a reload of the YAML may have changed them). */
+  tags?: Record<string, unknown>;
 }
 
 /** The published state after a tick: Patroni's state and role strings derived from what was observed. */
@@ -80,6 +82,7 @@ export function statusAfterTick(f: TickFacts): AgentStatus {
     dynamic: f.dynamic,
     nextCycleDueMs: f.nextCycleDueMs,
     checkpointPending: f.checkpointPending,
+    ...(f.tags ? { tags: f.tags } : {}),
   };
 }
 

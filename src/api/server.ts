@@ -25,6 +25,7 @@ import { clusterDocument } from './cluster-doc';
 import { evaluateGenericHealth, evaluateHealth, firstSegment } from './health';
 import { patroniDocument, pythonJson } from './patroni-doc';
 import { statusPage, wantsHtml } from '../status-page/page';
+import { type AccessSettings, RestAccess } from './access';
 
 export type UnsafeMethod = 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -67,6 +68,8 @@ export interface RestApiOptions {
   /** Write endpoints keyed by `METHOD /segment`, e.g. `'POST /reload'`, `'DELETE /switchover'`. */
   unsafe?: Record<string, UnsafeHandler>;
   authentication?: { username: string; password: string };
+  /** allowlist and extra headers (src/api/access.ts). */
+  access?: AccessSettings;
   /** HTTPS (`restapi.certfile`/`keyfile`/`keyfile_password`, `cafile` + `verify_client` for client certificates). */
   tls?: RestApiTls;
   /** Deadline for reads behind GET handlers (`/cluster`, `/config`, `/metrics`); default 5 s. */
@@ -84,6 +87,8 @@ export interface RestApiTls {
 
 export interface RestApi {
   port: number;
+  /** Takes over reloaded settings (the YAML re-read on SIGHUP or POST /reload); the socket stays as it is. */
+  update(s: { authentication?: { username: string; password: string }; access: AccessSettings }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -128,11 +133,13 @@ export async function startRestApi(opts: RestApiOptions): Promise<RestApi> {
   const now = opts.now ?? (() => performance.now());
   const readTimeoutMs = opts.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
   const unsafe = new Map(Object.entries(opts.unsafe ?? {}));
-  const expectedAuth = opts.authentication
-    ? sha256(Buffer.from(`${opts.authentication.username}:${opts.authentication.password}`, 'utf8').toString('base64'))
-    : undefined;
+  const authKey = (a: RestApiOptions['authentication']) => (a ? sha256(Buffer.from(`${a.username}:${a.password}`, 'utf8').toString('base64')) : undefined);
+  let expectedAuth = authKey(opts.authentication);
+  const access = new RestAccess(opts.tls !== undefined, log);
+  await access.update(opts.access ?? {});
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    for (const [name, value] of Object.entries(access.headers())) res.setHeader(name, value);
     handle(req, res).catch((err: unknown) => {
       log.warn({ err: describe(err), method: req.method, path: req.url }, 'REST request failed');
       if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
@@ -241,6 +248,10 @@ export async function startRestApi(opts: RestApiOptions): Promise<RestApi> {
       if (allowed.length === 0) return sendText(res, 404, 'Not Found', { Connection: 'close' });
       return sendText(res, 405, 'Method Not Allowed', { Allow: allowed.join(', '), Connection: 'close' });
     }
+    if (!(await access.allows(req.socket.remoteAddress, () => memberApiUrls(opts.status().view)))) {
+      await drain(req);
+      return sendText(res, 403, 'Access is denied', { Connection: 'close' });
+    }
     if (opts.tls?.verifyClient === 'optional' && !(req.socket as TLSSocket).authorized) {
       await drain(req);
       return sendText(res, 403, 'client certificate required', { Connection: 'close' });
@@ -299,6 +310,10 @@ export async function startRestApi(opts: RestApiOptions): Promise<RestApi> {
 
   return {
     port,
+    update: async (u) => {
+      await access.update(u.access);
+      expectedAuth = authKey(u.authentication);
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -332,6 +347,10 @@ function tlsOptions(tls: RestApiTls): HttpsServerOptions {
 /** `*` or empty: every interface, IPv6 and IPv4 (Patroni binds the wildcard); `0.0.0.0`: every IPv4 interface. */
 export function listenHost(host: string): string | undefined {
   return host === '*' || host === '' ? undefined : host;
+}
+
+function memberApiUrls(view: ClusterView | undefined): string[] {
+  return [...(view?.members.values() ?? [])].flatMap((m) => (typeof m.doc.api_url === 'string' ? [m.doc.api_url] : []));
 }
 
 function validConfig(view: ClusterView | undefined): Record<string, unknown> | undefined {

@@ -19,6 +19,7 @@ import { liveV2Agents, v2Refusal } from '../dcs/etcd/v2-agents';
 import { PGHA_VERSION } from './version';
 import { withPostgresCheckedNow } from '../agent/status-live';
 import { postmasterAliveNow } from '../postgres/postmaster-now';
+import { configReloader, restApiSettings } from './config-reload';
 
 const HELP = `Usage: pgha agent -c FILE
 
@@ -56,7 +57,7 @@ export async function runAgentCommand(argv: string[]): Promise<number> {
     logger.info({ section: 'etcd' }, 'the etcd: section is served over the etcd v3 API; --enable-v2 is not needed');
   }
   await refuseLiveV2Cluster(config);
-  return runAgent(config, logger);
+  return runAgent(config, logger, { file, env: process.env });
 }
 
 /** PostgreSQL refuses to run as root: say so before anything starts, with the command that works. */
@@ -122,7 +123,7 @@ export function systemIdFix(config: AgentConfig): string {
   ].join('\n');
 }
 
-export async function runAgent(config: AgentConfig, logger: Logger): Promise<number> {
+export async function runAgent(config: AgentConfig, logger: Logger, source?: { file: string | undefined; env: NodeJS.ProcessEnv }): Promise<number> {
   // Read once at start, like the YAML, before anything is opened: an unusable certificate stops the start, naming
   // its setting.
   const peerFetch = peerFetcher(clientTls(config.memberTls));
@@ -165,13 +166,14 @@ export async function runAgent(config: AgentConfig, logger: Logger): Promise<num
   });
   const tls = restApiTls(config);
   const liveStatus = () => withPostgresCheckedNow(runner.status(), () => postmasterAliveNow(config.postgresql.dataDir));
+  let reloadLocalConfig: (() => Promise<{ ok: boolean; message: string }>) | undefined;
   const api = await startRestApi({
     listen: config.restapi.listen,
     status: liveStatus,
     readCluster: () => readCluster(store, runner.keys),
     metrics: () => metrics.render(),
     logger: logger.child({ component: 'api' }),
-    ...(config.restapi.authentication ? { authentication: config.restapi.authentication } : {}),
+    ...restApiSettings(config),
     ...(tls ? { tls } : {}),
     unsafe: operationHandlers({
       store, keys: runner.keys, status: () => runner.status(), requests,
@@ -180,8 +182,10 @@ export async function runAgent(config: AgentConfig, logger: Logger): Promise<num
       askMember: (m) => askMember(m, peerFetch),
       logger: logger.child({ component: 'api' }),
       signal: stopOperations.signal,
+      reloadLocalConfig: () => reloadLocalConfig?.() ?? Promise.resolve({ ok: true, message: '' }),
     }),
   });
+  if (source) reloadLocalConfig = configReloader({ config, file: source.file, env: source.env, api, logger: logger.child({ component: 'config' }), setLogLevel: (level) => (logger.level = level) });
   const router = config.router ? await (await import('./router-command')).startEmbeddedRouter(config, logger) : undefined;
   void cache.start().catch((err) => logger.warn({ err: String(err) }, 'watch did not start; relying on loop_wait'));
   runner.start();
@@ -199,11 +203,22 @@ export async function runAgent(config: AgentConfig, logger: Logger): Promise<num
   };
   process.on('SIGTERM', () => void shutdown(true));
   process.on('SIGINT', () => void shutdown(true));
-  // SIGHUP (systemd's ExecReload, `kill -HUP`) must never end the agent: it rewrites postgres' configuration files
-  // and reloads postgres, as POST /reload does. The YAML file itself is read at start only.
+  // SIGHUP (systemd's ExecReload, `kill -HUP`) must never end the agent: it re-reads the YAML (a broken file is
+  // refused and the running configuration stays), then rewrites postgres' configuration files and reloads postgres,
+  // as POST /reload does.
   process.on('SIGHUP', () => {
-    logger.info('SIGHUP: reloading postgres configuration (the YAML file is read at start only)');
-    void requests.submit({ type: 'reload' }).then((o) => logger.info({ ok: o.ok, message: o.message }, 'SIGHUP reload done'));
+    logger.info('SIGHUP: reloading the configuration');
+    void (async () => {
+      const local = await (reloadLocalConfig?.() ?? { ok: true, message: '' });
+      if (!local.ok) return;
+      // A request already in flight may have written postgres' files from the previous configuration: wait for it
+      // rather than be refused as "already in progress", so the new file always reaches postgres.
+      while (requests.busy) await requests.whenIdle();
+      const pending = requests.submit({ type: 'reload' });
+      runner.wakeUp();
+      const o = await pending;
+      logger.info({ ok: o.ok, message: o.message }, 'SIGHUP reload done');
+    })();
   });
   await done;
   return exitCode;

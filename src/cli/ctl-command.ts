@@ -3,7 +3,7 @@
  * environment and the terminal, builds a CtlSession (etcd store, REST client, prompts), runs the verb, and maps
  * refusals to `Error: <message>` with exit code 1 (usage errors: 2).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { readConfigPath } from '../config/document';
@@ -25,6 +25,8 @@ import { runFlush, runReinit, runReload, runRestart } from '../ctl/restart';
 import { togglePause } from '../ctl/pause';
 import { editConfig, showConfig } from '../ctl/config-edit';
 import { runRemove } from '../ctl/remove';
+import { queryFormat, runDsn, runQuery } from '../ctl/query';
+import { pgConnector } from '../ctl/query-sql';
 import { PGHA_VERSION } from './version';
 
 const HELP = `Usage: pgha ctl [-c FILE] [-d etcd3://HOST:PORT[/namespace]] [-k] VERB [ARGS]
@@ -40,7 +42,7 @@ Global options:
   -k, --insecure           do not check the REST API's TLS certificate
 
 Verbs:
-  list [CLUSTER...] [-f pretty|tsv|json] [--json] [-e] [-t] [-W | -w SECONDS]
+  list [CLUSTER...] [-f pretty|tsv|json|yaml] [--json] [-e] [-t] [-W | -w SECONDS]
         members with host, role, state, timeline and lag; -W refreshes every 2 s, -w every N s
         (in place on a terminal)
   topology [CLUSTER...] [-W | -w SECONDS]
@@ -69,6 +71,11 @@ Verbs:
   remove CLUSTER [-f FORMAT]   delete the cluster's keys from etcd (asks for the name and "Yes I am aware")
   version [CLUSTER [MEMBER...]]
         this tool's version, and each member's Patroni/PostgreSQL version
+  query [CLUSTER] (-c SQL | -f FILE) [-r ROLE | -m MEMBER] [-U USER] [--password] [-d DBNAME]
+        [--format tsv|pretty|json|yaml] [--delimiter D] [-W | -w SECONDS]
+        run SQL on the leader (or a member by role or name) and print the result (tsv by default)
+  dsn [CLUSTER] [-r ROLE | -m MEMBER]
+        host=... port=... of the leader (or a member by role or name)
 
 Confirmations read from the terminal; --force skips them. Without a terminal and without --force, a verb that
 would ask fails with a message instead of waiting.
@@ -224,6 +231,25 @@ async function dispatch(args: CtlArgs, prompter: Prompter, stores: EtcdStore[]):
       return runHistory(session(pos[0]), tableFormat(stringOpt(args, 'format')));
     case 'remove':
       return runRemove(session(pos[0]), tableFormat(stringOpt(args, 'format')));
+    case 'dsn': {
+      const member = stringOpt(args, 'member');
+      return runDsn(session(pos[0]), { ...(args.values.role !== undefined ? { role: roleOpt(args, 'any') } : {}), ...(member !== undefined ? { member } : {}) });
+    }
+    case 'query': {
+      const member = stringOpt(args, 'member');
+      const command = stringOpt(args, 'command');
+      const file = stringOpt(args, 'file');
+      const username = stringOpt(args, 'username');
+      const dbname = stringOpt(args, 'dbname');
+      const fileText = file === undefined ? undefined : file === '-' ? await io.readStdin() : readSqlFile(file);
+      return runQuery(session(pos[0]), {
+        ...(args.values.role !== undefined ? { role: roleOpt(args, 'any') } : {}), ...(member !== undefined ? { member } : {}),
+        ...(command !== undefined ? { command } : {}), ...(fileText !== undefined ? { fileText } : {}),
+        ...(username !== undefined ? { username } : {}), ...(dbname !== undefined ? { dbname } : {}),
+        format: queryFormat(stringOpt(args, 'format')), delimiter: stringOpt(args, 'delimiter') ?? '\t',
+        askPassword: boolOpt(args, 'password'), refreshSeconds: watchSeconds(args),
+      }, pgConnector);
+    }
     case 'version':
       return runVersion(PGHA_VERSION, io.out, pos.length ? session(pos[0]) : undefined, pos.slice(1));
     default:
@@ -233,8 +259,18 @@ async function dispatch(args: CtlArgs, prompter: Prompter, stores: EtcdStore[]):
 
 function listFormat(value: string | undefined): ListFormat {
   const f = value ?? 'pretty';
-  if (f === 'pretty' || f === 'json' || f === 'tsv') return f;
-  throw new UsageError(`-f ${f}: expected pretty, json or tsv`);
+  if (f === 'yml') return 'yaml';
+  if (f === 'pretty' || f === 'json' || f === 'tsv' || f === 'yaml') return f;
+  throw new UsageError(`-f ${f}: expected pretty, json, tsv or yaml`);
+}
+
+/** click.File: an unreadable file is a usage error naming it. */
+function readSqlFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`Invalid value for '--file' / '-f': '${file}': ${(err as Error).message}`);
+  }
 }
 
 /** -c, then PATRONICTL_CONFIG_FILE / PGHA_CTL_CONFIG, then ~/.config/patroni/patronictl.yaml when it exists. */

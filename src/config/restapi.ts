@@ -3,9 +3,10 @@ import { formatHostPort, isWildcardHost, parseHostPort } from './address';
 import { RESTAPI_KEYS, checkSectionKeys } from './known-keys';
 import type { ClientTlsFiles, TlsFile } from '../lib/json-get';
 import type { HostPort, RestApiConfig } from './types';
-import { type ParseContext, type YamlMap, join, optionalMap, optionalString, optionalText, wrongValue } from './values';
+import { parseAllowlist, parseExtraHeaders } from './restapi-access';
+import { type ParseContext, type YamlMap, join, optionalBool, optionalMap, optionalString, optionalText, wrongValue } from './values';
 
-const IGNORED_RESTAPI_KEYS = ['ciphers', 'http_extra_headers', 'https_extra_headers', 'request_queue_size', 'server_tokens'];
+const IGNORED_RESTAPI_KEYS = ['ciphers', 'request_queue_size', 'server_tokens'];
 
 export function parseRestApi(doc: YamlMap, ctx: ParseContext): RestApiConfig {
   const map = optionalMap(doc.restapi, 'restapi', ctx);
@@ -37,7 +38,13 @@ export function parseRestApi(doc: YamlMap, ctx: ParseContext): RestApiConfig {
   if (verifyClient !== undefined && verifyClient !== 'none' && cafile === undefined) {
     throw new ConfigError('restapi.cafile', `is missing, but verify_client is ${verifyClient}`, 'set restapi.cafile to the CA that signs client certificates');
   }
-  refuseAllowlist(map);
+  const allowlist = parseAllowlist(map, ctx);
+  if (allowlist) config.allowlist = allowlist;
+  if (optionalBool(map, 'allowlist_include_members', 'restapi', ctx)) config.allowlistIncludeMembers = true;
+  const httpHeaders = parseExtraHeaders(map, 'http_extra_headers', ctx);
+  if (httpHeaders) config.httpExtraHeaders = httpHeaders;
+  const httpsHeaders = parseExtraHeaders(map, 'https_extra_headers', ctx);
+  if (httpsHeaders) config.httpsExtraHeaders = httpsHeaders;
   for (const key of IGNORED_RESTAPI_KEYS) {
     if (map[key] !== undefined) ctx.warnings.push(`restapi.${key} is not supported by pgha; it is ignored`);
   }
@@ -112,15 +119,4 @@ function parseVerifyClient(map: YamlMap, ctx: ParseContext): RestApiConfig['veri
   if (value === undefined) return undefined;
   if (value === 'none' || value === 'optional' || value === 'required') return value;
   throw wrongValue('restapi.verify_client', value, 'none, optional or required', 'set verify_client: none, optional or required', ctx);
-}
-
-/** A security setting pgha does not enforce is refused rather than silently dropped. */
-function refuseAllowlist(map: YamlMap): void {
-  const allowlist = map.allowlist;
-  const listed = Array.isArray(allowlist) ? allowlist.length > 0 : allowlist !== undefined && allowlist !== null && allowlist !== '';
-  const includeMembers = map.allowlist_include_members === true || String(map.allowlist_include_members).toLowerCase() === 'true';
-  const key = listed ? 'allowlist' : includeMembers ? 'allowlist_include_members' : undefined;
-  if (key) {
-    throw new ConfigError(`restapi.${key}`, 'is not enforced by pgha, so the REST API would accept requests the allowlist forbids', `remove restapi.${key} and restrict access with a firewall or restapi.authentication`);
-  }
 }

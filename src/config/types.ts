@@ -40,6 +40,13 @@ export interface RestApiConfig {
   cafile?: string;
   /** `restapi.verify_client`: whether clients must present a certificate. */
   verifyClient?: 'none' | 'optional' | 'required';
+  /** `restapi.allowlist`: addresses, CIDR networks and host names allowed to call the write endpoints. */
+  allowlist?: string[];
+  /** `restapi.allowlist_include_members`: the members' REST addresses (from etcd) are allowed too. */
+  allowlistIncludeMembers?: boolean;
+  /** `restapi.http_extra_headers` (every response) and `https_extra_headers` (added when serving HTTPS). */
+  httpExtraHeaders?: Record<string, string>;
+  httpsExtraHeaders?: Record<string, string>;
 }
 
 export interface PostgresLocalConfig {

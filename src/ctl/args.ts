@@ -45,6 +45,13 @@ export const VERB_OPTIONS: Record<string, Options> = {
   remove: { ...format },
   flush: { ...role, ...force },
   version: {},
+  // patronictl 3.0.2: `--format` has no short form here (-f is --file), -c is --command, -d is --dbname, -W watches.
+  query: {
+    format: { type: 'string' }, file: { type: 'string', short: 'f' }, password: { type: 'boolean' },
+    username: { type: 'string', short: 'U' }, ...watch, ...role, member: { type: 'string', short: 'm' },
+    delimiter: { type: 'string' }, command: { type: 'string', short: 'c' }, dbname: { type: 'string', short: 'd' },
+  },
+  dsn: { ...role, member: { type: 'string', short: 'm' } },
 };
 
 export type OptionValue = string | boolean | string[] | undefined;
@@ -70,11 +77,10 @@ export function parseCtlArgs(argv: readonly string[]): CtlArgs {
   const at = verbIndex(argv);
   const verb = at >= 0 ? argv[at] : undefined;
   if (verb !== undefined && !(verb in VERB_OPTIONS)) throw new UsageError(`unknown verb '${verb}'`);
-  const rest = at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 1)] : [...argv];
   let parsed: { values: Record<string, OptionValue>; positionals: string[] };
   try {
-    parsed = parseArgs({
-      args: rest,
+    parsed = verb && clashesWithGlobal(VERB_OPTIONS[verb]!) ? parseApart(argv, at, VERB_OPTIONS[verb]!) : parseArgs({
+      args: at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 1)] : [...argv],
       options: { ...GLOBAL, ...(verb ? VERB_OPTIONS[verb] : {}) },
       allowPositionals: true,
       strict: true,
@@ -96,6 +102,27 @@ export function parseCtlArgs(argv: readonly string[]): CtlArgs {
   if (configFile) out.configFile = configFile;
   if (dcsUrl) out.dcsUrl = dcsUrl;
   return out;
+}
+
+const GLOBAL_SHORTS = new Set(Object.values(GLOBAL).flatMap((o) => (o.short ? [o.short] : [])));
+
+function clashesWithGlobal(options: Options): boolean {
+  return Object.values(options).some((o) => o.short !== undefined && GLOBAL_SHORTS.has(o.short));
+}
+
+/**
+ * A verb whose short options reuse a global letter (query: -c command, -d dbname), as click scopes options: before
+ * the verb the global ones, after it the verb's (global options keep their long names there).
+ */
+function parseApart(argv: readonly string[], at: number, verbOptions: Options): { values: Record<string, OptionValue>; positionals: string[] } {
+  const verbShorts = new Set(Object.values(verbOptions).flatMap((o) => (o.short ? [o.short] : [])));
+  const globalsAfter: Options = {};
+  for (const [name, o] of Object.entries(GLOBAL)) {
+    globalsAfter[name] = o.short && verbShorts.has(o.short) ? { type: o.type } as Options[string] : o;
+  }
+  const before = parseArgs({ args: [...argv.slice(0, at)], options: GLOBAL, allowPositionals: false, strict: true });
+  const after = parseArgs({ args: [...argv.slice(at + 1)], options: { ...globalsAfter, ...verbOptions }, allowPositionals: true, strict: true });
+  return { values: { ...before.values, ...after.values } as Record<string, OptionValue>, positionals: after.positionals };
 }
 
 /** The first token that is neither an option nor the value of a global option. */

@@ -29,7 +29,8 @@ export function renderHistory(history: readonly HistoryLine[] | undefined, forma
 export function renderTable(columns: string[], rows: unknown[][], format: TableFormat, right: ReadonlySet<string>): string {
   if (format === 'json' || format === 'yaml') {
     const objects = rows.map((r) => Object.fromEntries(columns.map((c, i) => [c, r[i]])));
-    return format === 'json' ? `${pythonJson(objects)}\n` : formatYaml(objects);
+    // click.echo adds a newline after the YAML's own.
+    return format === 'json' ? `${pythonJson(objects)}\n` : `${formatYaml(objects)}\n`;
   }
   if (format === 'tsv') return [columns, ...rows].map((r) => `${r.map(pythonStr).join('\t')}\n`).join('');
   return `${prettyTable('', columns, rows, right)}\n`;

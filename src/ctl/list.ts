@@ -12,8 +12,9 @@ import type { ClusterView } from '../model/cluster';
 import { clusterDocument, type ClusterDocument, type ClusterMemberEntry } from '../api/cluster-doc';
 import { pythonJson, pythonStr, pythonTruthy } from '../api/patroni-doc';
 import { topologySort } from './topology';
+import { formatYaml } from './history';
 
-export type ListFormat = 'pretty' | 'json' | 'tsv' | 'topology';
+export type ListFormat = 'pretty' | 'json' | 'yaml' | 'tsv' | 'topology';
 
 export interface ListOptions {
   format: ListFormat;
@@ -46,6 +47,8 @@ export function renderList(view: ClusterView, scope: string, opts: ListOptions):
   const rows = members.map((m) => columns.map((c) => cellFor(c, m, scope, appendPort)));
 
   if (opts.format === 'json') return `${pythonJson(jsonRows(columns, rows))}\n`;
+  // patronictl 3.0.2: yaml.safe_dump of the same objects as json (tags stay a map).
+  if (opts.format === 'yaml') return `${formatYaml(jsonRows(columns, rows))}\n`;
   if (opts.format === 'tsv') return tsv(columns, formatTags(columns, rows, 'flow'));
   const title = ` Cluster: ${scope} (${initializeLabel(view.initialize)}) `;
   const table = prettyTable(

@@ -25,6 +25,8 @@ export interface OperationDeps {
   now?: () => number;
   /** How often a switchover polls etcd for its outcome (default 500 ms; Patroni polls every second). */
   pollIntervalMs?: number;
+  /** Re-reads the YAML before `POST /reload` reloads postgres; `ok: false` (a broken file) refuses the reload. */
+  reloadLocalConfig?: () => Promise<{ ok: boolean; message: string }>;
   /** Stops the scheduled-restart timer when the agent shuts down. */
   signal?: AbortSignal;
 }

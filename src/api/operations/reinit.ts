@@ -51,6 +51,12 @@ export function reloadHandler(deps: OperationDeps): UnsafeHandler {
     timeoutMs: LOOP_WAIT_MS,
     async handle() {
       log.info({}, 'reload requested');
+      const local = await deps.reloadLocalConfig?.();
+      // Patroni answers 202 and only logs a broken file; pgha says so to the caller, who is the one to fix it.
+      if (local && !local.ok) return { code: 400, body: local.message };
+      // A reload in flight (another POST, a SIGHUP) may have written the files from the previous YAML: wait for it
+      // and reload again rather than answer 503; Patroni answers 202 to every reload.
+      while (deps.requests.busyWith() === 'reload') await deps.requests.whenIdle();
       const outcome = deps.requests.submit({ type: 'reload' });
       deps.wakeUp?.();
       const o = await outcome;

@@ -4,7 +4,10 @@ import {
   parseSeconds, postgresVersionToInt, restartMismatch, validateRestartRequest,
 } from '../../../src/api/operations/restart';
 import { configProblem, patchConfig, sameJson } from '../../../src/api/operations/config';
-import { parseBool, reinitializeRefusal } from '../../../src/api/operations/reinit';
+import { parseBool, reinitializeRefusal, reloadHandler } from '../../../src/api/operations/reinit';
+import type { OperationDeps } from '../../../src/api/operations/deps';
+import { RequestQueue } from '../../../src/agent/requests';
+import { silentLogger } from '../../../src/log/logger';
 import { aPrimaryStatus, aReplicaStatus, aView } from '../../support/builders';
 
 const NOW_WALL = Date.parse('2026-11-28T12:00:00Z');
@@ -110,4 +113,34 @@ test('reinitializeRefusal and parseBool', () => {
   assert.equal(parseBool('on'), true);
   assert.equal(parseBool('false'), false);
   assert.equal(parseBool(undefined), false);
+});
+
+describe('POST /reload (reloadHandler)', () => {
+  const deps = (requests: RequestQueue, reloadLocalConfig?: () => Promise<{ ok: boolean; message: string }>) => ({
+    requests, logger: silentLogger(), status: () => aPrimaryStatus(),
+    ...(reloadLocalConfig ? { reloadLocalConfig } : {}),
+  }) as unknown as OperationDeps;
+  const request = { method: 'POST', path: '/reload', query: new URLSearchParams(), body: {}, headers: {} } as const;
+
+  test('a YAML that does not load: 400 with the loader sentence, nothing submitted', async () => {
+    const q = new RequestQueue();
+    const reply = await reloadHandler(deps(q, async () => ({ ok: false, message: 'reload refused, the running configuration is kept: n.yml: log.level: got "LOUD"' }))).handle(request);
+    assert.deepEqual(reply, { code: 400, body: 'reload refused, the running configuration is kept: n.yml: log.level: got "LOUD"' });
+    assert.equal(q.busy, false);
+  });
+
+  test('a reload in flight: waits for it, then reloads again (202), instead of 503 already in progress', async () => {
+    const q = new RequestQueue();
+    const first = q.submit({ type: 'reload' });
+    q.take();
+    const second = Promise.resolve(reloadHandler(deps(q, async () => ({ ok: true, message: 'applied tags' }))).handle(request));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(q.peek(), undefined, 'not queued while the first runs');
+    q.settle({ ok: true, message: 'reload scheduled' });
+    await first;
+    await new Promise((r) => setImmediate(r));
+    assert.equal(q.take()?.type, 'reload', 'queued once the first is done');
+    q.settle({ ok: true, message: 'reload scheduled' });
+    assert.deepEqual(await second, { code: 202, body: 'reload scheduled' });
+  });
 });

@@ -157,8 +157,8 @@ test('hooks pgha does not run, other replica methods and custom bootstrap are re
   assertConfigError(() => parseEdited((d) => { d.bootstrap = { method: 'restore' }; }), 'bootstrap.method', ['got "restore"', 'initdb only']);
 });
 
-test('restapi.allowlist is refused (not enforced); restapi authentication needs both fields', () => {
-  assertConfigError(() => parseEdited((d) => { api(d).allowlist = ['10.0.0.0/8']; }), 'restapi.allowlist', ['not enforced by pgha']);
+test('a bad restapi.allowlist entry is refused; restapi authentication needs both fields', () => {
+  assertConfigError(() => parseEdited((d) => { api(d).allowlist = ['10.0.0.0/8', '300.0.0.0/8']; }), 'restapi.allowlist[1]', ['not a network']);
   assertConfigError(() => parseEdited((d) => { api(d).authentication = { username: 'u' }; }), 'restapi.authentication.password', ['is missing']);
 });
 
