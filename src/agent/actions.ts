@@ -4,7 +4,7 @@
  */
 export type Action =
   | { type: 'bootstrap' } // long: race `initialize`, initdb, start, create roles, publish initialize/config/leader
-  | { type: 'create_replica'; source: string } // long: pg_basebackup from member `source`, then start as replica
+  | { type: 'create_replica'; source?: string } // long: replica methods (pg_basebackup) from member `source` (none: no_leader methods), then start as replica
   | { type: 'start_primary' } // long: start postgres without standby.signal (we hold the lock)
   | { type: 'start_replica'; leader?: string } // long: start postgres as a replica of `leader` (none: no upstream)
   | { type: 'acquire_leader' } // create-if-absent of the leader key on our lease; losing stops the list

@@ -157,7 +157,13 @@ function withoutData(obs: Observation, view: ClusterView, done: Done): Decision 
     return done('bootstrapping a new cluster: no initialize key in DCS', { type: 'bootstrap' });
   }
   const source = cloneSource(obs, view);
-  if (!source) return done('waiting for a leader to bootstrap or to clone from');
+  if (!source) {
+    // Patroni: a no_leader method may build the replica, unless a bootstrap is still running (initialize "").
+    if (obs.replicaWithoutLeader && !view.leader && view.initialize !== '') {
+      return done('bootstrap (without leader): creating a replica with a method that needs no leader', { type: 'create_replica' });
+    }
+    return done('waiting for a leader to bootstrap or to clone from');
+  }
   return done(`creating replica from ${source}`, { type: 'create_replica', source });
 }
 

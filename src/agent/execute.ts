@@ -15,6 +15,9 @@ import { PghaError } from '../lib/errors';
 import type { Action } from './actions';
 import type { LeaseKeeper } from './lease-keeper';
 import type { CopyStep, PostgresOps, Upstream } from './postgres-ops';
+import type { MethodOps } from './method-ops';
+import { buildReplica } from './create-replica';
+import { makeNewCluster } from './new-cluster';
 import type { ProgressReport } from '../lib/progress';
 
 export interface ExecContext {
@@ -28,6 +31,8 @@ export interface ExecutorDeps {
   store: ClusterStore;
   lease: LeaseKeeper;
   ops: PostgresOps;
+  /** Replica methods and custom bootstrap commands (absent: basebackup and initdb only). */
+  methods?: MethodOps;
   logger: Logger;
   /** Only the CLI may exit the process: it passes this in. */
   exit: (code: number, message: string, why: string) => void;
@@ -161,10 +166,7 @@ export class Executor {
     }
     try {
       await ops.wipeDataDir();
-      await ops.initdb();
-      await ops.configure({ role: 'primary' });
-      await ops.start();
-      await ops.createRoles();
+      await makeNewCluster(this.d);
       const control = await ops.controlData();
       if (!control) throw new PghaError('bootstrap_failed', 'pg_controldata gave no system identifier after initdb');
       const lease = await this.d.lease.ensureLease();
@@ -183,15 +185,9 @@ export class Executor {
     }
   }
 
-  private async createReplica(ctx: ExecContext, source: string): Promise<void> {
+  private async createReplica(ctx: ExecContext, source: string | undefined): Promise<void> {
     const { ops } = this.d;
-    await ops.wipeDataDir();
-    try {
-      await this.basebackup(this.upstreamOf(ctx.view, source));
-    } catch (err) {
-      await ops.wipeDataDir().catch(() => undefined);
-      throw err;
-    }
+    await buildReplica(this.d, source === undefined ? undefined : this.upstreamOf(ctx.view, source), (from) => this.basebackup(from));
     const leader = ctx.view?.leader?.name;
     await ops.configure({ role: 'replica', ...(leader ? { upstream: this.upstreamOf(ctx.view, leader) } : {}) });
     await ops.start();

@@ -31,6 +31,10 @@ import { STRICT_PLACEHOLDER } from './decide-sync';
 import type { DataDirState } from './observation';
 import { PghaError } from '../lib/errors';
 import type { ControlData, OnCopyProgress, PostgresOps, Upstream } from './postgres-ops';
+import type { MethodOps } from './method-ops';
+import { type RestorePlan, patroniDsn } from './replica-methods';
+import { runCommand, type CommandResult } from '../postgres/command';
+import { applyRestoreSignal, removePromoteTrigger, renderRestoreRecovery, restoreTrustLines } from '../postgres/restore-files';
 import { ProgressMeter, type ProgressSample } from '../lib/progress';
 import { isProgressLine } from '../postgres/progress';
 import { tail } from '../postgres/tool';
@@ -52,7 +56,7 @@ function copyProgress(log: Logger, message: string, source: string, onProgress?:
   };
 }
 
-export class LocalPostgresOps implements PostgresOps {
+export class LocalPostgresOps implements PostgresOps, MethodOps {
   private dynamic: DynamicConfig | undefined;
   private following: string | undefined;
   private known: Set<string> | undefined;
@@ -60,6 +64,8 @@ export class LocalPostgresOps implements PostgresOps {
   private readonly tools: pgctl.PgTools;
   private syncNames: string | undefined;
   private lastTarget: { role: 'primary' } | { role: 'replica'; upstream?: Upstream } | undefined;
+  /** Set during a custom bootstrap: the restored data directory's recovery settings (MethodOps). */
+  private restorePlan: RestorePlan | undefined;
 
   constructor(private readonly config: AgentConfig, private readonly log: Logger, private readonly onPostmasterExit?: () => void) {
     this.tools = { binDir: config.postgresql.binDir, logger: log };
@@ -83,6 +89,7 @@ export class LocalPostgresOps implements PostgresOps {
       ...(this.known ? { knownParameters: this.known } : {}),
     });
     if (this.syncNames !== undefined) eff.parameters.synchronous_standby_names = this.syncNames;
+    if (this.restorePlan?.hotStandbyOff) eff.commandLine = { ...eff.commandLine, hot_standby: 'off' };
     return eff;
   }
 
@@ -182,9 +189,12 @@ export class LocalPostgresOps implements PostgresOps {
         ...(this.dynamic?.postgresql.useSlots !== false && up ? { primarySlotName: slotNameFromMemberName(this.config.name) } : {}),
       });
     }
+    const restore = target.role === 'primary' ? this.restorePlan : undefined;
+    if (restore && Object.keys(restore.settings).length > 0) recovery = renderRestoreRecovery(restore.settings);
     await writePostgresqlConf(dataDir, renderPostgresqlConf(eff.parameters, recovery ? { recovery } : {}));
-    await removeRecoverySettingsFromAutoConf(dataDir);
-    await writePgHba(dataDir, renderPgHba({
+    if (!restore?.keepExisting) await removeRecoverySettingsFromAutoConf(dataDir);
+    const trusted = restore ? restoreTrustLines(this.pg.authentication.superuser.username).join('\n') + '\n' : '';
+    await writePgHba(dataDir, trusted + renderPgHba({
       userLines: this.pg.pgHba ?? this.dynamic?.postgresql.pgHba ?? this.config.bootstrap.pgHba,
       superuser: this.pg.authentication.superuser,
       replication: this.pg.authentication.replication,
@@ -192,6 +202,7 @@ export class LocalPostgresOps implements PostgresOps {
     }));
     await this.writePgpass();
     if (target.role === 'replica') await writeStandbySignal(dataDir);
+    else if (restore) await applyRestoreSignal(dataDir, restore.signal, restore.keepExisting);
     else await removeStandbySignal(dataDir);
     this.following = target.role === 'replica' && target.upstream ? `${target.upstream.host}:${target.upstream.port}` : undefined;
   }
@@ -330,5 +341,39 @@ export class LocalPostgresOps implements PostgresOps {
   async dropSlots(names: string[]): Promise<void> {
     const r = await dropSlots(await this.connection(), names);
     if (r.dropped.length) this.log.info({ slots: r.dropped }, 'replication slots dropped');
+  }
+
+  // ------------------------------------------------------------------ MethodOps (replica methods, custom bootstrap)
+
+  runCommand(argv: string[], env: Record<string, string>, timeoutMs: number): Promise<CommandResult> {
+    return runCommand(argv, { env, timeoutMs });
+  }
+
+  async pgpassEnv(): Promise<Record<string, string>> {
+    await this.writePgpass();
+    return { PGPASSFILE: this.pg.pgpass };
+  }
+
+  replicationDsn(upstream: Upstream): string {
+    const rep = this.pg.authentication.replication;
+    return patroniDsn({ dbname: this.pg.database, user: rep.username, host: upstream.host, port: upstream.port, ...(rep.libpq ?? {}) });
+  }
+
+  async superuserDsn(): Promise<string> {
+    const c = await this.connection();
+    const su = this.pg.authentication.superuser;
+    return patroniDsn({ dbname: this.pg.database, user: su.username, host: c.host, port: c.port, ...(su.libpq ?? {}) });
+  }
+
+  setRestorePlan(plan: RestorePlan | undefined): void {
+    this.restorePlan = plan;
+  }
+
+  removePromoteTrigger(): Promise<void> {
+    return removePromoteTrigger(this.pg.dataDir);
+  }
+
+  ensureDataDir(): Promise<void> {
+    return pgctl.prepareDataDir(this.pg.dataDir, this.tools.runAs);
   }
 }

@@ -86,4 +86,6 @@ export interface Observation {
   /** Peers' reports, fetched only when the cluster has no leader. */
   peers?: PeerReport[];
   tags: Record<string, unknown>;
+  /** A configured replica method can build a replica without a leader (`no_leader`, Patroni's rule). */
+  replicaWithoutLeader?: boolean;
 }

@@ -19,6 +19,8 @@ import { LeaseKeeper } from './lease-keeper';
 import { observeDcs, observePostgres } from './observe';
 import type { LocalPostgres, Observation, TaskState } from './observation';
 import { askPeers, type PeerFetch } from './peers';
+import type { MethodOps } from './method-ops';
+import { canCreateReplicaWithoutLeader } from '../config/methods';
 import type { PostgresOps } from './postgres-ops';
 import type { AgentStatus } from './status';
 import { TaskSlot } from './task-slot';
@@ -31,6 +33,8 @@ export interface RunnerDeps {
   config: AgentConfig;
   store: ClusterStore;
   ops: PostgresOps;
+  /** Replica methods and custom bootstrap commands (the CLI passes its LocalPostgresOps). */
+  methods?: MethodOps;
   logger: Logger;
   metrics?: AgentMetrics;
   pghaVersion: string;
@@ -101,7 +105,7 @@ export class AgentRunner {
     });
     this.tasks = new TaskSlot(this.now, (ok) => this.afterTask(ok));
     this.exec = new Executor({
-      config: d.config, keys: this.keys, store: d.store, lease: this.lease, ops: d.ops,
+      config: d.config, keys: this.keys, store: d.store, lease: this.lease, ops: d.ops, ...(d.methods ? { methods: d.methods } : {}),
       logger: d.logger.child({ component: 'executor' }), exit: d.exit,
       onProgress: (step, report) => this.tasks.report(step, report),
     });
@@ -205,6 +209,7 @@ export class AgentRunner {
         ...(this.lease.leaseId !== undefined ? { leaseId: String(this.lease.leaseId) } : {}),
       },
       tags: this.d.config.tags,
+      ...(this.d.methods && canCreateReplicaWithoutLeader(this.d.config.postgresql.replicaMethods ?? []) ? { replicaWithoutLeader: true } : {}),
       ...(task ? { task } : {}),
       ...(finishedTask ? { finishedTask } : {}),
       ...(peers ? { peers } : {}),

@@ -150,7 +150,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, source?: { f
   const requests = new RequestQueue();
   const stopOperations = new AbortController();
   const runner = new AgentRunner({
-    config, store, ops, logger, metrics, pghaVersion: PGHA_VERSION, requests, peerFetch,
+    config, store, ops, methods: ops, logger, metrics, pghaVersion: PGHA_VERSION, requests, peerFetch,
     exit: (code, message, why) => {
       const fix = why === 'system_id_mismatch' ? systemIdFix(config) : '';
       logger.fatal({ reason: message, fix }, 'CRITICAL: stopping the agent');

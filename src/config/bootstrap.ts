@@ -1,6 +1,6 @@
-import { ConfigError } from '../lib/errors';
 import { parseDynamicConfig } from './dynamic';
 import { BOOTSTRAP_KEYS, checkSectionKeys } from './known-keys';
+import { parseCustomBootstrap } from './methods';
 import { renderInitdbArgs } from './options-list';
 import type { BootstrapConfig } from './types';
 import { type ParseContext, type YamlMap, join, optionalMap, optionalString, optionalStringList, optionalText, wrongValue } from './values';
@@ -13,10 +13,8 @@ import { type ParseContext, type YamlMap, join, optionalMap, optionalString, opt
 export function parseBootstrap(doc: YamlMap, ctx: ParseContext): BootstrapConfig {
   const map = optionalMap(doc.bootstrap, 'bootstrap', ctx) ?? {};
   const method = optionalString(map, 'method', 'bootstrap', ctx);
-  if (method !== undefined && method !== 'initdb') {
-    throw new ConfigError('bootstrap.method', `got ${JSON.stringify(method)}, but pgha bootstraps new clusters with initdb only`, 'remove bootstrap.method (or set it to initdb)');
-  }
-  checkSectionKeys(map, 'bootstrap', BOOTSTRAP_KEYS, ctx);
+  const custom = method !== undefined && method !== 'initdb' ? parseCustomBootstrap(map, method, ctx) : undefined;
+  checkSectionKeys(map, 'bootstrap', BOOTSTRAP_KEYS, ctx, method ? [method] : []);
   const dcsMap = optionalMap(map.dcs, 'bootstrap.dcs', ctx) ?? {};
   const config: BootstrapConfig = {
     dcs: structuredClone(dcsMap),
@@ -27,6 +25,7 @@ export function parseBootstrap(doc: YamlMap, ctx: ParseContext): BootstrapConfig
   };
   const postBootstrap = optionalString(map, 'post_bootstrap', 'bootstrap', ctx) ?? optionalString(map, 'post_init', 'bootstrap', ctx);
   if (postBootstrap !== undefined) config.postBootstrap = postBootstrap;
+  if (custom) config.custom = custom;
   return config;
 }
 

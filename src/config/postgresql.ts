@@ -5,6 +5,7 @@ import { type BinDirProbe, resolveBinDir } from './bin-dir';
 import { parseParameters } from './dynamic';
 import { AUTH_PARAMETERS } from './env';
 import { POSTGRESQL_KEYS, checkSectionKeys } from './known-keys';
+import { parseReplicaMethods } from './methods';
 import { renderBasebackupArgs } from './options-list';
 import { defaultConnectAddress, refuseWildcardConnectAddress } from './restapi';
 import type { Credentials, HostPort, PostgresLocalConfig } from './types';
@@ -55,8 +56,8 @@ export function parsePostgresql(doc: YamlMap, ctx: ParseContext, env: PostgresEn
   const field = 'postgresql';
   const map = optionalMap(doc.postgresql, field, ctx);
   if (!map) throw new ConfigError(field, 'is missing', 'add a postgresql: section with listen, data_dir and authentication');
-  const methods = replicaMethods(map, ctx);
-  checkSectionKeys(map, field, POSTGRESQL_KEYS, ctx, methods);
+  const replicaMethods = parseReplicaMethods(map, ctx);
+  checkSectionKeys(map, field, POSTGRESQL_KEYS, ctx, replicaMethods.map((m) => m.name));
   refuseHooks(map);
 
   if (map.listen === undefined || map.listen === null) {
@@ -87,6 +88,7 @@ export function parsePostgresql(doc: YamlMap, ctx: ParseContext, env: PostgresEn
     removeDataDirectoryOnDivergedTimelines: optionalBool(map, 'remove_data_directory_on_diverged_timelines', field, ctx) ?? false,
     pgCtlTimeoutSeconds,
     basebackupArgs: renderBasebackupArgs(map.basebackup),
+    replicaMethods,
   };
   if (pgHba) config.pgHba = pgHba;
   if (usePgRewind !== undefined) config.usePgRewind = usePgRewind;
@@ -120,20 +122,6 @@ function parseConnectAddress(map: YamlMap, listen: { hosts: string[]; port: numb
   const address = parseHostPort(map.connect_address, field, { example: '10.0.0.1:5432' }, ctx);
   refuseWildcardConnectAddress(address, field);
   return address;
-}
-
-/** `create_replica_methods`: pgha creates replicas with pg_basebackup only; other methods are refused. */
-function replicaMethods(map: YamlMap, ctx: ParseContext): string[] {
-  const methods = optionalStringList(map, 'create_replica_methods', 'postgresql', ctx) ?? [];
-  const other = methods.filter((m) => m !== 'basebackup');
-  if (other.length > 0 || map.create_replica_method !== undefined) {
-    throw new ConfigError(
-      'postgresql.create_replica_methods',
-      `lists ${JSON.stringify(other.length > 0 ? other : map.create_replica_method)}, but pgha creates replicas with pg_basebackup only`,
-      'remove create_replica_methods (or list only basebackup)',
-    );
-  }
-  return methods;
 }
 
 function refuseHooks(map: YamlMap): void {

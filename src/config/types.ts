@@ -1,4 +1,5 @@
 import type { ClientTlsFiles } from '../lib/json-get';
+import type { CustomBootstrapConfig, ReplicaMethodConfig } from './methods';
 /**
  * The normalized local configuration, loaded from Patroni's YAML (reference §9). Field names are camelCase with
  * units; the loader maps Patroni's names onto these and validates them.
@@ -67,6 +68,8 @@ export interface PostgresLocalConfig {
   /** Seconds pg_ctl waits for start/stop. */
   pgCtlTimeoutSeconds: number;
   basebackupArgs: string[];
+  /** `create_replica_methods` in order (default `[basebackup]`), each with its `postgresql.<method>` section. */
+  replicaMethods?: ReplicaMethodConfig[];
 }
 
 export interface BootstrapConfig {
@@ -76,8 +79,10 @@ export interface BootstrapConfig {
   initdbArgs: string[];
   pgHba: string[];
   users: Record<string, { password?: string; options: string[] }>;
-  /** `bootstrap.post_bootstrap` (alias `post_init`): a command run with the superuser DSN after initdb (§5.3). */
+  /** `bootstrap.post_bootstrap` (alias `post_init`): a command run with the superuser DSN after initdb or the custom bootstrap (§5.3). */
   postBootstrap?: string;
+  /** `bootstrap.method` other than initdb, with its `bootstrap.<method>` section. */
+  custom?: CustomBootstrapConfig;
   /** `bootstrap.dcs` parsed with defaults and validated; used when the `config` key is absent. */
   dynamic?: DynamicConfig;
 }

@@ -43,6 +43,8 @@ export interface LocalClusterOptions {
   configFiles?: string[];
   /** The daemon run per node with its YAML; default `pgha agent -c FILE` (tests run Patroni itself as a peer). */
   command?: AgentCommand;
+  /** How many nodes start at once (default all); tests start the others with startAgent after editing their YAML. */
+  startNodes?: number;
 }
 
 export type AgentCommand = (configFile: string) => { file: string; args: string[]; env?: NodeJS.ProcessEnv };
@@ -195,7 +197,7 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
     await agents[i]?.stop(graceMs);
     agents[i] = undefined;
   };
-  for (let i = 0; i < n; i++) startAgent(i);
+  for (let i = 0; i < (opts.startNodes ?? n); i++) startAgent(i);
   const cluster: LocalCluster = {
     scope, etcd, nodes, agents, startAgent, stopAgent,
     async stopEtcd() {

@@ -33,7 +33,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 // ---------------------------------------------------------------------------------------------- initdb
 
 /** initdb options pgha sets itself; also refused in `bootstrap.initdb`. */
-const INITDB_OWNED = ['pgdata', 'pwfile', 'username', 'auth', 'auth-local', 'auth-host'];
+const INITDB_OWNED = ['pgdata', 'pwfile', 'username'];
 /** Refused in `bootstrap.initdb` as by Patroni (reference §5.2), on top of INITDB_OWNED. */
 const INITDB_REFUSED = ['nosync', 'no-sync', 'sync-only', 'version'];
 
@@ -48,6 +48,19 @@ export function initdbArgsProblems(args: readonly string[]): string[] {
   return args
     .filter((a) => [...INITDB_OWNED, ...INITDB_REFUSED].includes(longOptionName(a) ?? ''))
     .map((a) => `initdb option ${a} is not allowed: pgha sets it, or it would make the cluster unsafe`);
+}
+
+/**
+ * initdb's pg_hba methods unless `bootstrap.initdb` gives them (`auth`, `auth-local`, `auth-host`, passed on as
+ * Patroni does): md5 on socket and TCP with a superuser password, peer/md5 without. Never trust by default; either
+ * way the agent writes its own pg_hba.conf before the first start, so these lines only matter to initdb itself.
+ */
+export function defaultAuthArgs(userArgs: readonly string[], hasPassword: boolean): string[] {
+  const given = new Set(userArgs.map((a) => longOptionName(a)));
+  const out: string[] = [];
+  if (!given.has('auth') && !given.has('auth-local')) out.push(hasPassword ? '--auth-local=md5' : '--auth-local=peer');
+  if (!given.has('auth') && !given.has('auth-host')) out.push('--auth-host=md5');
+  return out;
 }
 
 export interface InitdbOptions {
@@ -79,10 +92,9 @@ export async function initdb(
       const pwfile = join(pwDir, 'pwfile');
       if (tools.runAs && process.getuid?.() === 0) await fs.chown(pwDir, tools.runAs.uid, tools.runAs.gid);
       await writeOwnedFile(pwfile, `${password}\n`, tools.runAs);
-      fullArgs.push(`--pwfile=${pwfile}`, '--auth-local=md5', '--auth-host=md5');
-    } else {
-      fullArgs.push('--auth-local=peer', '--auth-host=md5');
+      fullArgs.push(`--pwfile=${pwfile}`);
     }
+    fullArgs.push(...defaultAuthArgs(args, password !== undefined));
     const started = Date.now();
     const result = await runTool(tools, 'initdb', [...fullArgs, ...args], { timeoutMs: (options.timeoutSec ?? 300) * 1000 });
     tools.logger?.info({ dataDir, durationMs: Date.now() - started }, 'initdb finished');

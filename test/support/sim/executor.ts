@@ -126,7 +126,7 @@ export class SimExecutor {
       case 'bootstrap':
         return this.bootstrap(done);
       case 'create_replica':
-        return this.createReplica(ctx, action.source, done);
+        return this.createReplica(ctx, action.source ?? '', done);
       case 'start_primary':
         return series([guard(() => this.h.pg.configure('primary')), (n) => this.start(n)], done);
       case 'start_replica':

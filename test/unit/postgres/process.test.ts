@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { ConfigError } from '../../../src/lib/errors';
 import { checkBinaries, findBinDir } from '../../../src/postgres/bin';
 import { firstSocketDirectory, localSuperuserConnection, localTarget, loopbackFor } from '../../../src/postgres/local-connection';
-import { basebackupArgsProblems, initdbArgsProblems, sourceDsn } from '../../../src/postgres/pgctl';
+import { basebackupArgsProblems, defaultAuthArgs, initdbArgsProblems, sourceDsn } from '../../../src/postgres/pgctl';
 import { parsePostmasterPid } from '../../../src/postgres/postmaster';
 import { parseConninfo } from '../../../src/postgres/conninfo';
 import { tail } from '../../../src/postgres/tool';
@@ -11,7 +11,16 @@ import { tail } from '../../../src/postgres/tool';
 describe('tool arguments', () => {
   it('refuses initdb options pgha sets or Patroni refuses', () => {
     assert.deepEqual(initdbArgsProblems(['--encoding=UTF8', '--data-checksums']), []);
-    assert.equal(initdbArgsProblems(['--pgdata=/x', '-D', '--nosync', '--pwfile=/p', '--username=x', '--auth=trust', '--version']).length, 7);
+    assert.equal(initdbArgsProblems(['--pgdata=/x', '-D', '--nosync', '--pwfile=/p', '--username=x', '--version']).length, 6);
+  });
+
+  it('passes initdb auth options on as Patroni does, and fills in only the methods not given', () => {
+    assert.deepEqual(initdbArgsProblems(['--auth=trust', '--auth-host=scram-sha-256', '--auth-local=peer']), []);
+    assert.deepEqual(defaultAuthArgs(['--encoding=UTF8'], true), ['--auth-local=md5', '--auth-host=md5']);
+    assert.deepEqual(defaultAuthArgs([], false), ['--auth-local=peer', '--auth-host=md5']);
+    assert.deepEqual(defaultAuthArgs(['--auth-host=scram-sha-256'], true), ['--auth-local=md5']);
+    assert.deepEqual(defaultAuthArgs(['--auth-local=trust'], true), ['--auth-host=md5']);
+    assert.deepEqual(defaultAuthArgs(['--auth=scram-sha-256'], true), []);
   });
 
   it('refuses basebackup options that would break the clone', () => {
