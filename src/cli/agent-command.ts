@@ -8,6 +8,7 @@ import { EtcdStore } from '../dcs/etcd/etcd-store';
 import { ClusterCache } from '../dcs/cluster-cache';
 import { AgentRunner } from '../agent/runner';
 import { LocalPostgresOps } from '../agent/local-postgres';
+import { withHooks } from '../agent/hooks-wiring';
 import { startRestApi, type RestApiTls } from '../api/server';
 import { operationHandlers } from '../api/operations';
 import { askMember, peerFetcher } from '../agent/peers';
@@ -136,7 +137,7 @@ export async function runAgent(config: AgentConfig, logger: Logger): Promise<num
     logger: logger.child({ component: 'etcd' }),
   });
   const metrics = new AgentMetrics({ scope: config.scope, name: config.name, version: PGHA_VERSION });
-  const ops = new LocalPostgresOps(config, logger.child({ component: 'postgres' }));
+  const ops = withHooks(new LocalPostgresOps(config, logger.child({ component: 'postgres' })), config, logger, metrics);
   let exitCode = 0;
   let stopping: Promise<void> | undefined;
   let finish: () => void = () => undefined;

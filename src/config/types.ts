@@ -60,6 +60,15 @@ export interface PostgresLocalConfig {
   /** Seconds pg_ctl waits for start/stop. */
   pgCtlTimeoutSeconds: number;
   basebackupArgs: string[];
+  /** `callbacks`, `pre_promote`, `before_stop` (config/hooks.ts). */
+  hooks?: PostgresHooks;
+}
+
+/** The user's scripts around postgres transitions: command strings, split as shlex.split does when run. */
+export interface PostgresHooks {
+  callbacks?: Partial<Record<'on_start' | 'on_stop' | 'on_restart' | 'on_reload' | 'on_role_change', string>>;
+  prePromote?: string;
+  beforeStop?: string;
 }
 
 export interface BootstrapConfig {

@@ -154,7 +154,6 @@ test('error messages never echo a secret', () => {
 });
 
 test('hooks pgha does not run, other replica methods and custom bootstrap are refused', () => {
-  assertConfigError(() => parseEdited((d) => { pg(d).callbacks = { on_role_change: '/bin/vip' }; }), 'postgresql.callbacks', ['pgha does not run', 'remove postgresql.callbacks']);
   assertConfigError(() => parseEdited((d) => { pg(d).create_replica_methods = ['pgbackrest', 'basebackup']; }), 'postgresql.create_replica_methods', ['["pgbackrest"]', 'pg_basebackup only']);
   assertConfigError(() => parseEdited((d) => { d.bootstrap = { method: 'restore' }; }), 'bootstrap.method', ['got "restore"', 'initdb only']);
 });
