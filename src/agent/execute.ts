@@ -290,6 +290,10 @@ export class Executor {
     if (ops.prePromote && !(await ops.prePromote())) {
       throw new PghaError('pre_promote_failed', 'the pre_promote script did not exit 0: not promoting', true);
     }
+    // Patroni cancels a pre_promote when the lock is lost meanwhile; the script may have run for minutes: look again.
+    if (ops.prePromote && (await store.get(keys.leader))?.value !== config.name) {
+      throw new PghaError('lost_leader_before_promote', 'the leader key is no longer mine after pre_promote: not promoting', true);
+    }
     const before = await ops.probe();
     this.checkpointPending = true;
     try {
