@@ -108,11 +108,15 @@ async function scenario(t: TestContext, command: AgentCommand, withBeforeStop: b
     seen = new Map(names.map((n) => [n, callsOf(n).length]));
     t.diagnostic(`${name}: ${JSON.stringify(record[name])}`);
   };
-  /** One leader key, its postgres writable and every other member streaming from it (Patroni 3.0.2's member keys lack replication_state). */
+  /**
+   * One leader key, every member key `running`, and every other member streaming from the leader (Patroni 3.0.2's
+   * member keys lack replication_state; pg_basebackup's WAL stream alone shows as streaming too, hence both).
+   */
   const healthy = (what: string, leader?: string) => waitFor(what, async () => {
     const v = await c.view();
     const l = v.leader?.name;
     if (!l || (leader && l !== leader)) return undefined;
+    if (!names.every((n) => v.members.get(n)?.doc.state === 'running')) return undefined;
     const streaming = await sql<{ application_name: string }>(c.nodes[idx(l)]!.pgPort, "select application_name from pg_stat_replication where state = 'streaming' order by 1");
     return streaming.map((r) => r.application_name).join(',') === names.filter((n) => n !== l).sort().join(',') ? l : undefined;
   }, { timeoutMs: 180_000, intervalMs: 500 });
@@ -123,7 +127,8 @@ async function scenario(t: TestContext, command: AgentCommand, withBeforeStop: b
     await phase('bootstrap', { [first]: 'leader', [candidate]: 'replica 1', [other]: 'replica 2' });
 
     // Switchover to the first replica by name.
-    assert.equal(await post(c.nodes[idx(first)]!.apiPort, '/switchover', { leader: first, candidate }), 200);
+    // Refused (503, nothing done) while the candidate's member key still shows it lagging: asked again then.
+    await waitFor('the switchover to be accepted and done', async () => (await post(c.nodes[idx(first)]!.apiPort, '/switchover', { leader: first, candidate })) === 200, { timeoutMs: 90_000, intervalMs: 2000 });
     await healthy('switchover: the candidate leads, both others stream', candidate);
     await phase('switchover', { [first]: 'old leader', [candidate]: 'candidate', [other]: 'other' });
 
