@@ -16,6 +16,7 @@ import type { Observation, PeerReport } from './observation';
 import { leaderManualStep, raceWithManualRequest } from './decide-manual';
 import { requestStep } from './decide-request';
 import { leaderSyncAction, promotionSyncActions, whyNotSyncCandidate } from './decide-sync';
+import { prePromoteFailed, raceBackoffUntil } from './decide-hooks';
 
 export interface Memory {
   /** Name of the leader in the last view that had one (a vanished leader is still asked in a race). */
@@ -29,6 +30,8 @@ export interface Memory {
    * passes it. pg_rewind then finds nothing to do, and checking again each tick would restart postgres each tick.
    */
   rewoundOnto?: string;
+  /** Monotonic ms until which this member stays out of the leader race: its pre_promote script failed (decide-hooks). */
+  raceBackoffUntilMs?: number;
 }
 
 export interface Decision {
@@ -50,6 +53,7 @@ export function decide(obs: Observation, memory: Memory): Decision {
     if (obs.finishedTask.ok && memory.rewindingOnto) next.rewoundOnto = memory.rewindingOnto;
     delete next.rewindingOnto;
   }
+  if (prePromoteFailed(obs)) next.raceBackoffUntilMs = raceBackoffUntil(obs);
 
   if (obs.task) return duringTask(obs, view, done);
   if (obs.request) {
@@ -70,7 +74,7 @@ export function decide(obs: Observation, memory: Memory): Decision {
   }
 
   if (!obs.postgres.running) return whenPostgresDown(obs, view, done);
-  if (!view.leader) return leaderRace(obs, view, done);
+  if (!view.leader) return leaderRace(obs, view, done, next);
   if (view.leader.name === obs.name) return asLeader(obs, view, done);
   return asReplica(obs, view, view.leader.name, done, next);
 }
@@ -213,6 +217,7 @@ function asLeader(obs: Observation, view: ClusterView, done: Done): Decision {
     // neither the sync key's leader nor one of its standbys may miss acknowledged commits. Give the lock back.
     const notSync = whyNotSyncCandidate(obs, view);
     if (notSync) return done(`releasing the leader lock without promoting: ${notSync}`, { type: 'release_leader' });
+    if (prePromoteFailed(obs)) return done('Promotion cancelled because the pre-promote script failed', { type: 'release_leader' });
     return done(
       reattachReason(obs, view, 'promoting self: I hold the leader lock but postgres is still in recovery'),
       ...reattach,
@@ -256,7 +261,10 @@ function asReplica(obs: Observation, view: ClusterView, leader: string, done: Do
   return done(`no action. I am (${obs.name}), a secondary, and following a leader (${leader})`);
 }
 
-function leaderRace(obs: Observation, view: ClusterView, done: Done): Decision {
+function leaderRace(obs: Observation, view: ClusterView, done: Done, memory: Memory): Decision {
+  if (memory.raceBackoffUntilMs !== undefined && obs.nowMs < memory.raceBackoffUntilMs && !isRunningPrimary(obs)) {
+    return done('backoff: skip leader race after pre_promote script failure and releasing the lock voluntarily');
+  }
   const manual = raceWithManualRequest(obs, view);
   if (manual?.race) {
     if (isRunningPrimary(obs)) return done(manual.reason, { type: 'acquire_leader' });

@@ -85,6 +85,7 @@ export class Executor {
         return true;
       case 'follow':
         await this.d.ops.configure({ role: 'replica', upstream: this.upstreamOf(ctx.view, action.leader) });
+        this.d.ops.intend?.('follow');
         await this.d.ops.reload();
         return true;
       case 'write_initialize': {
@@ -152,9 +153,9 @@ export class Executor {
   /** Stops postgres now: the self-fencing path, run outside the HA loop when the lock validity runs out. */
   async fence(budgetMs: number): Promise<void> {
     try {
-      await this.d.ops.stop('fast', Math.max(500, budgetMs));
+      await this.d.ops.stop('fast', Math.max(500, budgetMs), { fencing: true });
     } catch {
-      await this.d.ops.stop('immediate', 5000);
+      await this.d.ops.stop('immediate', 5000, { fencing: true });
     }
   }
 
@@ -267,6 +268,7 @@ export class Executor {
     if (!useRewind && !config.postgresql.removeDataDirectoryOnDivergedTimelines) {
       logger.warn({ leader }, 'WAL diverged from the leader but use_pg_rewind is off: following without a rewind');
       await ops.configure({ role: 'replica', upstream });
+      ops.intend?.('follow');
       await ops.reload();
       return;
     }
@@ -285,6 +287,13 @@ export class Executor {
 
   private async promote(ctx: ExecContext, reason: string): Promise<void> {
     const { ops, store, keys, config, logger } = this.d;
+    if (ops.prePromote && !(await ops.prePromote())) {
+      throw new PghaError('pre_promote_failed', 'the pre_promote script did not exit 0: not promoting', true);
+    }
+    // Patroni cancels a pre_promote when the lock is lost meanwhile; the script may have run for minutes: look again.
+    if (ops.prePromote && (await store.get(keys.leader))?.value !== config.name) {
+      throw new PghaError('lost_leader_before_promote', 'the leader key is no longer mine after pre_promote: not promoting', true);
+    }
     const before = await ops.probe();
     this.checkpointPending = true;
     try {
@@ -368,6 +377,7 @@ export class Executor {
   private async restart(ctx: ExecContext, leader: string | undefined): Promise<void> {
     const { ops } = this.d;
     const replica = await ops.hasStandbySignal();
+    ops.intend?.('restart');
     await ops.stop('fast', 60_000).catch(() => ops.stop('immediate', 10_000));
     if (!replica) await ops.configure({ role: 'primary' });
     else await ops.configure({ role: 'replica', ...(leader ? { upstream: this.upstreamOf(ctx.view, leader) } : {}) });
@@ -383,8 +393,10 @@ export class Executor {
   private async demote(ctx: ExecContext, mode: 'offline' | 'immediate-nolock' | 'graceful', leader?: string): Promise<void> {
     const { ops } = this.d;
     if (mode === 'immediate-nolock') await ops.stop('immediate', 10_000);
-    else if (mode === 'graceful') await ops.stop('fast', 60_000).catch(() => ops.stop('immediate', 10_000));
-    else await this.fence(this.d.lease.fenceMarginMs);
+    else if (mode === 'graceful') {
+      ops.intend?.('graceful_demote');
+      await ops.stop('fast', 60_000).catch(() => ops.stop('immediate', 10_000));
+    } else await this.fence(this.d.lease.fenceMarginMs);
     if (mode === 'graceful') await this.d.store.deleteIfValue(this.d.keys.leader, this.d.config.name);
     if (leader && ctx.view?.members.has(leader)) return this.startReplica(ctx, leader);
     await ops.configure({ role: 'replica' });

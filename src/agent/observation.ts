@@ -37,6 +37,8 @@ export interface TaskOutcome {
   kind: TaskState['kind'];
   ok: boolean;
   error?: string;
+  /** The failure's stable code (PghaError.code), e.g. `pre_promote_failed`. */
+  code?: string;
   finishedMs: number;
 }
 

@@ -3,6 +3,7 @@ import type { DataDirState } from './observation';
 import type { DynamicConfig } from '../config/types';
 import type { ProgressReport } from '../lib/progress';
 import type { Lsn } from '../model/lsn';
+import type { CallbackIntent } from './callback-map';
 
 /** Called with each progress report of a copy (pg_basebackup, pg_rewind) while it runs. */
 export type OnCopyProgress = (report: ProgressReport) => void;
@@ -44,7 +45,12 @@ export interface PostgresOps {
   /** Writes postgresql.conf (+ recovery settings and standby.signal for a replica), pg_hba and pgpass. */
   configure(target: { role: 'primary' } | { role: 'replica'; upstream?: Upstream }): Promise<void>;
   start(): Promise<void>;
-  stop(mode: 'smart' | 'fast' | 'immediate', timeoutMs: number): Promise<void>;
+  /** `fencing`: the self-fencing stop, which waits for no script (before_stop). */
+  stop(mode: 'smart' | 'fast' | 'immediate', timeoutMs: number, opts?: { fencing?: boolean }): Promise<void>;
+  /** Callbacks (HookedPostgresOps): what the next stop/start/reload is part of, so it fires what Patroni fires. */
+  intend?(intent: CallbackIntent): void;
+  /** The pre_promote script (HookedPostgresOps): false when it did not exit 0 and the promotion must not happen. */
+  prePromote?(): Promise<boolean>;
   reload(): Promise<void>;
   /** Sync mode: the leader's synchronous_standby_names (undefined: the configured value); rewrites the conf and reloads. */
   setSyncStandbyNames(value: string | undefined): Promise<void>;

@@ -32,7 +32,7 @@ export class TaskSlot {
     this.step = undefined;
     void work().then(
       () => this.finish(state, true),
-      (err: unknown) => this.finish(state, false, err instanceof Error ? err.message : String(err)),
+      (err: unknown) => this.finish(state, false, err instanceof Error ? err.message : String(err), codeOf(err)),
     );
     return true;
   }
@@ -54,10 +54,16 @@ export class TaskSlot {
     };
   }
 
-  private finish(state: TaskState, ok: boolean, error?: string): void {
+  private finish(state: TaskState, ok: boolean, error?: string, code?: string): void {
     this.running = undefined;
     this.step = undefined;
-    this.outcome = { kind: state.kind, ok, finishedMs: this.now(), ...(error ? { error } : {}) };
+    this.outcome = { kind: state.kind, ok, finishedMs: this.now(), ...(error ? { error } : {}), ...(code ? { code } : {}) };
     this.onDone(ok);
   }
+}
+
+/** The stable `code` of a PghaError (decide tells a failed pre_promote from other failures of a promote). */
+function codeOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
 }

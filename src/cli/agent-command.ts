@@ -8,6 +8,7 @@ import { EtcdStore } from '../dcs/etcd/etcd-store';
 import { ClusterCache } from '../dcs/cluster-cache';
 import { AgentRunner } from '../agent/runner';
 import { LocalPostgresOps } from '../agent/local-postgres';
+import { withHooks } from '../agent/hooks-wiring';
 import { startRestApi, type RestApiTls } from '../api/server';
 import { operationHandlers } from '../api/operations';
 import { askMember, peerFetcher } from '../agent/peers';
@@ -139,7 +140,8 @@ export async function runAgent(config: AgentConfig, logger: Logger, source?: { f
     logger: logger.child({ component: 'etcd' }),
   });
   const metrics = new AgentMetrics({ scope: config.scope, name: config.name, version: PGHA_VERSION });
-  const ops = new LocalPostgresOps(config, logger.child({ component: 'postgres' }));
+  const localOps = new LocalPostgresOps(config, logger.child({ component: 'postgres' }));
+  const ops = withHooks(localOps, config, logger, metrics);
   let exitCode = 0;
   let stopping: Promise<void> | undefined;
   let finish: () => void = () => undefined;
@@ -150,7 +152,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, source?: { f
   const requests = new RequestQueue();
   const stopOperations = new AbortController();
   const runner = new AgentRunner({
-    config, store, ops, methods: ops, logger, metrics, pghaVersion: PGHA_VERSION, requests, peerFetch,
+    config, store, ops, methods: localOps, logger, metrics, pghaVersion: PGHA_VERSION, requests, peerFetch,
     exit: (code, message, why) => {
       const fix = why === 'system_id_mismatch' ? systemIdFix(config) : '';
       logger.fatal({ reason: message, fix }, 'CRITICAL: stopping the agent');

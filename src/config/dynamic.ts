@@ -116,6 +116,9 @@ function build(map: YamlMap, field: string, r: Reader, base: DynamicConfig): Dyn
     r.take(() => {
       const value = optionalWholeNumber(map, key, field, 'seconds') ?? DYNAMIC_DEFAULTS[key];
       if (value >= TIMING_MINIMUMS[key]) return value;
+      // A value written by an operator (REST, ctl, the YAML) is refused so the operator learns of it; one found in
+      // etcd at run time is raised instead, since refusing it there would leave the cluster on stale timing.
+      if (!r.lenient) throw belowMinimum(join(field, key), value, TIMING_MINIMUMS[key], 'seconds');
       r.warn(`${join(field, key)}: ${value} is below the minimum of ${TIMING_MINIMUMS[key]} seconds; using ${TIMING_MINIMUMS[key]}`);
       return TIMING_MINIMUMS[key];
     }, was, join(field, key));

@@ -8,6 +8,7 @@ import { POSTGRESQL_KEYS, checkSectionKeys } from './known-keys';
 import { parseReplicaMethods } from './methods';
 import { renderBasebackupArgs } from './options-list';
 import { defaultConnectAddress, refuseWildcardConnectAddress } from './restapi';
+import { parseHooks } from './hooks';
 import type { Credentials, HostPort, PostgresLocalConfig } from './types';
 import {
   type ParseContext,
@@ -42,13 +43,6 @@ export const PROTECTED_PARAMETERS = [
   'track_commit_timestamp', 'max_replication_slots', 'max_worker_processes', 'wal_log_hints',
 ] as const;
 
-/** Hooks users rely on for correctness (moving a VIP, fencing); pgha does not run them, so it refuses them. */
-const REFUSED_HOOKS: Record<string, string> = {
-  callbacks: 'pgha does not run on_start/on_stop/on_role_change callbacks',
-  pre_promote: 'pgha does not run a pre_promote script',
-  before_stop: 'pgha does not run a before_stop script',
-};
-
 const IGNORED_KEYS = ['config_dir', 'custom_conf', 'bin_name', 'pg_ident', 'use_unix_socket', 'use_unix_socket_repl',
   'proxy_address', 'recovery_conf', 'rewind'];
 
@@ -58,7 +52,7 @@ export function parsePostgresql(doc: YamlMap, ctx: ParseContext, env: PostgresEn
   if (!map) throw new ConfigError(field, 'is missing', 'add a postgresql: section with listen, data_dir and authentication');
   const replicaMethods = parseReplicaMethods(map, ctx);
   checkSectionKeys(map, field, POSTGRESQL_KEYS, ctx, replicaMethods.map((m) => m.name));
-  refuseHooks(map);
+  const hooks = parseHooks(map, ctx);
 
   if (map.listen === undefined || map.listen === null) {
     throw new ConfigError('postgresql.listen', 'is missing', 'set it to addr:port, e.g. listen: 127.0.0.1:5432 (or PATRONI_POSTGRESQL_LISTEN)');
@@ -91,6 +85,7 @@ export function parsePostgresql(doc: YamlMap, ctx: ParseContext, env: PostgresEn
     replicaMethods,
   };
   if (pgHba) config.pgHba = pgHba;
+  if (Object.keys(hooks).length) config.hooks = hooks;
   if (usePgRewind !== undefined) config.usePgRewind = usePgRewind;
   const sockets = String(config.parameters.unix_socket_directories ?? '').split(',').map((d) => d.trim());
   if (sockets.some((d) => d === '.' || d === dataDir)) {
@@ -122,14 +117,6 @@ function parseConnectAddress(map: YamlMap, listen: { hosts: string[]; port: numb
   const address = parseHostPort(map.connect_address, field, { example: '10.0.0.1:5432' }, ctx);
   refuseWildcardConnectAddress(address, field);
   return address;
-}
-
-function refuseHooks(map: YamlMap): void {
-  for (const [key, reason] of Object.entries(REFUSED_HOOKS)) {
-    if (map[key] !== undefined && map[key] !== null) {
-      throw new ConfigError(`postgresql.${key}`, `is set, but ${reason}`, `remove postgresql.${key} and run the script another way`);
-    }
-  }
 }
 
 function localParameters(value: unknown, ctx: ParseContext): Record<string, string | number | boolean> {

@@ -70,6 +70,15 @@ export interface PostgresLocalConfig {
   basebackupArgs: string[];
   /** `create_replica_methods` in order (default `[basebackup]`), each with its `postgresql.<method>` section. */
   replicaMethods?: ReplicaMethodConfig[];
+  /** `callbacks`, `pre_promote`, `before_stop` (config/hooks.ts). */
+  hooks?: PostgresHooks;
+}
+
+/** The user's scripts around postgres transitions: command strings, split as shlex.split does when run. */
+export interface PostgresHooks {
+  callbacks?: Partial<Record<'on_start' | 'on_stop' | 'on_restart' | 'on_reload' | 'on_role_change', string>>;
+  prePromote?: string;
+  beforeStop?: string;
 }
 
 export interface BootstrapConfig {

@@ -169,6 +169,7 @@ export class AgentMetrics {
   private readonly keepaliveSeconds: Histogram;
   private readonly keepaliveFailures: Counter;
   private readonly dcsErrors: Counter<'operation'>;
+  private readonly scripts: Counter<'action' | 'result'>;
   private readonly dcsOperations = new Set<string>();
   private readonly now: () => number;
   private statusOf: () => AgentStatus | undefined;
@@ -186,6 +187,11 @@ export class AgentMetrics {
     });
     this.leaderChanges = new Counter({
       name: 'pgha_agent_leader_changes_total', help: 'Times the cluster leader seen by this agent changed.', registers,
+    });
+    this.scripts = new Counter({
+      name: 'pgha_agent_callbacks_total',
+      help: 'User scripts that ended (callbacks on_*, pre_promote, before_stop), by action and result (success, failure, killed, timeout, spawn_error).',
+      labelNames: ['action', 'result'], registers,
     });
     const metrics = this;
     this.isLeader = new Gauge({
@@ -233,6 +239,11 @@ export class AgentMetrics {
   /** The HA loop decided this action (one call per action). */
   countAction(action: ActionType): void {
     this.actions.inc({ action });
+  }
+
+  /** A callback, pre_promote or before_stop script ended; both labels are closed sets (agent/callbacks.ts). */
+  countScript(action: string, result: string): void {
+    this.scripts.inc({ action, result });
   }
 
   /** The leader named in the cluster view changed (including to or from "no leader"). */

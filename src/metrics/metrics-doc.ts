@@ -10,6 +10,7 @@
  */
 import type { Registry } from 'prom-client';
 import type { ActionType } from '../agent/actions';
+import type { ScriptKind, ScriptResult } from '../agent/callbacks';
 import type { CacheState } from '../dcs/cluster-cache';
 import { AgentMetrics } from './agent-metrics';
 import {
@@ -59,6 +60,10 @@ const REFUSALS = valuesOf<RefusalReason>({
 const HOLD_OUTCOMES = valuesOf<HoldOutcome>({ routed: true, timeout: true, client_gone: true, shutdown: true });
 const CANCEL_OUTCOMES = valuesOf<CancelOutcome>({ routed: true, broadcast: true, unknown_key: true, failed: true });
 const SWITCHOVER_OUTCOMES = valuesOf<SwitchoverOutcome>({ completed: true, rolled_back: true, hold_expired: true });
+const SCRIPT_KINDS = valuesOf<ScriptKind>({
+  on_start: true, on_stop: true, on_restart: true, on_reload: true, on_role_change: true, pre_promote: true, before_stop: true,
+});
+const SCRIPT_RESULTS = valuesOf<ScriptResult>({ success: true, failure: true, killed: true, timeout: true, spawn_error: true });
 const WATCH_STATES = valuesOf<CacheState>({ starting: true, live: true, relisting: true, down: true });
 
 /** What a label holds, per metric; closed sets list their values. Keyed by metric name, then label name. */
@@ -66,6 +71,7 @@ const LABEL_NOTES: Readonly<Record<string, Readonly<Record<string, string>>>> = 
   pgha_agent_actions_total: { action: oneOf(ACTIONS) },
   pgha_agent_dcs_errors_total: { operation: 'is the DCS operation (snake_case, e.g. `keep_alive`; at most 32 distinct, later ones `other`)' },
   pgha_agent_build_info: { version: 'is the pgha version' },
+  pgha_agent_callbacks_total: { action: oneOf(SCRIPT_KINDS), result: oneOf(SCRIPT_RESULTS) },
   pgha_router_connections_closed_total: { reason: oneOf(CLOSE_REASONS) },
   pgha_router_backend_connect_failures_total: { reason: oneOf(CONNECT_FAILURES) },
   pgha_router_connections_refused_total: { reason: oneOf(REFUSALS) },

@@ -85,17 +85,24 @@ test('short ttls are accepted: ttl 5, loop_wait 1, retry_timeout 2 (Patroni\'s t
   assert.equal(edge.ttlSeconds, 3);
 });
 
-test('timing values below the minimums are raised to them with a warning; other minimums are refused', () => {
-  const warnings: string[] = [];
-  const c = parseDynamicConfig({ ttl: 2, loop_wait: 0, retry_timeout: 0 }, 'bootstrap.dcs', warnings);
-  assert.deepEqual([c.ttlSeconds, c.loopWaitSeconds, c.retryTimeoutSeconds], [3, 1, 1]);
-  assert.deepEqual(warnings, [
-    'bootstrap.dcs.ttl: 2 is below the minimum of 3 seconds; using 3',
-    'bootstrap.dcs.loop_wait: 0 is below the minimum of 1 seconds; using 1',
-    'bootstrap.dcs.retry_timeout: 0 is below the minimum of 1 seconds; using 1',
-  ]);
+test('minimums written by an operator are refused: ttl >= 3, loop_wait >= 1, retry_timeout >= 1', () => {
+  assertConfigError(() => parseDynamicConfig({ ttl: 2, loop_wait: 1, retry_timeout: 1 }), 'bootstrap.dcs.ttl', ['got 2, which is below the minimum of 3 seconds', 'set it to 3 or more']);
+  assertConfigError(() => parseDynamicConfig({ loop_wait: 0 }), 'bootstrap.dcs.loop_wait', ['below the minimum of 1 seconds']);
+  assertConfigError(() => parseDynamicConfig({ retry_timeout: 0 }), 'bootstrap.dcs.retry_timeout', ['below the minimum of 1 seconds']);
   assertConfigError(() => parseDynamicConfig({ synchronous_node_count: 0 }), 'bootstrap.dcs.synchronous_node_count', ['below the minimum of 1']);
   assertConfigError(() => parseDynamicConfig({ maximum_lag_on_failover: -5 }), 'bootstrap.dcs.maximum_lag_on_failover', ['below the minimum of 0 bytes']);
+});
+
+test('timing values below the minimums found in etcd at run time are raised to them with a warning', () => {
+  const last = parseDynamicConfig({ ttl: 30, loop_wait: 10, retry_timeout: 10 });
+  const r = parseDynamicConfigLenient({ ttl: 2, loop_wait: 0, retry_timeout: 0 }, last);
+  assert.ok(r.ok);
+  assert.deepEqual([r.config.ttlSeconds, r.config.loopWaitSeconds, r.config.retryTimeoutSeconds], [3, 1, 1]);
+  assert.deepEqual(r.warnings, [
+    'config.ttl: 2 is below the minimum of 3 seconds; using 3',
+    'config.loop_wait: 0 is below the minimum of 1 seconds; using 1',
+    'config.retry_timeout: 0 is below the minimum of 1 seconds; using 1',
+  ]);
 });
 
 test('the config key at run time applies field by field: a bad field keeps its last good value, the others apply', () => {

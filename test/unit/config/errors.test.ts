@@ -151,8 +151,9 @@ test('error messages never echo a secret', () => {
   assert.ok(!message.includes('s3cr3t'));
 });
 
-test('hooks pgha does not run, other replica methods and custom bootstrap are refused', () => {
-  assertConfigError(() => parseEdited((d) => { pg(d).callbacks = { on_role_change: '/bin/vip' }; }), 'postgresql.callbacks', ['pgha does not run', 'remove postgresql.callbacks']);
+test('a custom bootstrap method needs its command; a callback that cannot be split is refused', () => {
+  assertConfigError(() => parseEdited((d) => { d.bootstrap = { method: 'restore' }; }), 'bootstrap.restore.command', ['is missing', 'remove bootstrap.method to use initdb']);
+  assertConfigError(() => parseEdited((d) => { pg(d).callbacks = { on_role_change: '/bin/vip "open' }; }), 'postgresql.callbacks.on_role_change', ['cannot be split', 'close the quote']);
 });
 
 test('a bad restapi.allowlist entry is refused; restapi authentication needs both fields', () => {
