@@ -2,7 +2,9 @@
  * What a Patroni 3.0.2 user saw pgha do differently, replayed on real etcd and postgres (one two-node cluster):
  * the leader's REST state right after bootstrap, the rewind role, PATCH /config with a broken timing rule, a config
  * key with one odd value, the patroni.dynamic.json cache, /replica after the postmaster died, and the rejoin of a
- * cleanly stopped former primary (no pg_rewind, no re-clone: a slot it held survives).
+ * cleanly stopped former primary (no pg_rewind, no re-clone: the physical and logical slots it held survive).
+ * The cluster runs with wal_level: logical (a protected GUC: only bootstrap.dcs can set it) and, as a Patroni user
+ * keeping a CDC slot would, `ignore_slots: [{name: cdc}]` (Patroni drops unknown slots; pgha never does).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -45,6 +47,8 @@ describe('Patroni parity of the agent core', { timeout: 600_000 }, () => {
     c = await startTestCluster({
       nodes: 2,
       socketDir: 'home',
+      dcs: { ttl: 15, loop_wait: 2, retry_timeout: 5, ignore_slots: [{ name: 'cdc', type: 'logical' }] },
+      dcsPostgresql: { parameters: { wal_level: 'logical' } },
       env: { PATRONI_REWIND_USERNAME: REWIND_USER, PATRONI_REWIND_PASSWORD: PASSWORD },
     });
   });
@@ -143,11 +147,14 @@ describe('Patroni parity of the agent core', { timeout: 600_000 }, () => {
     await replicaCaughtUp(1 - ri);
   });
 
-  it('rejoins a cleanly stopped former primary as a replica without pg_rewind or a clone; its own slot survives', async (t) => {
+  it('rejoins a cleanly stopped former primary as a replica without pg_rewind or a clone; its own physical and logical slots survive', async (t) => {
     const oi = await leader();
     const old = c.nodes[oi]!;
-    // An unmanaged slot (wal_level stays replica: the local file cannot raise it, and a logical one needs a restart).
+    const [{ walLevel }] = await sql<{ walLevel: string }>(old.pgPort, "SELECT current_setting('wal_level') AS \"walLevel\"") as [{ walLevel: string }];
+    assert.equal(walLevel, 'logical', 'bootstrap.dcs.postgresql.parameters reached postgres');
+    // Unmanaged slots: a physical one, and the logical one a CDC consumer would read (the user's lost slot).
     await sql(old.pgPort, "SELECT pg_create_physical_replication_slot('keep_me')");
+    await sql(old.pgPort, "SELECT pg_create_logical_replication_slot('cdc', 'test_decoding')");
     // A clean stop hands the shutdown checkpoint to a streaming replica; one still reconnecting would miss it, and
     // then a rewind is rightly needed.
     await replicaCaughtUp(oi);
@@ -163,11 +170,13 @@ describe('Patroni parity of the agent core', { timeout: 600_000 }, () => {
     await c.waitHealthy(180_000).catch(explain);
     const rejoin = log(oi).slice(before);
     t.diagnostic(rejoin.split('\n').filter((l) => /rejoin check/.test(l)).join('\n'));
+    const slots = await sql<{ slot_name: string; slot_type: string; plugin: string | null }>(old.pgPort,
+      "SELECT slot_name, slot_type, plugin FROM pg_replication_slots WHERE slot_name IN ('keep_me', 'cdc') ORDER BY slot_name");
+    t.diagnostic(`slots on the former primary: ${JSON.stringify(slots)}`);
     assert.match(rejoin, /dynamic config loaded from the data directory cache/);
     assert.match(rejoin, /"rewind":false,"reason":"no rewind needed: the leader left timeline 1 where my shutdown checkpoint ends/);
     assert.doesNotMatch(rejoin, /pg_rewind (finished|failed)|rewound former primary|cloning again|creating replica from/);
-    const slots = await sql<{ slot_name: string }>(old.pgPort, "SELECT slot_name FROM pg_replication_slots WHERE slot_name = 'keep_me'");
-    assert.deepEqual(slots.map((s) => s.slot_name), ['keep_me']);
+    assert.deepEqual(slots.map((s) => [s.slot_name, s.slot_type, s.plugin]), [['cdc', 'logical', 'test_decoding'], ['keep_me', 'physical', null]]);
     const [{ inRecovery }] = await sql<{ inRecovery: boolean }>(old.pgPort, 'SELECT pg_is_in_recovery() AS "inRecovery"') as [{ inRecovery: boolean }];
     assert.equal(inRecovery, true);
   });
