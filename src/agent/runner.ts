@@ -9,7 +9,7 @@ import type { AgentConfig, DynamicConfig } from '../config/types';
 import { parseDynamicConfig } from '../config/dynamic';
 import type { Logger } from '../log/logger';
 import { describe } from '../lib/errors';
-import { memberDocument } from '../api/patroni-doc';
+import { memberDocument } from './patroni-doc';
 import type { AgentMetrics } from '../metrics/agent-metrics';
 import { decide, type Decision, type Memory } from './decide';
 import { LONG_ACTIONS, REQUEST_ACTIONS, type Action } from './actions';

@@ -8,8 +8,10 @@
  */
 import type { AgentStatus } from '../agent/status';
 import { parseByteSize } from '../model/lsn';
+import { pythonTruthy } from '../model/member';
 import { isStandbyCluster } from './cluster-doc';
-import { effectiveTags, patroniDocument, pythonStr, pythonTruthy, type PatroniDocument } from './patroni-doc';
+import { effectiveTags, patroniDocument, type PatroniDocument } from '../agent/patroni-doc';
+import { pythonStr } from '../lib/python-format';
 
 export interface HealthResult {
   code: number;

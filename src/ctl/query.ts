@@ -15,7 +15,7 @@
 import type { ClusterView } from '../model/cluster';
 import type { Member } from '../model/member';
 import { hostPortFromConnUrl } from '../model/member';
-import { pythonJson, pythonStr } from '../api/patroni-doc';
+import { pythonJson, pythonStr } from '../lib/python-format';
 import type { MemberRole } from './args';
 import { formatYaml } from './history';
 import { prettyTable } from './list';

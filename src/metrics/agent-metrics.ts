@@ -11,7 +11,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AgentStatus } from '../agent/status';
 import type { ActionType } from '../agent/actions';
-import { patroniDocument, type PatroniDocument } from '../api/patroni-doc';
+import { patroniDocument, type PatroniDocument } from '../agent/patroni-doc';
 
 export interface AgentMetricsOptions {
   /** Cluster scope and member name: the `{scope, name}` labels of the patroni_* series (Patroni 3.2+). */

@@ -66,6 +66,14 @@ export function isPrimaryRole(role: string | undefined): boolean {
   return role === 'master' || role === 'primary';
 }
 
+/** Python truthiness for values that came from YAML/JSON: false, 0, '', null, undefined, [] and {} are false. */
+export function pythonTruthy(value: unknown): boolean {
+  if (value === null || value === undefined || value === false || value === 0 || value === '') return false;
+  if (Array.isArray(value)) return value.length > 0;
+  if (typeof value === 'object') return Object.keys(value).length > 0;
+  return true;
+}
+
 export function memberTag(doc: MemberDoc, tag: string): boolean {
   const v = doc.tags?.[tag];
   return v === true || v === 'true' || v === 'True';
