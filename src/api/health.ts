@@ -8,7 +8,7 @@
  */
 import type { AgentStatus } from '../agent/status';
 import { parseByteSize } from '../model/lsn';
-import { pythonTruthy } from '../model/member';
+import { isPrimaryRole, pythonTruthy } from '../model/member';
 import { isStandbyCluster } from './cluster-doc';
 import { effectiveTags, patroniDocument, type PatroniDocument } from '../agent/patroni-doc';
 import { pythonStr } from '../lib/python-format';
@@ -58,10 +58,6 @@ export function isLeader(status: AgentStatus, nowMs: number): boolean {
 
 export function dcsReadable(status: AgentStatus): boolean {
   return status.view !== undefined && status.dcsReadable !== false;
-}
-
-function isPrimaryRole(role: string | undefined): boolean {
-  return role === 'master' || role === 'primary';
 }
 
 /** `?lag=` as bytes; absent, empty or unparsable means no limit (Patroni's sys.maxsize). */

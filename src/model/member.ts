@@ -61,7 +61,12 @@ export function hostPortFromConnUrl(connUrl: string | undefined): { host?: strin
   }
 }
 
-/** Patroni < 4 writes `master`, 4.x writes `primary`: both mean a running primary. */
+/**
+ * The one test for "this role names a primary", used by agent, router, api, ctl and metrics alike.
+ * Patroni 3.0.2 writes `master` (member key, REST `role`); 4.x writes `primary`: both mean a primary.
+ * `standby_leader` is not a primary (it replicates from outside the cluster): callers that also want it
+ * (the REST `/leader` check) ask for it by name.
+ */
 export function isPrimaryRole(role: string | undefined): boolean {
   return role === 'master' || role === 'primary';
 }

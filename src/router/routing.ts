@@ -22,7 +22,7 @@
  *    leader and the new leader gets writes as soon as its agent confirms it.
  */
 import type { ClusterView } from '../model/cluster';
-import type { Member } from '../model/member';
+import { isPrimaryRole, type Member } from '../model/member';
 import type {
   Backend,
   HealthCheckConfig,
@@ -63,9 +63,6 @@ export interface RoutingInput {
 
 /** Default for `switchover_hold` (RouterConfig.switchoverHoldMs). */
 export const DEFAULT_SWITCHOVER_HOLD_MS = 30_000;
-
-/** Patroni 3.x writes `master`, 4.x `primary` (kept local: routing.ts imports types only). */
-const isPrimaryRole = (role: string | undefined): boolean => role === 'master' || role === 'primary';
 
 export function ttlMsOf(view: ClusterView | undefined, lease: LeaseConfig): number {
   const ttl = view?.config?.value.ttl;
