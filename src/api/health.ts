@@ -8,7 +8,7 @@
  */
 import type { AgentStatus } from '../agent/status';
 import { parseByteSize } from '../model/lsn';
-import { isPrimaryRole, pythonTruthy } from '../model/member';
+import { isPrimaryRole, memberTag } from '../model/member';
 import { isStandbyCluster } from './cluster-doc';
 import { effectiveTags, patroniDocument, type PatroniDocument } from '../agent/patroni-doc';
 import { pythonStr } from '../lib/python-format';
@@ -85,7 +85,7 @@ interface Codes {
 function roleCodes(status: AgentStatus, doc: PatroniDocument, query: URLSearchParams, nowMs: number): Codes {
   const replicationState = query.get('replication_state');
   const replicaOk =
-    !pythonTruthy(status.tags.noloadbalance) &&
+    !memberTag(status, 'noloadbalance') &&
     !isLagging(status, doc, query) &&
     doc.role === 'replica' &&
     doc.state === 'running' &&

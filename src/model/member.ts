@@ -79,9 +79,15 @@ export function pythonTruthy(value: unknown): boolean {
   return true;
 }
 
-export function memberTag(doc: MemberDoc, tag: string): boolean {
-  const v = doc.tags?.[tag];
-  return v === true || v === 'true' || v === 'True';
+/**
+ * Whether a member carries a boolean tag (`nofailover`, `noloadbalance`, `clonefrom`, `nosync`, `nostream`):
+ * the one rule for agent, router, api and ctl. Patroni 3.0.2 reads every such tag as
+ * `bool(tags.get(tag, False))` (`Patroni.nofailover`, `Member.nofailover`, `_MemberStatus`, `sync.py`),
+ * never through `parse_bool`: so YAML `true`/`yes`/`on` and `1` are set, YAML `false`/`no`/`off` and `0` are not,
+ * and any non-empty string, even `'false'` (a quoted YAML string), counts as set.
+ */
+export function memberTag(doc: Pick<MemberDoc, 'tags'>, tag: string): boolean {
+  return pythonTruthy(doc.tags?.[tag]);
 }
 
 /** max(receive, replay) on a replica, the flush position on a primary: what Patroni publishes as xlog_location. */

@@ -22,7 +22,7 @@
  *    leader and the new leader gets writes as soon as its agent confirms it.
  */
 import type { ClusterView } from '../model/cluster';
-import { isPrimaryRole, type Member } from '../model/member';
+import { isPrimaryRole, memberTag, type Member } from '../model/member';
 import type {
   Backend,
   HealthCheckConfig,
@@ -73,11 +73,6 @@ export function ttlMsOf(view: ClusterView | undefined, lease: LeaseConfig): numb
 /** Patroni's tag string rule: strings as they are, everything else `str(v).lower()`. */
 export function tagString(v: unknown): string {
   return typeof v === 'string' ? v : String(v).toLowerCase();
-}
-
-function tagTrue(tags: Record<string, unknown> | undefined, tag: string): boolean {
-  const v = tags?.[tag];
-  return v === true || v === 'true' || v === 'True' || v === 1;
 }
 
 /** The member's balancing weight: its weight tag as a number ≥ 0, 1 when absent or not a number. */
@@ -205,7 +200,7 @@ function replicaProblem(ctx: Ctx, member: Member, listener: ListenerConfig, weig
     return `replication_state is ${st.replicationState}, not streaming`;
   }
   const tags = { ...(member.doc.tags ?? {}), ...(st.tags ?? {}) };
-  if (!listener.includeNoloadbalance && tagTrue(tags, 'noloadbalance')) return 'tagged noloadbalance';
+  if (!listener.includeNoloadbalance && memberTag({ tags }, 'noloadbalance')) return 'tagged noloadbalance';
   for (const [k, want] of Object.entries(listener.tagFilters)) {
     if (!(k in tags)) return `tag ${k} not set (listener wants ${k}=${want})`;
     if (tagString(tags[k]) !== want) return `tag ${k}=${tagString(tags[k])} (listener wants ${want})`;
