@@ -57,4 +57,8 @@ describe('each concept is defined once in src/', () => {
   test('tag truthiness lives in model/member.ts only', () => {
     assert.deepEqual(where(/function\s+(pythonTruthy|tagTrue|memberTag)\b/), ['model/member.ts']);
   });
+
+  test('RefusalReason is defined in router/types.ts only', () => {
+    assert.deepEqual(where(/type\s+RefusalReason\s*=/), ['router/types.ts']);
+  });
 });
