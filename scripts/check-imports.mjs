@@ -2,6 +2,8 @@
 //  - model/, lib/ and status-page/ import nothing of ours outside themselves;
 //  - dcs/ and postgres/ never import agent/ or router/;
 //  - router/ never imports agent/ or postgres/;
+//  - agent/ and metrics/ never import api/ (the documents an agent publishes live in agent/patroni-doc.ts, which
+//    the REST API, the metrics and the runner all read), nor cli/ or ctl/;
 //  - agent/decide.ts and router/routing.ts import types only;
 //  - only cli/ reads process.env / process.argv or installs signal handlers.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
@@ -26,6 +28,8 @@ const forbidden = {
   dcs: (t) => ['agent', 'router', 'cli', 'api'].includes(t),
   postgres: (t) => ['agent', 'router', 'cli', 'api'].includes(t),
   router: (t) => ['agent', 'postgres', 'cli', 'api'].includes(t),
+  agent: (t) => ['api', 'cli', 'ctl'].includes(t),
+  metrics: (t) => ['api', 'cli', 'ctl'].includes(t),
 };
 const typeOnly = new Set(['agent/decide.ts', 'router/routing.ts']);
 const problems = [];

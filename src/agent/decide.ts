@@ -10,7 +10,7 @@
  */
 import type { ClusterView } from '../model/cluster';
 import { clusterTimeline } from '../model/cluster';
-import { memberTag } from '../model/member';
+import { isPrimaryRole, memberTag } from '../model/member';
 import type { Action } from './actions';
 import type { Observation, PeerReport } from './observation';
 import { leaderManualStep, raceWithManualRequest } from './decide-manual';
@@ -304,7 +304,7 @@ export function whyDiverged(obs: Observation, view: ClusterView, leader: string)
   const history = view.history;
   const leaderDoc = view.members.get(leader)?.doc;
   if (!p.reachable || p.inRecovery !== true || p.replicationState === 'streaming' || !p.timeline || !history) return undefined;
-  if (leaderDoc?.state !== 'running' || (leaderDoc.role !== 'master' && leaderDoc.role !== 'primary')) return undefined;
+  if (leaderDoc?.state !== 'running' || !isPrimaryRole(leaderDoc.role)) return undefined;
   const own = obs.postgres.timelineHistory ?? [];
   const newest = own[own.length - 1];
   // A non-streaming replica's probe timeline is its checkpoint's, which can lag the timeline it replays.
@@ -355,7 +355,7 @@ export function whyNotHealthiest(obs: Observation, view: ClusterView): string | 
   const notSync = whyNotSyncCandidate(obs, view);
   if (notSync) return notSync;
   if (!obs.peers) return 'peers have not been asked yet';
-  const isPrimary = (p: PeerReport) => (p.primaryLocation ?? 0) > 0 || p.role === 'master' || p.role === 'primary';
+  const isPrimary = (p: PeerReport) => (p.primaryLocation ?? 0) > 0 || isPrimaryRole(p.role);
   const rivals = obs.peers.filter((p) => isPrimary(p) || !whyNotSyncCandidate(obs, view, p.name));
   return rankAgainstPeers(mine, obs, rivals);
 }
@@ -364,7 +364,7 @@ function rankAgainstPeers(mine: number, obs: Observation, peers: readonly PeerRe
   const myPriority = Number(obs.tags.failover_priority ?? 1);
   for (const peer of peers) {
     if (!peer.reachable || peer.nofailover || peer.name === obs.name) continue;
-    if ((peer.primaryLocation ?? 0) > 0 || peer.role === 'master' || peer.role === 'primary') {
+    if ((peer.primaryLocation ?? 0) > 0 || isPrimaryRole(peer.role)) {
       return `primary (${peer.name}) is still alive`;
     }
     const theirs = peer.replicaLocation ?? 0;

@@ -1,5 +1,5 @@
 import type { ClusterView } from '../model/cluster';
-import type { Member } from '../model/member';
+import { memberTag, type Member } from '../model/member';
 import type { PeerReport } from './observation';
 import { SYSTEM_TLS, getJson, type ClientTls } from '../lib/json-get';
 
@@ -34,7 +34,7 @@ export function peerFromDocument(name: string, doc: Record<string, unknown> | un
   const report: PeerReport = {
     name,
     reachable: true,
-    nofailover: tags.nofailover === true || (typeof tags.failover_priority === 'number' && tags.failover_priority <= 0),
+    nofailover: memberTag({ tags }, 'nofailover') || (typeof tags.failover_priority === 'number' && tags.failover_priority <= 0),
   };
   if (typeof doc.role === 'string') report.role = doc.role;
   const location = num(xlog.location);

@@ -9,7 +9,7 @@ import type { AgentConfig, DynamicConfig } from '../config/types';
 import { parseDynamicConfig } from '../config/dynamic';
 import type { Logger } from '../log/logger';
 import { describe } from '../lib/errors';
-import { memberDocument } from '../api/patroni-doc';
+import { memberDocument } from './patroni-doc';
 import type { AgentMetrics } from '../metrics/agent-metrics';
 import { decide, type Decision, type Memory } from './decide';
 import { LONG_ACTIONS, REQUEST_ACTIONS, type Action } from './actions';
@@ -26,6 +26,7 @@ import type { AgentStatus } from './status';
 import { TaskSlot } from './task-slot';
 import { DynamicConfigSource } from './dynamic-source';
 import { initialStatus, statusAfterTick } from './status-builder';
+import { isPrimaryRole } from '../model/member';
 
 export const PATRONI_COMPAT_VERSION = '3.0.2';
 
@@ -329,7 +330,7 @@ export class AgentRunner {
   private async fence(): Promise<void> {
     if (this.fencing) return this.wakeUp();
     this.fencing = true;
-    if (this.snapshot.role !== 'master' && !(await this.acceptsWrites())) {
+    if (!isPrimaryRole(this.snapshot.role) && !(await this.acceptsWrites())) {
       this.fencing = false;
       return this.wakeUp();
     }

@@ -8,8 +8,10 @@
  */
 import type { AgentStatus } from '../agent/status';
 import { parseByteSize } from '../model/lsn';
+import { isPrimaryRole, memberTag } from '../model/member';
 import { isStandbyCluster } from './cluster-doc';
-import { effectiveTags, patroniDocument, pythonStr, pythonTruthy, type PatroniDocument } from './patroni-doc';
+import { effectiveTags, patroniDocument, type PatroniDocument } from '../agent/patroni-doc';
+import { pythonStr } from '../lib/python-format';
 
 export interface HealthResult {
   code: number;
@@ -58,10 +60,6 @@ export function dcsReadable(status: AgentStatus): boolean {
   return status.view !== undefined && status.dcsReadable !== false;
 }
 
-function isPrimaryRole(role: string | undefined): boolean {
-  return role === 'master' || role === 'primary';
-}
-
 /** `?lag=` as bytes; absent, empty or unparsable means no limit (Patroni's sys.maxsize). */
 export function maxLagBytes(query: URLSearchParams): number {
   const raw = query.get('lag');
@@ -87,7 +85,7 @@ interface Codes {
 function roleCodes(status: AgentStatus, doc: PatroniDocument, query: URLSearchParams, nowMs: number): Codes {
   const replicationState = query.get('replication_state');
   const replicaOk =
-    !pythonTruthy(status.tags.noloadbalance) &&
+    !memberTag(status, 'noloadbalance') &&
     !isLagging(status, doc, query) &&
     doc.role === 'replica' &&
     doc.state === 'running' &&

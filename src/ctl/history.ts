@@ -1,7 +1,7 @@
 /** `pgha ctl history`: the `history` key as patronictl prints it (columns TL, LSN, Reason, Timestamp, New Leader). */
 import { stringify as yamlStringify } from 'yaml';
 import type { HistoryLine } from '../model/cluster';
-import { pythonJson, pythonStr } from '../api/patroni-doc';
+import { pythonJson, pythonStr } from '../lib/python-format';
 import { prettyTable } from './list';
 import { CtlError } from './session';
 

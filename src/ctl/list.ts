@@ -10,7 +10,8 @@
 import { stringify as yamlStringify } from 'yaml';
 import type { ClusterView } from '../model/cluster';
 import { clusterDocument, type ClusterDocument, type ClusterMemberEntry } from '../api/cluster-doc';
-import { pythonJson, pythonStr, pythonTruthy } from '../api/patroni-doc';
+import { pythonJson, pythonStr } from '../lib/python-format';
+import { pythonTruthy } from '../model/member';
 import { topologySort } from './topology';
 import { formatYaml } from './history';
 

@@ -3,7 +3,7 @@
  * given, with a confirmation. Names that are not members are refused with the cluster's member list.
  */
 import type { ClusterView } from '../model/cluster';
-import type { Member } from '../model/member';
+import { isPrimaryRole, type Member } from '../model/member';
 import type { MemberRole } from './args';
 import { renderList } from './list';
 import { CtlError, type CtlSession } from './session';
@@ -11,12 +11,12 @@ import { CtlError, type CtlSession } from './session';
 /** The members of `role` (leader roles: the leader key's holder, if its member key exists). Pure. */
 export function membersWithRole(view: ClusterView, role: MemberRole): Member[] {
   const leaderName = view.leader?.name;
-  if (role === 'leader' || role === 'primary' || role === 'master' || role === 'standby-leader') {
+  if (role === 'leader' || isPrimaryRole(role) || role === 'standby-leader') {
     const leader = leaderName ? view.members.get(leaderName) : undefined;
     if (!leader) return [];
     const r = leader.doc.role;
     if (role === 'leader') return [leader];
-    if (role === 'standby-leader') return r !== 'master' && r !== 'primary' ? [leader] : [];
+    if (role === 'standby-leader') return !isPrimaryRole(r) ? [leader] : [];
     return r !== 'standby_leader' ? [leader] : [];
   }
   return [...view.members.values()]

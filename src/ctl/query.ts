@@ -14,8 +14,8 @@
  */
 import type { ClusterView } from '../model/cluster';
 import type { Member } from '../model/member';
-import { hostPortFromConnUrl } from '../model/member';
-import { pythonJson, pythonStr } from '../api/patroni-doc';
+import { hostPortFromConnUrl, isPrimaryRole } from '../model/member';
+import { pythonJson, pythonStr } from '../lib/python-format';
 import type { MemberRole } from './args';
 import { formatYaml } from './history';
 import { prettyTable } from './list';
@@ -164,7 +164,7 @@ async function openFor(
   if (role === 'any' || role === 'leader') return conn;
   const r = await conn.run('SELECT pg_catalog.pg_is_in_recovery()');
   const inRecovery = r?.rows[0]?.[0] === true;
-  const fits = inRecovery ? ['replica', 'standby', 'standby-leader'].includes(role) : ['master', 'primary'].includes(role);
+  const fits = inRecovery ? ['replica', 'standby', 'standby-leader'].includes(role) : isPrimaryRole(role);
   if (fits) return conn;
   await conn.close();
   return undefined;

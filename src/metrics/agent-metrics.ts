@@ -11,7 +11,8 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AgentStatus } from '../agent/status';
 import type { ActionType } from '../agent/actions';
-import { patroniDocument, type PatroniDocument } from '../api/patroni-doc';
+import { patroniDocument, type PatroniDocument } from '../agent/patroni-doc';
+import { isPrimaryRole } from '../model/member';
 
 export interface AgentMetricsOptions {
   /** Cluster scope and member name: the `{scope, name}` labels of the patroni_* series (Patroni 3.2+). */
@@ -40,7 +41,7 @@ interface PatroniMetricSpec {
 }
 
 const flag = (b: boolean | undefined): number => (b ? 1 : 0);
-const isPrimary = (doc: PatroniDocument): boolean => doc.role === 'master' || doc.role === 'primary';
+const isPrimary = (doc: PatroniDocument): boolean => isPrimaryRole(doc.role);
 const xlogField = (doc: PatroniDocument, field: string): unknown =>
   doc.xlog ? (doc.xlog as unknown as Record<string, unknown>)[field] : undefined;
 const xlogNumber = (doc: PatroniDocument, field: string): number => {

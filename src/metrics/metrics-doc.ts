@@ -19,9 +19,9 @@ import {
   type CloseReason,
   type ConnectFailureReason,
   type HoldOutcome,
-  type RefusalReason,
   type SwitchoverOutcome,
 } from './router-metrics';
+import type { RefusalReason } from '../router/types';
 
 export type MetricKind = 'counter' | 'gauge' | 'histogram' | 'summary';
 

@@ -10,20 +10,10 @@
  * State (lag, qualification, watch state, generation) is read from a snapshot at scrape time.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { RefusalReason } from '../router/types';
 
 export type CloseReason = 'client' | 'backend' | 'leader_change' | 'error' | 'shutdown';
 export type ConnectFailureReason = 'refused' | 'timeout' | 'reset' | 'tls_refused' | 'error';
-export type RefusalReason =
-  | 'hold_timeout'
-  | 'startup_timeout'
-  | 'malformed'
-  | 'oversized'
-  | 'unsupported_protocol'
-  | 'unencrypted_data_after_tls_request'
-  | 'shutdown'
-  | 'max_connections'
-  | 'max_connections_per_client'
-  | 'max_held';
 export type HoldOutcome = 'routed' | 'timeout' | 'client_gone' | 'shutdown';
 export type CancelOutcome = 'routed' | 'broadcast' | 'unknown_key' | 'failed';
 /** How the router's hold of new writes for a planned switchover ended. */

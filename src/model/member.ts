@@ -61,14 +61,33 @@ export function hostPortFromConnUrl(connUrl: string | undefined): { host?: strin
   }
 }
 
-/** Patroni < 4 writes `master`, 4.x writes `primary`: both mean a running primary. */
+/**
+ * The one test for "this role names a primary", used by agent, router, api, ctl and metrics alike.
+ * Patroni 3.0.2 writes `master` (member key, REST `role`); 4.x writes `primary`: both mean a primary.
+ * `standby_leader` is not a primary (it replicates from outside the cluster): callers that also want it
+ * (the REST `/leader` check) ask for it by name.
+ */
 export function isPrimaryRole(role: string | undefined): boolean {
   return role === 'master' || role === 'primary';
 }
 
-export function memberTag(doc: MemberDoc, tag: string): boolean {
-  const v = doc.tags?.[tag];
-  return v === true || v === 'true' || v === 'True';
+/** Python truthiness for values that came from YAML/JSON: false, 0, '', null, undefined, [] and {} are false. */
+export function pythonTruthy(value: unknown): boolean {
+  if (value === null || value === undefined || value === false || value === 0 || value === '') return false;
+  if (Array.isArray(value)) return value.length > 0;
+  if (typeof value === 'object') return Object.keys(value).length > 0;
+  return true;
+}
+
+/**
+ * Whether a member carries a boolean tag (`nofailover`, `noloadbalance`, `clonefrom`, `nosync`, `nostream`):
+ * the one rule for agent, router, api and ctl. Patroni 3.0.2 reads every such tag as
+ * `bool(tags.get(tag, False))` (`Patroni.nofailover`, `Member.nofailover`, `_MemberStatus`, `sync.py`),
+ * never through `parse_bool`: so YAML `true`/`yes`/`on` and `1` are set, YAML `false`/`no`/`off` and `0` are not,
+ * and any non-empty string, even `'false'` (a quoted YAML string), counts as set.
+ */
+export function memberTag(doc: Pick<MemberDoc, 'tags'>, tag: string): boolean {
+  return pythonTruthy(doc.tags?.[tag]);
 }
 
 /** max(receive, replay) on a replica, the flush position on a primary: what Patroni publishes as xlog_location. */

@@ -13,14 +13,14 @@
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { Logger } from '../log/logger';
-import type { RouterMetrics, CloseReason, ConnectionMetrics, RefusalReason, ConnectFailureReason } from '../metrics/router-metrics';
+import type { RouterMetrics, CloseReason, ConnectionMetrics, ConnectFailureReason } from '../metrics/router-metrics';
 import { Balancer } from './balance';
 import { HoldQueue, type HoldTicket, type Scheduler } from './hold';
 import { AddressCounts, overLimit, tooManyConnections, type LimitReason } from './limits';
 import { Reader, TimeoutError } from './reader';
 import { sameBackend } from './routing';
 import type { Topology } from './topology';
-import type { Backend, ListenerConfig, RouterConfig, RoutingTable } from './types';
+import type { Backend, ListenerConfig, RefusalReason, RouterConfig, RoutingTable } from './types';
 import { StartupReplyScanner, cancelKey, encodeErrorResponse, type ErrorFields, type FrontendPacket } from './wire';
 
 type Phase = 'startup' | 'held' | 'connecting' | 'spliced' | 'closed';

@@ -22,7 +22,7 @@
  *    leader and the new leader gets writes as soon as its agent confirms it.
  */
 import type { ClusterView } from '../model/cluster';
-import type { Member } from '../model/member';
+import { isPrimaryRole, memberTag, type Member } from '../model/member';
 import type {
   Backend,
   HealthCheckConfig,
@@ -64,9 +64,6 @@ export interface RoutingInput {
 /** Default for `switchover_hold` (RouterConfig.switchoverHoldMs). */
 export const DEFAULT_SWITCHOVER_HOLD_MS = 30_000;
 
-/** Patroni 3.x writes `master`, 4.x `primary` (kept local: routing.ts imports types only). */
-const isPrimaryRole = (role: string | undefined): boolean => role === 'master' || role === 'primary';
-
 export function ttlMsOf(view: ClusterView | undefined, lease: LeaseConfig): number {
   const ttl = view?.config?.value.ttl;
   const seconds = typeof ttl === 'number' ? ttl : typeof ttl === 'string' ? Number(ttl) : NaN;
@@ -76,11 +73,6 @@ export function ttlMsOf(view: ClusterView | undefined, lease: LeaseConfig): numb
 /** Patroni's tag string rule: strings as they are, everything else `str(v).lower()`. */
 export function tagString(v: unknown): string {
   return typeof v === 'string' ? v : String(v).toLowerCase();
-}
-
-function tagTrue(tags: Record<string, unknown> | undefined, tag: string): boolean {
-  const v = tags?.[tag];
-  return v === true || v === 'true' || v === 'True' || v === 1;
 }
 
 /** The member's balancing weight: its weight tag as a number ≥ 0, 1 when absent or not a number. */
@@ -208,7 +200,7 @@ function replicaProblem(ctx: Ctx, member: Member, listener: ListenerConfig, weig
     return `replication_state is ${st.replicationState}, not streaming`;
   }
   const tags = { ...(member.doc.tags ?? {}), ...(st.tags ?? {}) };
-  if (!listener.includeNoloadbalance && tagTrue(tags, 'noloadbalance')) return 'tagged noloadbalance';
+  if (!listener.includeNoloadbalance && memberTag({ tags }, 'noloadbalance')) return 'tagged noloadbalance';
   for (const [k, want] of Object.entries(listener.tagFilters)) {
     if (!(k in tags)) return `tag ${k} not set (listener wants ${k}=${want})`;
     if (tagString(tags[k]) !== want) return `tag ${k}=${tagString(tags[k])} (listener wants ${want})`;

@@ -8,6 +8,23 @@ import type { ClientTlsFiles } from '../lib/json-get';
 export type ListenerRole = 'primary' | 'replica' | 'read-only' | 'any';
 export type BalanceMode = 'least-connections' | 'round-robin';
 
+/**
+ * Why the router refused a client with an ErrorResponse: the `reason` label of
+ * `pgha_router_refused_connections_total` and the wire parser's verdict on a bad first packet. Defined here, once:
+ * the metrics list it, they do not own it.
+ */
+export type RefusalReason =
+  | 'hold_timeout'
+  | 'startup_timeout'
+  | 'malformed'
+  | 'oversized'
+  | 'unsupported_protocol'
+  | 'unencrypted_data_after_tls_request'
+  | 'shutdown'
+  | 'max_connections'
+  | 'max_connections_per_client'
+  | 'max_held';
+
 export interface ListenerConfig {
   /** Unique name: the `listener` metric label and the key in /status. */
   name: string;

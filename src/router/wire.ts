@@ -8,6 +8,8 @@
  * After that, bytes are spliced and never looked at again.
  */
 
+import type { RefusalReason } from './types';
+
 export const SSL_REQUEST_CODE = 80877103;
 export const GSSENC_REQUEST_CODE = 80877104;
 export const CANCEL_REQUEST_CODE = 80877102;
@@ -22,9 +24,10 @@ export type FrontendPacket =
   | { kind: 'cancel'; length: 16; processId: number; secretKey: number; key: string }
   | { kind: 'startup'; length: number; protocol: number; params: Record<string, string> }
   | { kind: 'direct-tls' }
-  | { kind: 'invalid'; sqlstate: string; message: string; reason: RefusalReason };
+  | { kind: 'invalid'; sqlstate: string; message: string; reason: WireRefusal };
 
-export type RefusalReason = 'malformed' | 'oversized' | 'unsupported_protocol';
+/** The refusals the first-packet parser itself decides (a subset of the router's RefusalReason). */
+export type WireRefusal = Extract<RefusalReason, 'malformed' | 'oversized' | 'unsupported_protocol'>;
 
 /** A map key for a BackendKeyData / CancelRequest (pid, secret) pair. */
 export function cancelKey(processId: number, secretKey: number): string {
@@ -67,7 +70,7 @@ export function parseFrontendPacket(buf: Buffer, maxLength = DEFAULT_MAX_STARTUP
   return { kind: 'startup', length, protocol: code, params };
 }
 
-function invalid(reason: RefusalReason, message: string): FrontendPacket {
+function invalid(reason: WireRefusal, message: string): FrontendPacket {
   return { kind: 'invalid', sqlstate: '08P01', reason, message };
 }
 

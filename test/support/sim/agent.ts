@@ -308,7 +308,7 @@ export class SimAgent implements ExecHost {
     });
   }
 
-  /** The member key (src/api/patroni-doc.ts memberDocument, the fields decide reads). */
+  /** The member key (src/agent/patroni-doc.ts memberDocument, the fields decide reads). */
   memberDoc(): Record<string, unknown> {
     const s = this.snapshot;
     const p = s.probe;

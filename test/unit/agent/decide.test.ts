@@ -160,6 +160,24 @@ describe('decide: leader race', () => {
     assert.deepEqual(d.actions, []);
   });
 
+  it('never races when tagged nofailover: 1 (Patroni reads the tag as bool(value))', () => {
+    const d = decide(anObservation({ name: 'ty-db2', view: unlocked().build(), peers: [], tags: { nofailover: 1 } }), {});
+    assert.deepEqual(d.actions, []);
+    assert.equal(d.reason, 'cluster has no leader; I am tagged nofailover, not racing');
+  });
+
+  it("never races when tagged nofailover: 'false', a quoted string: non-empty, so set, as in Patroni 3.0.2", () => {
+    const d = decide(anObservation({ name: 'ty-db2', view: unlocked().build(), peers: [], tags: { nofailover: 'false' } }), {});
+    assert.equal(d.reason, 'cluster has no leader; I am tagged nofailover, not racing');
+  });
+
+  it('races when nofailover is 0 or YAML false', () => {
+    for (const nofailover of [0, false]) {
+      const d = decide(anObservation({ name: 'ty-db2', view: unlocked().build(), peers: [], tags: { nofailover } }), {});
+      assert.deepEqual(d.actions.map((a) => a.type), ['acquire_leader', 'promote'], `nofailover: ${nofailover}`);
+    }
+  });
+
   it('loses to an equal peer with a higher failover_priority', () => {
     const d = decide(anObservation({ name: 'ty-db2', view: unlocked().build(), peers: [peer('ty-db3', { failoverPriority: 5 })] }), {});
     assert.match(d.reason, /higher failover priority/);

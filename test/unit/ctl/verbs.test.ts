@@ -114,14 +114,16 @@ describe('switchover and failover checks', () => {
       aMember('n2', { xlog_location: 100 * MB - 10 }),
       aMember('n3', { xlog_location: 90 * MB }),
       aMember('n4', { xlog_location: 100 * MB, tags: { nofailover: true } }),
+      aMember('n5', { xlog_location: 100 * MB, tags: { nofailover: 1 } }),
     ],
   });
   test('candidates exclude the leader and nofailover members, sorted', () => {
-    assert.deepEqual(candidateNames(view, 'n1'), ['n2', 'n3']);
+    assert.deepEqual(candidateNames(view, 'n1'), ['n2', 'n3'], 'nofailover: 1 counts, as in patronictl (bool of the tag)');
   });
   test('refusals: not a member, nofailover, lagging (switchover only), same as the leader', () => {
     assert.equal(candidateRefusal(view, 'pg', 'switchover', 'n1', 'n2'), undefined);
-    assert.equal(candidateRefusal(view, 'pg', 'switchover', 'n1', 'zz'), 'Member zz does not exist in cluster pg (members: n1, n2, n3, n4)');
+    assert.equal(candidateRefusal(view, 'pg', 'switchover', 'n1', 'zz'), 'Member zz does not exist in cluster pg (members: n1, n2, n3, n4, n5)');
+    assert.equal(candidateRefusal(view, 'pg', 'switchover', 'n1', 'n5'), 'Member n5 is tagged nofailover: it cannot become the leader');
     assert.equal(candidateRefusal(view, 'pg', 'switchover', 'n1', 'n4'), 'Member n4 is tagged nofailover: it cannot become the leader');
     assert.match(candidateRefusal(view, 'pg', 'switchover', 'n1', 'n3')!, /^Member n3 lags the leader by 10485760 bytes \(10\.0 MB\), more than maximum_lag_on_failover \(1048576 bytes\)/);
     assert.equal(candidateRefusal(view, 'pg', 'failover', undefined, 'n3'), undefined, 'a failover may promote a lagging member');

@@ -145,6 +145,20 @@ describe('reads stay accurate', () => {
     assert.deepEqual(poolMembers(derive({}, view, incl), 'read'), ['node2', 'node3']);
   });
 
+  test('noloadbalance is read as Patroni does, bool(value): 1 and any non-empty string (even "false") are set', () => {
+    for (const noloadbalance of [1, 'false', 'yes', true]) {
+      const view = threeNodes({ tags3: { noloadbalance } });
+      assert.equal(verdict(derive({}, view), 'node3', 'read').reason, 'tagged noloadbalance', `noloadbalance: ${JSON.stringify(noloadbalance)}`);
+    }
+  });
+
+  test('noloadbalance 0, false or an empty string leaves a replica in the read pool', () => {
+    for (const noloadbalance of [0, false, '']) {
+      const view = threeNodes({ tags3: { noloadbalance } });
+      assert.deepEqual(poolMembers(derive({}, view), 'read'), ['node2', 'node3'], `noloadbalance: ${JSON.stringify(noloadbalance)}`);
+    }
+  });
+
   test('tags reported by the agent count too', () => {
     const t = derive({ health: healthy({ node2: aReplicaAgent({ tags: { noloadbalance: true } }) }) });
     assert.deepEqual(poolMembers(t, 'read'), ['node3']);

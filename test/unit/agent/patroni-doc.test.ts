@@ -1,6 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { effectiveTags, memberDocument, patroniDocument, pythonJson } from '../../../src/api/patroni-doc';
+import { effectiveTags, memberDocument, patroniDocument } from '../../../src/agent/patroni-doc';
+import { pythonJson } from '../../../src/lib/python-format';
 import { aMember, aPrimaryStatus, aReplicaStatus, aStoppedStatus, aView, NOW } from '../../support/builders';
 
 describe('GET /patroni document (Patroni 3.x form)', () => {

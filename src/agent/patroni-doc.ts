@@ -4,8 +4,11 @@
  * - `memberDocument`: the `members/<name>` value the agent writes to etcd.
  * Pure: built from one AgentStatus snapshot. Key order follows Patroni's code, because humans diff these
  * documents and some tools print them verbatim.
+ * It lives in agent/ because the agent owns what it publishes: the runner writes the member key, the REST API
+ * (api/) and the metrics (metrics/) read the same documents, and neither agent/ nor metrics/ imports api/.
  */
-import type { AgentStatus, TaskProgress } from '../agent/status';
+import type { AgentStatus, TaskProgress } from './status';
+import { pythonTruthy } from '../model/member';
 import type { ReplicationRow } from '../model/postgres-state';
 
 export interface PrimaryXlog {
@@ -86,14 +89,6 @@ export interface MemberDocument {
 
 /** Tags whose false value Patroni never publishes. */
 const BOOLEAN_TAGS: ReadonlySet<string> = new Set(['clonefrom', 'nofailover', 'noloadbalance', 'nosync', 'nostream']);
-
-/** Python truthiness for values that came from YAML/JSON: false, 0, '', null, undefined, [] and {} are false. */
-export function pythonTruthy(value: unknown): boolean {
-  if (value === null || value === undefined || value === false || value === 0 || value === '') return false;
-  if (Array.isArray(value)) return value.length > 0;
-  if (typeof value === 'object') return Object.keys(value).length > 0;
-  return true;
-}
 
 /**
  * The tags Patroni publishes: the known boolean tags only when true (`nofailover`/`nosync` are kept when
@@ -243,54 +238,4 @@ export function postgresUrl(connUrl: string): string {
 /** `http://host:port/patroni` from either a full URL or a bare `host:port`. */
 export function restApiUrl(apiUrl: string): string {
   return /^https?:\/\//.test(apiUrl) ? apiUrl : `http://${apiUrl}/patroni`;
-}
-
-// ---- Python-compatible formatting (Patroni's REST bodies are Python json.dumps; tools print str(value)) ----
-
-/** Python's str() of a JSON value. */
-export function pythonStr(value: unknown): string {
-  return typeof value === 'string' ? value : pythonRepr(value);
-}
-
-function pythonRepr(value: unknown): string {
-  if (value === true) return 'True';
-  if (value === false) return 'False';
-  if (value === null || value === undefined) return 'None';
-  if (typeof value === 'number') return pythonNumber(value, 'inf', 'nan');
-  if (typeof value === 'string') return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-  if (Array.isArray(value)) return `[${value.map(pythonRepr).join(', ')}]`;
-  if (typeof value === 'object') {
-    const items = Object.entries(value as Record<string, unknown>).map(([k, v]) => `${pythonRepr(k)}: ${pythonRepr(v)}`);
-    return `{${items.join(', ')}}`;
-  }
-  return String(value);
-}
-
-function pythonNumber(n: number, infinity: string, nan: string): string {
-  if (Number.isNaN(n)) return nan;
-  if (!Number.isFinite(n)) return n > 0 ? infinity : `-${infinity}`;
-  return String(n);
-}
-
-/**
- * Python's `json.dumps(value)` with default settings: `, ` and `: ` separators, non-ASCII escaped as \uXXXX.
- * Patroni's REST API answers in this form, and scripts sometimes grep it (`"role": "master"`).
- */
-export function pythonJson(value: unknown): string {
-  if (value === null || value === undefined) return 'null';
-  if (typeof value === 'string') return asciiJsonString(value);
-  if (typeof value === 'number') return pythonNumber(value, 'Infinity', 'NaN');
-  if (typeof value === 'boolean') return value ? 'true' : 'false';
-  if (Array.isArray(value)) return `[${value.map(pythonJson).join(', ')}]`;
-  if (typeof value === 'object') {
-    const items = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => `${asciiJsonString(k)}: ${pythonJson(v)}`);
-    return `{${items.join(', ')}}`;
-  }
-  return 'null';
-}
-
-function asciiJsonString(text: string): string {
-  return JSON.stringify(text).replace(/[\u0080-\uffff]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
