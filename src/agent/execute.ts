@@ -213,7 +213,8 @@ export class Executor {
   /**
    * A former primary may hold WAL the new leader never had: rewind it before it follows. When the rewind fails,
    * `remove_data_directory_on_rewind_failure` wipes and re-clones (Patroni); otherwise pgha moves the diverged data
-   * directory aside (kept for inspection, never deleted) and re-clones, so the node heals without a manual step.
+   * directory aside (kept for inspection, never deleted) and re-clones with the create_replica_methods chain (as
+   * Patroni does), so the node heals without a manual step.
    */
   private async rejoinAsReplica(ctx: ExecContext, upstream: Upstream): Promise<void> {
     const { ops, logger, config } = this.d;
@@ -234,7 +235,8 @@ export class Executor {
       const aside = await ops.moveDataDirAside();
       logger.warn({ leader: upstream.name, movedTo: aside }, 'rewind failed; moved the diverged data directory aside and cloning again');
     }
-    await this.basebackup(upstream);
+    // Patroni re-clones through create_replica too: a pgBackRest/WAL-G restore spares the leader a full copy.
+    await buildReplica(this.d, upstream, (from) => this.basebackup(from));
   }
 
   private basebackup(from: Upstream): Promise<void> {
