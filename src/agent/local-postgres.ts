@@ -34,6 +34,7 @@ import type { ControlData, OnCopyProgress, PostgresOps, Upstream } from './postg
 import type { MethodOps } from './method-ops';
 import { type RestorePlan, patroniDsn } from './replica-methods';
 import { runCommand, type CommandResult } from '../postgres/command';
+import { effectiveRecoveryConf } from '../config/recovery-conf';
 import { applyRestoreSignal, removePromoteTrigger, renderRestoreRecovery, restoreTrustLines } from '../postgres/restore-files';
 import { ProgressMeter, type ProgressSample } from '../lib/progress';
 import { isProgressLine } from '../postgres/progress';
@@ -187,6 +188,7 @@ export class LocalPostgresOps implements PostgresOps, MethodOps {
             }
           : {}),
         ...(this.dynamic?.postgresql.useSlots !== false && up ? { primarySlotName: slotNameFromMemberName(this.config.name) } : {}),
+        extra: effectiveRecoveryConf(this.pg.recoveryConf, this.dynamic?.postgresql.recoveryConf),
       });
     }
     const restore = target.role === 'primary' ? this.restorePlan : undefined;

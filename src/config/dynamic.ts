@@ -1,5 +1,6 @@
 import { ConfigError } from '../lib/errors';
 import { DYNAMIC_ONLY_KEYS, NESTED_TYPO_EDITS, closestKey } from './known-keys';
+import { parseRecoveryConf } from './recovery-conf';
 import type { DynamicConfig } from './types';
 import {
   type YamlMap,
@@ -41,7 +42,7 @@ export const DYNAMIC_DEFAULTS = {
  */
 export const TIMING_MINIMUMS = { ttl: 3, loop_wait: 1, retry_timeout: 1 } as const;
 
-/** Keys read from `<dynamic>.postgresql`; others (recovery_conf, pg_ident...) are kept in `raw` only. */
+/** Keys read from `<dynamic>.postgresql`; others (pg_ident...) are kept in `raw` only. */
 const DYNAMIC_POSTGRESQL_KEYS = ['use_slots', 'use_pg_rewind', 'parameters', 'pg_hba', 'pg_ident', 'recovery_conf',
   'remove_data_directory_on_rewind_failure', 'remove_data_directory_on_diverged_timelines', 'bin_dir', 'bin_name',
   'basebackup', 'create_replica_methods', 'callbacks', 'pg_ctl_timeout', 'use_unix_socket', 'use_unix_socket_repl'];
@@ -274,11 +275,13 @@ function dynamicPostgresql(value: unknown, field: string, r: Reader, base: Dynam
     r.warn(`${error.message}; it is ignored`);
   }
   const pgHba = r.take(() => optionalStringList(map, 'pg_hba', field), base.pgHba, join(field, 'pg_hba'));
+  const recoveryConf = r.take(() => parseRecoveryConf(map.recovery_conf, join(field, 'recovery_conf')), base.recoveryConf, join(field, 'recovery_conf'));
   return {
     useSlots: r.take(() => optionalBool(map, 'use_slots', field) ?? DYNAMIC_DEFAULTS.use_slots, base.useSlots, join(field, 'use_slots')),
     usePgRewind: r.take(() => optionalBool(map, 'use_pg_rewind', field) ?? DYNAMIC_DEFAULTS.use_pg_rewind, base.usePgRewind, join(field, 'use_pg_rewind')),
     parameters: r.take(() => parseParameters(map.parameters, join(field, 'parameters'), r, base.parameters), base.parameters, join(field, 'parameters')),
     ...(pgHba ? { pgHba } : {}),
+    ...(recoveryConf ? { recoveryConf } : {}),
   };
 }
 

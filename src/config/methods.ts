@@ -5,6 +5,7 @@
  */
 import { ConfigError } from '../lib/errors';
 import { shlexSplit } from '../lib/shlex';
+import { parseRecoveryConf } from './recovery-conf';
 import { type ParseContext, type YamlMap, join, kindOf, optionalBool, optionalMap } from './values';
 
 /** The built-in method (pg_basebackup, with `postgresql.basebackup` options) or a command. */
@@ -93,16 +94,8 @@ export function parseCustomBootstrap(map: YamlMap, method: string, ctx: ParseCon
     noParams: optionalBool(section, 'no_params', field, ctx) ?? false,
     keepExistingRecoveryConf: optionalBool(section, 'keep_existing_recovery_conf', field, ctx) ?? false,
   };
-  const recovery = optionalMap(section.recovery_conf, join(field, 'recovery_conf'), ctx);
-  if (recovery) {
-    config.recoveryConf = {};
-    for (const [name, value] of Object.entries(recovery)) {
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new ConfigError(join(field, `recovery_conf.${name}`), 'is not a parameter name', 'write recovery parameters such as restore_command or recovery_target_time');
-      if (value === null || value === undefined) continue;
-      if (typeof value === 'object') throw new ConfigError(join(field, `recovery_conf.${name}`), `got ${kindOf(value)}, expected a value`, `write ${name}: value`);
-      config.recoveryConf[name] = typeof value === 'boolean' ? (value ? 'on' : 'off') : String(value);
-    }
-  }
+  const recovery = parseRecoveryConf(section.recovery_conf, join(field, 'recovery_conf'), ctx);
+  if (recovery) config.recoveryConf = recovery;
   return config;
 }
 

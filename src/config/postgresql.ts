@@ -9,6 +9,7 @@ import { parseReplicaMethods } from './methods';
 import { renderBasebackupArgs } from './options-list';
 import { defaultConnectAddress, refuseWildcardConnectAddress } from './restapi';
 import { parseHooks } from './hooks';
+import { parseRecoveryConf } from './recovery-conf';
 import type { Credentials, HostPort, PostgresLocalConfig } from './types';
 import {
   type ParseContext,
@@ -44,7 +45,7 @@ export const PROTECTED_PARAMETERS = [
 ] as const;
 
 const IGNORED_KEYS = ['config_dir', 'custom_conf', 'bin_name', 'pg_ident', 'use_unix_socket', 'use_unix_socket_repl',
-  'proxy_address', 'recovery_conf', 'rewind'];
+  'proxy_address', 'rewind'];
 
 export function parsePostgresql(doc: YamlMap, ctx: ParseContext, env: PostgresEnvironment): PostgresLocalConfig {
   const field = 'postgresql';
@@ -85,6 +86,8 @@ export function parsePostgresql(doc: YamlMap, ctx: ParseContext, env: PostgresEn
     replicaMethods,
   };
   if (pgHba) config.pgHba = pgHba;
+  const recoveryConf = parseRecoveryConf(map.recovery_conf, 'postgresql.recovery_conf', ctx);
+  if (recoveryConf) config.recoveryConf = recoveryConf;
   if (Object.keys(hooks).length) config.hooks = hooks;
   if (usePgRewind !== undefined) config.usePgRewind = usePgRewind;
   const sockets = String(config.parameters.unix_socket_directories ?? '').split(',').map((d) => d.trim());

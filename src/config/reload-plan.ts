@@ -44,6 +44,7 @@ const TOP: Field<AgentConfig>[] = [
 const POSTGRESQL: Field<PostgresLocalConfig>[] = [
   { yaml: 'postgresql.parameters', key: 'parameters', reloadable: true },
   { yaml: 'postgresql.pg_hba', key: 'pgHba', reloadable: true },
+  { yaml: 'postgresql.recovery_conf', key: 'recoveryConf', reloadable: true },
   { yaml: 'postgresql.authentication', key: 'authentication', reloadable: true },
   { yaml: 'postgresql.use_pg_rewind', key: 'usePgRewind', reloadable: true },
   { yaml: 'postgresql.remove_data_directory_on_rewind_failure', key: 'removeDataDirectoryOnRewindFailure', reloadable: true },

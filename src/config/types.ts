@@ -62,6 +62,8 @@ export interface PostgresLocalConfig {
   parameters: Record<string, string | number | boolean>;
   /** `postgresql.pg_hba`: when set, overwrites pg_hba.conf. */
   pgHba?: string[];
+  /** `postgresql.recovery_conf`: a replica's extra recovery settings; when set, the dynamic one is not used. */
+  recoveryConf?: Record<string, string>;
   usePgRewind?: boolean;
   removeDataDirectoryOnRewindFailure: boolean;
   removeDataDirectoryOnDivergedTimelines: boolean;
@@ -150,5 +152,7 @@ export interface DynamicConfig {
     usePgRewind: boolean;
     parameters: Record<string, string | number | boolean>;
     pgHba?: string[];
+    /** `postgresql.recovery_conf`, used by replicas whose local file has none (Patroni's effective configuration). */
+    recoveryConf?: Record<string, string>;
   };
 }

@@ -70,19 +70,28 @@ export interface RecoverySettings {
   primarySlotName?: string;
   /** Default `latest`, so a replica follows a promoted primary onto its new timeline. */
   recoveryTargetTimeline?: string;
-  /** `postgresql.recovery_conf` extras (restore_command, recovery_min_apply_delay, ...). */
+  /** `postgresql.recovery_conf` (restore_command, recovery_min_apply_delay, ...). */
   extra?: Record<string, GucValue>;
 }
 
 /**
  * The `# recovery.conf` section appended to postgresql.conf on PG12+ (the standby itself is requested by
- * standby.signal). All recovery_target* are set empty so targets inherited from a backup cannot stop replay.
+ * standby.signal), as Patroni 3.0.2 builds it (config.py build_recovery_params): the user's `recovery_conf`
+ * (restore_command, archive_cleanup_command, recovery_min_apply_delay, ...) but its recovery_target*,
+ * primary_conninfo and primary_slot_name, which pgha sets itself. All recovery_target* are set empty so targets
+ * inherited from a backup cannot stop replay.
  */
 export function renderRecoverySettings(settings: RecoverySettings): string {
   const values: Record<string, GucValue> = {};
   for (const [name, value] of Object.entries(settings.extra ?? {})) {
     const key = name.toLowerCase();
     if (key.startsWith('recovery_target') || key === 'primary_conninfo' || key === 'primary_slot_name') continue;
+    // PG12+ has no standby_mode (standby.signal says it; a replica is always a standby) and no trigger_file.
+    if (key === 'standby_mode') continue;
+    if (key === 'trigger_file') {
+      if (!Object.keys(settings.extra ?? {}).some((n) => n.toLowerCase() === 'promote_trigger_file')) values.promote_trigger_file = value;
+      continue;
+    }
     values[key] = value;
   }
   for (const target of ['', '_lsn', '_name', '_time', '_xid']) values[`recovery_target${target}`] = '';

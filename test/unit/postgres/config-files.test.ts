@@ -92,6 +92,15 @@ describe('renderRecoverySettings', () => {
     assert.equal(confValue(text, 'primary_slot_name'), undefined);
   });
 
+  it('drops standby_mode (standby.signal says it on PG12+) and writes trigger_file as promote_trigger_file', () => {
+    const text = renderRecoverySettings({ extra: { standby_mode: 'off', trigger_file: '/tmp/promote-me' } });
+    assert.equal(confValue(text, 'standby_mode'), undefined);
+    assert.equal(confValue(text, 'trigger_file'), undefined);
+    assert.equal(confValue(text, 'promote_trigger_file'), '/tmp/promote-me');
+    const both = renderRecoverySettings({ extra: { trigger_file: '/old', promote_trigger_file: '/new' } });
+    assert.equal(confValue(both, 'promote_trigger_file'), '/new');
+  });
+
   it('refuses an invalid slot name', () => {
     assert.throws(() => renderRecoverySettings({ primarySlotName: 'Bad-Name' }), /not a valid slot name/);
   });
