@@ -149,7 +149,15 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
   const owner = postgresOsUser();
   mkdirSync(opts.dir, { recursive: true });
   if (owner) chownSync(opts.dir, owner.uid, owner.gid);
-  const etcd = await startEtcdProcess({ dir: join(opts.dir, 'etcd'), clientPort: await freePort(), peerPort: await freePort() });
+  // The kernel may hand out a port again once it is closed: one cluster never gives two servers the same port.
+  const taken = new Set<number>();
+  const port = async (): Promise<number> => {
+    for (;;) {
+      const p = await freePort();
+      if (!taken.has(p)) return taken.add(p), p;
+    }
+  };
+  const etcd = await startEtcdProcess({ dir: join(opts.dir, 'etcd'), clientPort: await port(), peerPort: await port() });
   const nodes: NodeSpec[] = [];
   const envOf: NodeJS.ProcessEnv[] = [];
   for (let i = 0; i < n; i++) {
@@ -159,7 +167,7 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
     mkdirSync(home, { recursive: true });
     if (owner) chownSync(home, owner.uid, owner.gid);
     const spec: NodeSpec = {
-      name, pgPort: await freePort(), apiPort: await freePort(), dataDir: join(home, 'data'),
+      name, pgPort: await port(), apiPort: await port(), dataDir: join(home, 'data'),
       configFile: join(opts.dir, `${name}.yml`), logFile: join(home, 'agent.log'),
     };
     if (given) {
