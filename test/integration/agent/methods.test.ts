@@ -6,6 +6,8 @@
  * - scope `clone`: bootstrapped by a script running pg_basebackup from the first cluster's leader, then leading;
  * - scope `pitr`: bootstrapped by `pgbackrest restore` with recovery_target_time in recovery_conf: rows committed
  *   before the target are there, rows after it are not, and it leads and takes writes.
+ * - the pgBackRest-built replica has `recovery_conf.restore_command` (archive-get): stopped while the leader (no
+ *   slots, wal_keep_size 16MB) writes, switches and recycles WAL, it catches up from the archive on restart.
  * Later nodes get their YAML (edited from the generated one) just before they start.
  */
 import { after, before, describe, it } from 'node:test';
@@ -67,12 +69,19 @@ describe('replica methods and custom bootstrap (pgBackRest, pg_basebackup)', { t
     });
   };
 
+  /** A replica's restore_command: WAL from the pgBackRest archive. */
+  const archiveGet = (i: number) => `pgbackrest --config=${conf} --stanza=${STANZA} --pg1-path=${c.nodes[i]!.dataDir} archive-get %f "%p"`;
+
   const leaderOf = async (scope: string) => (await c.store.get(clusterKeys('/service', scope).leader))?.value;
 
   const inRecovery = async (i: number) => (await sql<{ r: boolean }>(c.nodes[i]!.pgPort, 'SELECT pg_is_in_recovery() AS r'))[0]!.r;
 
   before(async () => {
-    c = await startTestCluster({ nodes: 5, startNodes: 0, dcs: { ttl: 20, loop_wait: 2, retry_timeout: 5 } });
+    // No slots and the smallest wal_keep_size, so the leader keeps no WAL for a stopped replica (last test).
+    c = await startTestCluster({
+      nodes: 5, startNodes: 0, dcs: { ttl: 20, loop_wait: 2, retry_timeout: 5 },
+      dcsPostgresql: { use_slots: false, parameters: { wal_keep_size: '16MB' } },
+    });
     br = join(c.dir, 'pgbackrest');
     conf = join(br, 'pgbackrest.conf');
     const owner = postgresUser();
@@ -113,7 +122,7 @@ describe('replica methods and custom bootstrap (pgBackRest, pg_basebackup)', { t
         '    keep_data: true',
         '    no_params: true',
       ];
-      editYaml(1, { postgresql: restore(1, join(br, 'repo')) });
+      editYaml(1, { postgresql: [...restore(1, join(br, 'repo')), '  recovery_conf:', `    restore_command: '${archiveGet(1)}'`] });
       editYaml(2, { postgresql: restore(2, join(br, 'empty-repo')) });
       c.startAgent(1);
       c.startAgent(2);
@@ -220,6 +229,44 @@ describe('replica methods and custom bootstrap (pgBackRest, pg_basebackup)', { t
       const conf4 = readFileSync(join(dataDir, 'postgresql.conf'), 'utf8');
       assert.ok(!conf4.includes('recovery_target_time'), 'the recovery settings are gone once it leads');
       assert.ok(!readFileSync(join(dataDir, 'pg_hba.conf'), 'utf8').includes('trust'), 'the temporary trust lines are gone');
+    } catch (err) {
+      failed = true;
+      throw err;
+    }
+  });
+
+  it('a replica with recovery_conf.restore_command replays from the archive the WAL its leader has recycled', async () => {
+    try {
+      const p0 = c.nodes[0]!.pgPort;
+      const n1 = c.nodes[1]!;
+      const [{ rc }] = await sql<{ rc: string }>(n1.pgPort, "SELECT current_setting('restore_command') AS rc");
+      assert.equal(rc, archiveGet(1), 'recovery_conf.restore_command is the replica\'s restore_command');
+      await c.stopAgent(1);
+      await waitFor('node 2 postgres stopped', async () => !existsSync(join(n1.dataDir, 'postmaster.pid')), { timeoutMs: 120_000, intervalMs: 500 });
+
+      // The segment after the one being written now: node 2 cannot reach rows written there without it.
+      const [{ next }] = await sql<{ next: string }>(p0, 'SELECT pg_walfile_name(pg_current_wal_lsn() + 16777216) AS next');
+      let id = 400;
+      await waitFor(`segment ${next} archived and gone from the leader's pg_wal`, async () => {
+        await sql(p0, `INSERT INTO src VALUES (${id++}, 'while node 2 was down')`);
+        await sql(p0, 'SELECT pg_switch_wal()');
+        await sql(p0, 'CHECKPOINT');
+        const [{ archived }] = await sql<{ archived: string | null }>(p0, 'SELECT last_archived_wal AS archived FROM pg_stat_archiver');
+        const present = await sql(p0, `SELECT 1 FROM pg_ls_waldir() WHERE name = '${next}'`);
+        return archived !== null && archived > next && present.length === 0;
+      }, { timeoutMs: 180_000, intervalMs: 200 });
+      const written = id - 400;
+      assert.ok(written >= 2, `rows written across segments (${written})`);
+
+      c.startAgent(1);
+      await waitFor('node 2 replaying every row written while it was down', async () => {
+        const [{ n }] = await sql<{ n: string }>(n1.pgPort, 'SELECT count(*) AS n FROM src WHERE id >= 400');
+        return Number(n) === written && (await inRecovery(1));
+      }, { timeoutMs: 240_000, intervalMs: 500 });
+      assert.deepEqual(logEntries(1).filter((e) => e.msg === 'replica created').map((e) => e.method), ['pgbackrest'], 'replayed, not re-cloned');
+      // PostgreSQL's own word that restore_command (pgBackRest archive-get) delivered the segment the leader lacked.
+      const pgLog = readFileSync(join(n1.dataDir, 'postmaster.log'), 'utf8');
+      assert.ok(pgLog.includes(`restored log file "${next}" from archive`), `node 2 restored ${next} from the archive`);
     } catch (err) {
       failed = true;
       throw err;
