@@ -23,14 +23,7 @@ export interface ReplicaXlog {
 }
 
 /** The Patroni fields of one pg_stat_replication row (nothing else leaks out). */
-export interface PatroniReplicationRow {
-  usename: string;
-  application_name: string;
-  client_addr: string | null;
-  state: string;
-  sync_state: string;
-  sync_priority: number;
-}
+export type PatroniReplicationRow = Pick<ReplicationRow, 'usename' | 'application_name' | 'client_addr' | 'state' | 'sync_state' | 'sync_priority'>;
 
 export interface PatroniDocument {
   state: string;
