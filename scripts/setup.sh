@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what pgha needs on Debian 12, only what is missing: PostgreSQL 15 server, etcd (server + client),
-# openssl (TLS tests), pgBackRest (replica and bootstrap methods from backups), Patroni 3.0.2 (a test peer: patronictl must read pgha clusters), Chromium (the status
+# openssl (TLS tests), pgBackRest (replica and bootstrap methods from backups), HAProxy and PgBouncer (the router benchmark's anchors), Patroni 3.0.2 (a test peer: patronictl must read pgha clusters), Chromium (the status
 # page test drives it headless through playwright-core), then npm packages and the TypeScript build. Safe to run
 # again.
 set -euo pipefail
@@ -15,6 +15,9 @@ command -v patronictl >/dev/null 2>&1 || missing+=(patroni)
 command -v pgbench >/dev/null 2>&1 || missing+=(postgresql-contrib)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v pgbackrest >/dev/null 2>&1 || missing+=(pgbackrest)
+# The anchors bench/router.sh compares the router with (not needed by the tests).
+[ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+[ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing Debian packages: ${missing[*]}; run as root (or: sudo apt-get install ${missing[*]})" >&2

@@ -23,6 +23,8 @@ Options:
   --read-fallback-to-leader    reads go to the leader when no replica qualifies
   --hold-timeout DURATION      how long a new connection waits for a backend to qualify (e.g. 30s)
   --max-connections N          client connections per listener; the next gets SQLSTATE 53300 (default 10000, 0 = none)
+  --workers N|auto             processes serving the listeners (default 1; auto = one per core): this process
+                               then follows etcd and the agents and feeds every worker the same routing table
   -h, --help                   this text
 See docs/router.md.
 `;

@@ -65,7 +65,11 @@ export class RouterMetrics {
   private readonly children = new Map<string, ConnectionMetrics>();
   private readonly fill: () => void;
 
-  constructor(snapshot: () => RouterMetricsSnapshot) {
+  /**
+   * `snapshot` fills the state gauges at scrape time; a router worker passes none (the control plane owns the
+   * state, and the workers' registries are summed into its own: workers/control-plane.ts).
+   */
+  constructor(snapshot?: () => RouterMetricsSnapshot) {
     const r = [this.registry];
     this.opened = new Counter({ name: 'pgha_router_connections_opened_total', help: 'Client connections routed to a backend (backend connection established).', labelNames: ['listener', 'backend'], registers: r });
     this.active = new Gauge({ name: 'pgha_router_connections_active', help: 'Client connections currently routed to a backend.', labelNames: ['listener', 'backend'], registers: r });
@@ -76,7 +80,8 @@ export class RouterMetrics {
       name: 'pgha_router_hold_seconds', help: 'Time new connections waited for a qualifying backend, by outcome.',
       labelNames: ['listener', 'outcome'], buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: r,
     });
-    this.leaderChanges = new Counter({ name: 'pgha_router_leader_changes_total', help: 'Changes of the leader key seen in etcd (including to and from no leader).', registers: r });
+    // Every worker process sees every leader change and switchover: summed across workers they would count N times.
+    this.leaderChanges = new Counter({ name: 'pgha_router_leader_changes_total', help: 'Changes of the leader key seen in etcd (including to and from no leader).', registers: r, aggregator: 'max' });
     this.closedOnLeaderChange = new Counter({ name: 'pgha_router_connections_closed_on_leader_change_total', help: 'Write connections closed because the leader changed or could no longer be confirmed.', labelNames: ['listener'], registers: r });
     this.cancels = new Counter({ name: 'pgha_router_cancel_requests_total', help: 'CancelRequests: routed by key, broadcast (TLS sessions), unknown key, failed.', labelNames: ['listener', 'outcome'], registers: r });
     this.cancelTargets = new Counter({ name: 'pgha_router_cancel_broadcast_targets_total', help: 'Backends a broadcast CancelRequest was sent to.', labelNames: ['listener'], registers: r });
@@ -85,10 +90,10 @@ export class RouterMetrics {
     this.healthSeconds = new Histogram({ name: 'pgha_router_health_check_seconds', help: 'Agent REST check duration.', labelNames: ['member'], buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: r });
 
     this.switchoverHeld = new Counter({ name: 'pgha_router_switchover_held_connections_total', help: 'New write connections held because a planned switchover was pending.', labelNames: ['listener'], registers: r });
-    this.switchovers = new Counter({ name: 'pgha_router_switchovers_total', help: 'Planned switchovers for which new writes were held, by how the hold ended (completed: a new leader confirmed; rolled_back: the old leader kept writes; hold_expired: switchover_hold passed).', labelNames: ['outcome'], registers: r });
+    this.switchovers = new Counter({ name: 'pgha_router_switchovers_total', help: 'Planned switchovers for which new writes were held, by how the hold ended (completed: a new leader confirmed; rolled_back: the old leader kept writes; hold_expired: switchover_hold passed).', labelNames: ['outcome'], registers: r, aggregator: 'max' });
     this.switchoverHoldSeconds = new Histogram({
       name: 'pgha_router_switchover_hold_seconds', help: 'How long new writes were held for a planned switchover, by outcome.',
-      labelNames: ['outcome'], buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60], registers: r,
+      labelNames: ['outcome'], buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60], registers: r, aggregator: 'max',
     });
     const switchoverPending = new Gauge({ name: 'pgha_router_switchover_pending', help: '1 while new writes are held for a pending planned switchover.', registers: r });
     const held = new Gauge({ name: 'pgha_router_held_connections', help: 'New connections waiting for a qualifying backend.', labelNames: ['listener'], registers: r });
@@ -106,6 +111,7 @@ export class RouterMetrics {
 
     // Every state gauge is filled from one snapshot just before each scrape (text()).
     this.fill = (): void => {
+      if (!snapshot) return;
       const s = snapshot();
       generation.set(s.generation);
       writable.set(s.writable ? 1 : 0);
@@ -211,6 +217,12 @@ export class RouterMetrics {
   async text(): Promise<string> {
     this.fill();
     return this.registry.metrics();
+  }
+
+  /** The registry as prom-client JSON (the form AggregatorRegistry.aggregate sums across processes). */
+  async json(): Promise<unknown[]> {
+    this.fill();
+    return this.registry.getMetricsAsJSON();
   }
 }
 

@@ -4,6 +4,7 @@
  * (ConfigError). Durations: a number of seconds or a string with a unit (`250ms`, `10s`, `2m`); sizes: a number
  * of bytes or a string with Patroni's units (`512kB`, `16MB`, `1GB`). See docs/router.md and config/router.yml.
  */
+import { availableParallelism } from 'node:os';
 import { ConfigError } from '../lib/errors';
 import { parseHostPort } from '../config/address';
 import { describeValue, isMap, type YamlMap } from '../config/values';
@@ -18,7 +19,7 @@ export const DEFAULT_READ_PORT = 5001;
 const TOP_KEYS = [
   'scope', 'namespace', 'etcd', 'etcd3', 'listeners', 'metrics', 'health', 'lag', 'lease', 'hold_timeout',
   'startup_timeout', 'max_startup_packet', 'connect_timeout', 'drain_timeout', 'weight_tag', 'tcp_keepalive',
-  'switchover_hold', 'max_connections', 'max_held', 'max_connections_per_client',
+  'switchover_hold', 'max_connections', 'max_held', 'max_connections_per_client', 'workers',
 ];
 const LISTENER_KEYS = [
   'name', 'listen', 'role', 'max_lag', 'max_lag_seconds', 'balance', 'tags', 'include_noloadbalance',
@@ -413,10 +414,20 @@ function load(doc: unknown, source: string): RouterConfig {
     weightTag,
     tcpKeepaliveMs: duration(map, 'tcp_keepalive', '', 60_000),
     switchoverHoldMs: duration(map, 'switchover_hold', '', DEFAULT_SWITCHOVER_HOLD_MS),
+    workers: parseWorkers(map.workers),
   };
 }
 
-const FLAG_HELP = '--etcd HOST:PORT --scope NAME [--namespace /service/] [--write ADDR:PORT] [--read ADDR:PORT] [--metrics ADDR:PORT] [--read-max-lag SIZE] [--read-max-lag-seconds N] [--read-fallback-to-leader] [--hold-timeout DURATION] [--max-connections N]';
+/** `workers: N | auto`: processes serving the listeners (auto: one per core this process may use). */
+export function parseWorkers(value: unknown, field = 'workers'): number {
+  if (value === undefined || value === null) return 1;
+  if (value === 'auto') return Math.max(1, availableParallelism());
+  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new ConfigError(field, `got ${describeValue(value, field)}, expected a whole number from 1 to 64 or auto`, 'write workers: auto (one per core) or workers: 2');
+  return n;
+}
+
+const FLAG_HELP = '--etcd HOST:PORT --scope NAME [--namespace /service/] [--write ADDR:PORT] [--read ADDR:PORT] [--metrics ADDR:PORT] [--read-max-lag SIZE] [--read-max-lag-seconds N] [--read-fallback-to-leader] [--hold-timeout DURATION] [--max-connections N] [--workers N|auto]';
 
 /** `pgha router --etcd HOST:PORT --scope NAME …`: the short form, validated by the same loader. */
 export function parseRouterFlags(argv: string[]): RouterConfig {
@@ -459,6 +470,9 @@ export function parseRouterFlags(argv: string[]): RouterConfig {
         break;
       case '--max-connections':
         doc.max_connections = value();
+        break;
+      case '--workers':
+        doc.workers = value();
         break;
       case '--read-max-lag':
         readExtra.max_lag = value();

@@ -12,6 +12,7 @@ import { LeaderChanges } from './leader-changes';
 import { Router } from './router';
 import { closeServer, startStatusServer } from './status';
 import { Topology, type ViewSource } from './topology';
+import { WorkerPool, type WorkerStatus } from './workers/control-plane';
 import { statusPage } from '../status-page/page';
 import type { RouterConfig, RoutingTable } from './types';
 
@@ -56,7 +57,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
         ...(deps.store ? { store: deps.store } : {}),
       });
   let current = config;
-  let router: Router | undefined;
+  let router: Router | WorkerPool | undefined;
   let metrics: RouterMetrics | undefined;
   const leaderChanges = new LeaderChanges();
   const topology = new Topology({
@@ -93,7 +94,18 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
       switchoverHolding: t.switchover?.holding === true,
     };
   });
-  router = new Router(current, { topology, metrics, logger: logger.child({ component: 'router-proxy' }), scheduler });
+  const pool =
+    config.workers > 1
+      ? new WorkerPool(current, {
+          logger: logger.child({ component: 'router-workers' }),
+          scheduler,
+          table: () => topology.table(),
+          checkNow: (member) => topology.health.checkNow(member),
+          recompute: () => topology.recompute(),
+        })
+      : undefined;
+  router = pool ?? new Router(current, { topology, metrics, logger: logger.child({ component: 'router-proxy' }), scheduler });
+  const workers = (): WorkerStatus[] | undefined => pool?.workers();
 
   const status = (): unknown => {
     const t = topology.table();
@@ -129,7 +141,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
             l.name,
             {
               role: l.role,
-              port: router!.listeners.get(l.name)?.port ?? null,
+              port: router!.ports()[l.name] ?? null,
               maxLagBytes: l.maxLagBytes ?? null,
               maxLagSeconds: l.maxLagSeconds ?? null,
               limits: { maxConnections: l.maxConnections, maxHeld: l.maxHeld, maxConnectionsPerClient: l.maxConnectionsPerClient },
@@ -142,6 +154,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
         }),
       ),
       members: t.members,
+      ...(pool ? { workers: workers() } : {}),
       leaderChanges: leaderChanges.list().map((c) => ({
         at: new Date(c.atMs).toISOString(),
         from: c.from ?? null,
@@ -165,7 +178,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
       addr.host,
       addr.port,
       {
-        metrics: () => metrics!.text(),
+        metrics: () => (pool ? pool.metricsText(metrics!) : metrics!.text()),
         status,
         page: () => statusPage('router'),
         health: () => {

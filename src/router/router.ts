@@ -19,7 +19,6 @@ import { HoldQueue, type HoldTicket, type Scheduler } from './hold';
 import { AddressCounts, overLimit, tooManyConnections, type LimitReason } from './limits';
 import { Reader, TimeoutError } from './reader';
 import { sameBackend } from './routing';
-import type { Topology } from './topology';
 import type { Backend, ListenerConfig, RefusalReason, RouterConfig, RoutingTable } from './types';
 import { StartupReplyScanner, cancelKey, encodeErrorResponse, type ErrorFields, type FrontendPacket } from './wire';
 
@@ -78,8 +77,18 @@ export interface ListenerRuntime {
   limitLoggedAtMs?: number;
 }
 
+/**
+ * Where the router reads its routing table: the Topology itself (one process), or a worker's copy of the control
+ * plane's tables (workers/remote-topology.ts). `recompute()` is asked for when a table's write bound has passed.
+ */
+export interface TableSource {
+  table(): RoutingTable;
+  recompute(): void;
+  health: { checkNow(member: string): void };
+}
+
 export interface RouterDeps {
-  topology: Topology;
+  topology: TableSource;
   metrics: RouterMetrics;
   logger: Logger;
   scheduler: Scheduler;
@@ -97,6 +106,23 @@ function relay(src: Socket, dst: Socket): void {
   dst.on('drain', () => src.resume());
   src.once('end', () => dst.end());
   src.resume();
+}
+
+/**
+ * Where a CancelRequest with a key this process never saw goes: every member's postgres of the current table, plus
+ * the backends of TLS/GSS sessions (their keys are never visible). The key may belong to a session of another
+ * worker or another router instance, or of a TLS session; PostgreSQL ignores a key it does not know, so the
+ * broadcast cancels at most the one right query (the 32-bit secret makes a false match negligible).
+ */
+export function cancelTargets(opaque: Iterable<{ backend: Backend }>, table: RoutingTable): Backend[] {
+  const out = new Map<string, Backend>();
+  for (const e of opaque) out.set(`${e.backend.host}:${e.backend.port}`, e.backend);
+  for (const m of table.members) {
+    if (m.host === undefined || m.port === undefined) continue;
+    const k = `${m.host}:${m.port}`;
+    if (!out.has(k)) out.set(k, { member: m.member, host: m.host, port: m.port, weight: 1 });
+  }
+  return [...out.values()];
 }
 
 /** Reads the phase through a call, so TypeScript does not narrow it across awaits. */
@@ -831,7 +857,8 @@ export class Router {
         if (rt.config.role !== 'primary') continue;
         let n = 0;
         for (const s of [...rt.sessions]) {
-          if (s.backend && !sameBackend(s.backend, table.leader)) {
+          // A session killed before (and not yet closed) is not counted again.
+          if (s.backend && !s.killed && !sameBackend(s.backend, table.leader)) {
             this.kill(s, 'leader_change');
             n++;
           }
@@ -848,9 +875,8 @@ export class Router {
   // ------------------------------------------------------------------------------------------- cancel
 
   /**
-   * Delivers a CancelRequest: to the backend whose BackendKeyData carried this key (plain sessions), else to every
-   * backend that holds a TLS/GSS session of this listener (their keys were never visible). PostgreSQL ignores a
-   * key it does not know, so the broadcast cancels at most the one right query.
+   * Delivers a CancelRequest: to the backend whose BackendKeyData carried this key (plain sessions of this
+   * process), else broadcast (cancelTargets): the session may be TLS, or live in another worker or router.
    */
   private async deliverCancel(rt: ListenerRuntime, key: string, raw: Buffer): Promise<void> {
     const known = this.cancelKeys.get(key);
@@ -861,7 +887,7 @@ export class Router {
       this.log.debug({ listener: name, backend: known.member, ok }, 'cancel routed');
       return;
     }
-    const targets = [...rt.opaque.values()].map((e) => e.backend);
+    const targets = cancelTargets(rt.opaque.values(), this.deps.topology.table());
     if (targets.length === 0) {
       this.deps.metrics.cancel(name, 'unknown_key');
       this.log.debug({ listener: name }, 'cancel for an unknown key dropped');
@@ -891,6 +917,11 @@ export class Router {
   }
 
   // ------------------------------------------------------------------------------------------- stop
+
+  /** A worker whose control plane is gone cuts its sessions at once instead of draining them. */
+  setDrainTimeout(ms: number): void {
+    this.config = { ...this.config, drainTimeoutMs: ms };
+  }
 
   /** Stops accepting, refuses held connections, lets open sessions end for up to `drainTimeoutMs`, then cuts them. */
   async stop(): Promise<void> {

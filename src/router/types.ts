@@ -88,6 +88,11 @@ export interface RouterConfig {
    * leader gets writes again if it is still the confirmed primary (a stale key must not block writes). 0 = off.
    */
   switchoverHoldMs: number;
+  /**
+   * Processes serving the listeners: 1 = this process; N > 1 = N worker processes sharing the listening sockets
+   * (the kernel spreads accepted connections), fed one routing table by this process (src/router/workers/).
+   */
+  workers: number;
 }
 
 export interface HealthCheckConfig {

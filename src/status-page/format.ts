@@ -47,6 +47,19 @@ export interface PageLeaderChange {
   detail: string;
 }
 
+/** Router with `workers: N`: one worker process. */
+export interface PageWorker {
+  index: number;
+  pid?: number;
+  ready: boolean;
+  restarts: number;
+  uptimeSeconds: number;
+  /** Open sessions over all listeners. */
+  active: number;
+  /** `write: 3, read: 1`. */
+  perListener: string;
+}
+
 export interface PageModel {
   source: 'router' | 'agent';
   scope: string;
@@ -60,6 +73,8 @@ export interface PageModel {
   generation?: number;
   members: PageMember[];
   listeners: PageListener[];
+  /** Router with workers only. */
+  workers?: PageWorker[];
   /** Newest first. */
   leaderChanges: PageLeaderChange[];
   /** Full scale of the lag bars: the strictest listener limit, else the largest lag seen (≥ 1). */
@@ -120,6 +135,21 @@ function obj(v: unknown): Record<string, unknown> {
 }
 
 /** The router's `GET /status` document → the page model. Tolerates missing fields (an older router). */
+function pageWorker(v: unknown): PageWorker {
+  const w = obj(v);
+  const conns = Object.entries(obj(w.connections)).map(([name, c]) => [name, num(obj(c).active) ?? 0] as const);
+  const pid = num(w.pid);
+  return {
+    index: num(w.index) ?? 0,
+    ...(pid !== undefined ? { pid } : {}),
+    ready: w.ready === true,
+    restarts: num(w.restarts) ?? 0,
+    uptimeSeconds: num(w.uptimeSeconds) ?? 0,
+    active: conns.reduce((a, [, n]) => a + n, 0),
+    perListener: conns.map(([name, n]) => `${name}: ${n}`).join(', '),
+  };
+}
+
 export function fromRouterStatus(doc: unknown): PageModel {
   const d = obj(doc);
   const listenersDoc = obj(d.listeners);
@@ -205,6 +235,7 @@ export function fromRouterStatus(doc: unknown): PageModel {
     ...(generation !== undefined ? { generation } : {}),
     members,
     listeners,
+    ...(Array.isArray(d.workers) ? { workers: d.workers.map(pageWorker) } : {}),
     leaderChanges: changes,
     lagBytesScale: lagScale(limitsBytes, members.map((m) => m.lagBytes), 1),
     lagSecondsScale: lagScale(limitsSeconds, members.map((m) => m.lagSeconds), 1),

@@ -102,6 +102,16 @@ function render(m) {
       cell(l.active + ' open, ' + l.pending + ' starting, ' + l.held + ' held'), cell(per || '—'), cell(l.reason));
     return tr;
   }));
+  const workers = m.workers || [];
+  $('workers-section').hidden = workers.length === 0;
+  $('workers').replaceChildren(...workers.map((x) => {
+    const tr = el('tr');
+    tr.dataset.worker = String(x.index);
+    tr.append(cell(String(x.index), 'num'), cell(x.pid === undefined ? '—' : String(x.pid), 'num'),
+      cell(x.ready ? el('span', 'badge ok', 'serving') : el('span', 'badge bad', 'starting')),
+      cell(String(x.active), 'num'), cell(x.perListener || '—'), cell(formatSeconds(x.uptimeSeconds)), cell(String(x.restarts), 'num'));
+    return tr;
+  }));
   const changes = m.leaderChanges.map((c) => {
     const li = el('li');
     li.dataset.from = c.from || '';
@@ -157,6 +167,9 @@ export function statusPage(source: PageSource): string {
 <h2 class="router-only">Listeners</h2>
 <table class="router-only"><thead><tr><th>listener</th><th>role</th><th>port</th><th>backends</th><th>connections</th>
 <th>per backend</th><th>why</th></tr></thead><tbody id="listeners"></tbody></table>
+<div id="workers-section" hidden><h2>Workers</h2>
+<table><thead><tr><th>worker</th><th>pid</th><th>state</th><th>open sessions</th><th>per listener</th><th>up</th>
+<th>restarts</th></tr></thead><tbody id="workers"></tbody></table></div>
 <h2>Leader changes <span class="muted">(newest first${source === 'router' ? ', seen by this router' : ', from the cluster history'})</span></h2>
 <ol id="changes"></ol>
 <script>

@@ -45,6 +45,7 @@ export function aRouterConfig(o: Partial<RouterConfig> = {}): RouterConfig {
     weightTag: 'weight',
     tcpKeepaliveMs: 0,
     switchoverHoldMs: 30_000,
+    workers: 1,
     ...o,
   };
 }

@@ -1,6 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { parse } from 'yaml';
 import { loadRouterConfig, parseRouterFlags } from '../../../src/router/index';
 import { ConfigError } from '../../../src/lib/errors';
@@ -83,6 +84,20 @@ describe('router.yml', () => {
     const c = loadRouterConfig({ listeners: [{ name: 'w', listen: '127.0.0.1:0', role: 'primary' }], scope: 'batman', namespace: '/service', etcd: { hosts: ['127.0.0.1:2379'] } }, 'node1.yml (router:)');
     assert.equal(c.scope, 'batman');
     assert.equal(c.listeners[0]!.port, 0);
+  });
+});
+
+describe('workers', () => {
+  test('one process unless asked; a number, or auto for one per core', () => {
+    assert.equal(loadRouterConfig(minimal, 'router.yml').workers, 1);
+    assert.equal(loadRouterConfig({ ...minimal, workers: 3 }, 'router.yml').workers, 3);
+    assert.equal(loadRouterConfig({ ...minimal, workers: '2' }, 'router.yml').workers, 2);
+    assert.equal(loadRouterConfig({ ...minimal, workers: 'auto' }, 'router.yml').workers, availableParallelism());
+    assert.equal(parseRouterFlags(['--etcd', '127.0.0.1:2379', '--scope', 'demo', '--workers', 'auto']).workers, availableParallelism());
+  });
+
+  test('zero, a fraction, a word or too many: the error names the field and the fix', () => {
+    for (const bad of [0, 1.5, 'many', 65, -1]) refuses({ ...minimal, workers: bad }, 'workers', /expected a whole number from 1 to 64 or auto/);
   });
 });
 

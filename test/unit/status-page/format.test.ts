@@ -53,6 +53,21 @@ describe('status page formatting', () => {
     ]);
   });
 
+  test('a router with workers: one row per worker process, its sessions summed over listeners', () => {
+    const m = fromRouterStatus({
+      scope: 'pg',
+      workers: [
+        { index: 0, pid: 101, ready: true, restarts: 0, uptimeSeconds: 12.5, connections: { write: { active: 3, pending: 0, held: 0 }, read: { active: 1, pending: 0, held: 0 } } },
+        { index: 1, pid: null, ready: false, restarts: 2, uptimeSeconds: 0, connections: {} },
+      ],
+    });
+    assert.deepEqual(m.workers, [
+      { index: 0, pid: 101, ready: true, restarts: 0, uptimeSeconds: 12.5, active: 4, perListener: 'write: 3, read: 1' },
+      { index: 1, ready: false, restarts: 2, uptimeSeconds: 0, active: 0, perListener: '' },
+    ]);
+    assert.equal(fromRouterStatus({ scope: 'pg' }).workers, undefined, 'one process: no workers table');
+  });
+
   test("garbage reads as unknown, not as an exception", () => {
     for (const doc of [null, 42, 'x', [], { members: [null, 1], listeners: { a: null } }]) {
       const m = fromRouterStatus(doc);
