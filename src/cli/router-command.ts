@@ -23,6 +23,8 @@ Options:
   --read-fallback-to-leader    reads go to the leader when no replica qualifies
   --hold-timeout DURATION      how long a new connection waits for a backend to qualify (e.g. 30s)
   --max-connections N          client connections per listener; the next gets SQLSTATE 53300 (default 10000, 0 = none)
+  --proxy-protocol CIDR[,CIDR] every listener expects a PROXY v1/v2 header from these networks (the client's
+                               address for logs, limits, /status); other sources are closed at once
   -h, --help                   this text
 See docs/router.md.
 `;
