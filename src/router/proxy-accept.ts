@@ -25,6 +25,9 @@ const ignore = (): void => undefined;
 
 export class ProxyAccept {
   private readonly logged = new Map<string, { atMs: number; unlogged: number }>();
+  /** Connections still sending their header: not sessions yet, so the router's stop() ends them through closeAll(). */
+  private readonly reading = new Set<Socket>();
+  private closing = false;
 
   constructor(private readonly deps: ProxyAcceptDeps) {}
 
@@ -42,12 +45,15 @@ export class ProxyAccept {
     }
     const reader = new Reader(client, 'client', startup.maxPacketBytes * 2);
     let header: ProxyHeader;
+    this.reading.add(client);
     try {
       header = await reader.next((buf) => parseProxyHeader(buf), startup.timeoutMs);
     } catch (err) {
+      this.reading.delete(client);
       const partial = reader.buffered > 0;
       reader.detach();
       client.destroy();
+      if (this.closing) return undefined;
       // A balancer's bare TCP check (connect, close) sent nothing: not a refusal. Silence until the deadline is the
       // usual startup_timeout.
       if (err instanceof ClosedError && !partial) return undefined;
@@ -55,6 +61,7 @@ export class ProxyAccept {
       else this.refuse(l, 'proxy_header_truncated', socketAddress, err instanceof TimeoutError ? 'PROXY header incomplete at startup_timeout' : 'closed in the middle of its PROXY header');
       return undefined;
     }
+    this.reading.delete(client);
     if (header.kind !== 'proxy') {
       reader.detach();
       client.destroy();
@@ -64,6 +71,12 @@ export class ProxyAccept {
     const address = header.source?.address ?? socketAddress;
     this.deps.logger.debug({ listener: l.name, client: address, proxy: socketAddress, version: header.version, command: header.command }, 'PROXY header accepted');
     return { reader, address };
+  }
+
+  /** Closes every connection still sending its header (the router is stopping). */
+  closeAll(): void {
+    this.closing = true;
+    for (const c of this.reading) c.destroy();
   }
 
   private refuse(l: ListenerConfig, reason: RefusalReason, proxy: string, problem: string): void {

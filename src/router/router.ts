@@ -917,6 +917,7 @@ export class Router {
   async stop(): Promise<void> {
     this.stopping = true;
     for (const rt of this.listeners.values()) this.closeServer(rt);
+    this.proxyAccept.closeAll();
     for (const rt of this.listeners.values()) {
       rt.hold.expireAll();
       for (const s of [...rt.pending, ...rt.refusing]) this.destroyPending(s);
