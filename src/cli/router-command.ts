@@ -25,6 +25,8 @@ Options:
   --max-connections N          client connections per listener; the next gets SQLSTATE 53300 (default 10000, 0 = none)
   --workers N|auto             processes serving the listeners (default 1; auto = one per core): this process
                                then follows etcd and the agents and feeds every worker the same routing table
+  --proxy-protocol CIDR[,CIDR] every listener expects a PROXY v1/v2 header from these networks (the client's
+                               address for logs, limits, /status); other sources are closed at once
   -h, --help                   this text
 See docs/router.md.
 `;

@@ -55,6 +55,7 @@ const CONNECT_FAILURES = valuesOf<ConnectFailureReason>({ refused: true, timeout
 const REFUSALS = valuesOf<RefusalReason>({
   hold_timeout: true, startup_timeout: true, malformed: true, oversized: true, unsupported_protocol: true,
   unencrypted_data_after_tls_request: true, shutdown: true, max_connections: true, max_connections_per_client: true,
+  proxy_untrusted: true, proxy_header_truncated: true, proxy_header_oversized: true, proxy_header_malformed: true,
   max_held: true,
 });
 const HOLD_OUTCOMES = valuesOf<HoldOutcome>({ routed: true, timeout: true, client_gone: true, shutdown: true });

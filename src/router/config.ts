@@ -10,6 +10,7 @@ import { parseHostPort } from '../config/address';
 import { describeValue, isMap, type YamlMap } from '../config/values';
 import { parseByteSize } from '../model/lsn';
 import { DEFAULT_SWITCHOVER_HOLD_MS } from './routing';
+import { parseCidr } from './cidr';
 import type { ClientTlsFiles, TlsFile } from '../lib/json-get';
 import type { BalanceMode, ListenerConfig, ListenerRole, RouterConfig } from './types';
 
@@ -19,11 +20,12 @@ export const DEFAULT_READ_PORT = 5001;
 const TOP_KEYS = [
   'scope', 'namespace', 'etcd', 'etcd3', 'listeners', 'metrics', 'health', 'lag', 'lease', 'hold_timeout',
   'startup_timeout', 'max_startup_packet', 'connect_timeout', 'drain_timeout', 'weight_tag', 'tcp_keepalive',
-  'switchover_hold', 'max_connections', 'max_held', 'max_connections_per_client', 'workers',
+  'switchover_hold', 'max_connections', 'max_held', 'max_connections_per_client', 'workers', 'proxy_protocol',
 ];
 const LISTENER_KEYS = [
   'name', 'listen', 'role', 'max_lag', 'max_lag_seconds', 'balance', 'tags', 'include_noloadbalance',
   'fallback_to_leader', 'require_streaming', 'hold_timeout', 'max_connections', 'max_held', 'max_connections_per_client',
+  'proxy_protocol',
 ];
 const HEALTH_KEYS = ['interval', 'timeout', 'rise', 'fall', 'fast_interval', 'max_age', 'verify_tls', 'cacert', 'cert', 'key', 'key_password'];
 const LAG_KEYS = ['position', 'history'];
@@ -138,6 +140,25 @@ function connectionLimits(map: YamlMap, parent: string, defaults: ConnectionLimi
   return out;
 }
 
+/**
+ * `proxy_protocol`: the networks trusted to send a PROXY header (a list, or one comma-separated string); `[]` or
+ * false = off. Undefined when the key is absent (the listener takes the top-level value).
+ */
+function proxyNetworks(value: unknown, field: string): string[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (value === false) return [];
+  const list = typeof value === 'string' ? value.split(',').map((n) => n.trim()).filter((n) => n !== '') : Array.isArray(value) ? (value as unknown[]) : undefined;
+  if (!list) {
+    throw new ConfigError(field, `got ${describeValue(value, field)}, expected the list of networks trusted to send PROXY headers`, 'write e.g. proxy_protocol: [10.0.0.0/8, "fd00::/8"], or [] (or false) to turn it off');
+  }
+  return list.map((n, i) => {
+    if (typeof n !== 'string' || !parseCidr(n)) {
+      throw new ConfigError(`${field}[${i}]`, `got ${describeValue(n, field)}, which is not an IPv4 or IPv6 network`, 'write a CIDR such as 10.0.0.0/8, 192.168.1.10/32 or fd00::/8 (a bare address means just that address)');
+    }
+    return n.trim();
+  });
+}
+
 function bool(map: YamlMap, key: string, parent: string, fallback: boolean): boolean {
   const v = map[key];
   const field = `${parent}.${key}`;
@@ -191,7 +212,7 @@ function parseBalance(value: unknown, field: string): BalanceMode {
   throw new ConfigError(field, `got ${describeValue(value, field)}`, 'use least_connections (default) or round_robin');
 }
 
-function parseListener(raw: unknown, field: string, nameHint: string | undefined, defaults: { holdTimeoutMs: number; limits: ConnectionLimits }): ListenerConfig {
+function parseListener(raw: unknown, field: string, nameHint: string | undefined, defaults: { holdTimeoutMs: number; limits: ConnectionLimits; proxyProtocol: string[] }): ListenerConfig {
   const map = section(raw, field);
   checkKeys(map, LISTENER_KEYS, field);
   const name = str(map, 'name', field) ?? nameHint;
@@ -226,14 +247,15 @@ function parseListener(raw: unknown, field: string, nameHint: string | undefined
     requireStreaming: bool(map, 'require_streaming', field, true),
     holdTimeoutMs: duration(map, 'hold_timeout', field, defaults.holdTimeoutMs),
     ...connectionLimits(map, field, defaults.limits),
+    proxyProtocol: proxyNetworks(map.proxy_protocol, `${field}.proxy_protocol`) ?? defaults.proxyProtocol,
   };
   if (map.max_lag !== undefined && map.max_lag !== null) out.maxLagBytes = size(map.max_lag, `${field}.max_lag`);
   if (map.max_lag_seconds !== undefined && map.max_lag_seconds !== null) out.maxLagSeconds = parseDuration(map.max_lag_seconds, `${field}.max_lag_seconds`) / 1000;
   return out;
 }
 
-export function defaultListeners(holdTimeoutMs: number, limits: ConnectionLimits = { maxConnections: DEFAULT_MAX_CONNECTIONS, maxHeld: 0, maxConnectionsPerClient: 0 }): ListenerConfig[] {
-  const base = { balance: 'least-connections' as const, tagFilters: {}, includeNoloadbalance: false, requireStreaming: true, holdTimeoutMs, ...limits };
+export function defaultListeners(holdTimeoutMs: number, limits: ConnectionLimits = { maxConnections: DEFAULT_MAX_CONNECTIONS, maxHeld: 0, maxConnectionsPerClient: 0 }, proxyProtocol: string[] = []): ListenerConfig[] {
+  const base = { balance: 'least-connections' as const, tagFilters: {}, includeNoloadbalance: false, requireStreaming: true, holdTimeoutMs, ...limits, proxyProtocol };
   return [
     { ...base, name: 'write', role: 'primary', host: '0.0.0.0', port: DEFAULT_WRITE_PORT, fallbackToLeader: false },
     { ...base, name: 'read', role: 'replica', host: '0.0.0.0', port: DEFAULT_READ_PORT, fallbackToLeader: false, maxLagBytes: 16 * 1024 * 1024 },
@@ -318,13 +340,14 @@ function load(doc: unknown, source: string): RouterConfig {
 
   const holdTimeoutMs = duration(map, 'hold_timeout', '', 10_000);
   const limits = connectionLimits(map, '', { maxConnections: DEFAULT_MAX_CONNECTIONS, maxHeld: 0, maxConnectionsPerClient: 0 });
+  const proxyProtocol = proxyNetworks(map.proxy_protocol, 'proxy_protocol') ?? [];
   let listeners: ListenerConfig[];
   if (map.listeners === undefined || map.listeners === null) {
-    listeners = defaultListeners(holdTimeoutMs, limits);
+    listeners = defaultListeners(holdTimeoutMs, limits, proxyProtocol);
   } else if (Array.isArray(map.listeners)) {
-    listeners = map.listeners.map((l, i) => parseListener(l, `listeners[${i}]`, undefined, { holdTimeoutMs, limits }));
+    listeners = map.listeners.map((l, i) => parseListener(l, `listeners[${i}]`, undefined, { holdTimeoutMs, limits, proxyProtocol }));
   } else if (isMap(map.listeners)) {
-    listeners = Object.entries(map.listeners).map(([name, l]) => parseListener(l, `listeners.${name}`, name, { holdTimeoutMs, limits }));
+    listeners = Object.entries(map.listeners).map(([name, l]) => parseListener(l, `listeners.${name}`, name, { holdTimeoutMs, limits, proxyProtocol }));
   } else {
     throw new ConfigError('listeners', `got ${describeValue(map.listeners, 'listeners')}`, 'write a list of listeners, each with name, listen and role');
   }
@@ -427,7 +450,7 @@ export function parseWorkers(value: unknown, field = 'workers'): number {
   return n;
 }
 
-const FLAG_HELP = '--etcd HOST:PORT --scope NAME [--namespace /service/] [--write ADDR:PORT] [--read ADDR:PORT] [--metrics ADDR:PORT] [--read-max-lag SIZE] [--read-max-lag-seconds N] [--read-fallback-to-leader] [--hold-timeout DURATION] [--max-connections N] [--workers N|auto]';
+const FLAG_HELP = '--etcd HOST:PORT --scope NAME [--namespace /service/] [--write ADDR:PORT] [--read ADDR:PORT] [--metrics ADDR:PORT] [--read-max-lag SIZE] [--read-max-lag-seconds N] [--read-fallback-to-leader] [--hold-timeout DURATION] [--max-connections N] [--workers N|auto] [--proxy-protocol CIDR[,CIDR...]]';
 
 /** `pgha router --etcd HOST:PORT --scope NAME …`: the short form, validated by the same loader. */
 export function parseRouterFlags(argv: string[]): RouterConfig {
@@ -473,6 +496,9 @@ export function parseRouterFlags(argv: string[]): RouterConfig {
         break;
       case '--workers':
         doc.workers = value();
+        break;
+      case '--proxy-protocol':
+        doc.proxy_protocol = value();
         break;
       case '--read-max-lag':
         readExtra.max_lag = value();

@@ -148,7 +148,8 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
               backends: pool?.backends ?? [],
               fallbackToLeader: pool?.fallback ?? false,
               reason: pool?.reason ?? '',
-              connections: counts ? { ...counts, byBackend: byBackend[l.name] ?? {} } : null,
+              proxyProtocol: l.proxyProtocol ?? [],
+              connections: counts ? { ...counts, byBackend: byBackend[l.name] ?? {}, byClient: router!.listeners.get(l.name)?.perClient.top(100) ?? {} } : null,
             },
           ];
         }),

@@ -47,6 +47,11 @@ export class AddressCounts {
     this.counts.set(addr, this.get(addr) + 1);
   }
 
+  /** The `n` addresses with the most connections (for /status: bounded however many clients there are). */
+  top(n: number): Record<string, number> {
+    return Object.fromEntries([...this.counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, n));
+  }
+
   remove(addr: string): void {
     const n = this.get(addr) - 1;
     if (n <= 0) this.counts.delete(addr);

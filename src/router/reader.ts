@@ -57,6 +57,22 @@ export class Reader {
     }
   }
 
+  /**
+   * Something else before the first packet (a PROXY protocol header), parsed by `parse` until it is no longer
+   * `incomplete`, within `timeoutMs`; a result with a `length` consumes that many bytes.
+   */
+  async next<T extends { kind: string }>(parse: (buf: Buffer) => T, timeoutMs: number): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = parse(this.buf ?? EMPTY);
+      if (r.kind !== 'incomplete') {
+        if ('length' in r && typeof r.length === 'number') this.take(r.length);
+        return r;
+      }
+      await this.more(deadline);
+    }
+  }
+
   /** One byte (the backend's answer to SSLRequest/GSSENCRequest). */
   async byte(timeoutMs: number): Promise<number> {
     const deadline = Date.now() + timeoutMs;

@@ -17,6 +17,7 @@ import type { RouterMetrics, CloseReason, ConnectionMetrics, ConnectFailureReaso
 import { Balancer } from './balance';
 import { HoldQueue, type HoldTicket, type Scheduler } from './hold';
 import { AddressCounts, overLimit, tooManyConnections, type LimitReason } from './limits';
+import { ProxyAccept } from './proxy-accept';
 import { Reader, TimeoutError } from './reader';
 import { sameBackend } from './routing';
 import type { Backend, ListenerConfig, RefusalReason, RouterConfig, RoutingTable } from './types';
@@ -54,6 +55,8 @@ interface Session {
   overLimit?: LimitReason | undefined;
   /** The client address this session counts against (max_connections_per_client). */
   clientAddress?: string;
+  /** The client's address from a PROXY header (proxy_protocol listeners); else the socket's is used. */
+  peer?: string;
 }
 
 export interface ListenerRuntime {
@@ -147,6 +150,7 @@ export class Router {
   private nextId = 1;
   private stopping = false;
   private readonly log: Logger;
+  private readonly proxyAccept: ProxyAccept;
 
   constructor(
     config: RouterConfig,
@@ -154,6 +158,7 @@ export class Router {
   ) {
     this.config = config;
     this.log = deps.logger;
+    this.proxyAccept = new ProxyAccept({ metrics: deps.metrics, logger: deps.logger, now: () => deps.scheduler.now() });
   }
 
   // ------------------------------------------------------------------------------------------- listeners
@@ -292,12 +297,28 @@ export class Router {
       serverClosed: false,
       spliced: false,
     };
+    if (rt.config.proxyProtocol?.length) {
+      void this.proxyAccept.accept(client, rt.config, this.config.startup).then((r) => r && this.startSession(rt, s, r.reader, r.address), () => client.destroy());
+      return;
+    }
+    this.startSession(rt, s);
+  }
+
+  /** Admission, then the first packet; `reader`/`peer` come from a PROXY header read first (proxy-accept.ts). */
+  private startSession(rt: ListenerRuntime, s: Session, reader?: Reader, peer?: string): void {
+    const client = s.client;
+    if (this.stopping || client.destroyed) {
+      reader?.detach();
+      client.destroy();
+      return;
+    }
+    s.peer = peer;
     if (!this.admit(rt, s)) return;
     client.on('error', () => {
       s.errored = true;
     });
     client.once('close', () => this.onClientClose(s));
-    s.reader = new Reader(client, 'client', this.config.startup.maxPacketBytes * 2);
+    s.reader = reader ?? new Reader(client, 'client', this.config.startup.maxPacketBytes * 2);
     void this.readFirst(s);
   }
 
@@ -308,7 +329,7 @@ export class Router {
    */
   private admit(rt: ListenerRuntime, s: Session): boolean {
     const l = rt.config;
-    const addr = s.client.remoteAddress ?? '';
+    const addr = s.peer ?? s.client.remoteAddress ?? '';
     s.overLimit = overLimit(l, rt.sessions.size + rt.pending.size, rt.perClient.get(addr));
     if (!s.overLimit) {
       rt.pending.add(s);
@@ -362,7 +383,7 @@ export class Router {
         break;
     }
     s.first = first;
-    if (s.overLimit) this.refuse(s, tooManyConnections(s.rt.config, s.overLimit, s.client.remoteAddress), s.overLimit);
+    if (s.overLimit) this.refuse(s, tooManyConnections(s.rt.config, s.overLimit, s.peer ?? s.client.remoteAddress), s.overLimit);
     else this.route(s);
   }
 
@@ -927,6 +948,7 @@ export class Router {
   async stop(): Promise<void> {
     this.stopping = true;
     for (const rt of this.listeners.values()) this.closeServer(rt);
+    this.proxyAccept.closeAll();
     for (const rt of this.listeners.values()) {
       rt.hold.expireAll();
       for (const s of [...rt.pending, ...rt.refusing]) this.destroyPending(s);

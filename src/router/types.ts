@@ -23,7 +23,13 @@ export type RefusalReason =
   | 'shutdown'
   | 'max_connections'
   | 'max_connections_per_client'
-  | 'max_held';
+  | 'max_held'
+  /** PROXY protocol listeners: a source outside the trusted networks (closed at once, nothing read). */
+  | 'proxy_untrusted'
+  /** A PROXY header cut short: closed, or startup_timeout passed, mid-header. */
+  | 'proxy_header_truncated'
+  | 'proxy_header_oversized'
+  | 'proxy_header_malformed';
 
 export interface ListenerConfig {
   /** Unique name: the `listener` metric label and the key in /status. */
@@ -56,6 +62,11 @@ export interface ListenerConfig {
   maxHeld: number;
   /** Client connections from one IP address past which a new one gets 53300; 0 = no limit. */
   maxConnectionsPerClient: number;
+  /**
+   * PROXY protocol (v1/v2) sources: connections from these networks (validated CIDR texts) must start with a header
+   * whose source address becomes the client address; any other source is closed at once. Empty or absent = off.
+   */
+  proxyProtocol?: readonly string[];
 }
 
 export interface RouterConfig {

@@ -176,3 +176,29 @@ describe('health checks over TLS', () => {
     refuses({ ...minimal, health: { certfile: '/c.pem' } }, 'health.certfile', /is not a router setting.*cacert, cert, key, key_password/);
   });
 });
+
+describe('proxy_protocol (trusted networks for PROXY headers)', () => {
+  test('off by default; the top level applies to every listener; a listener overrides it ([] or false: off)', () => {
+    assert.deepEqual(loadRouterConfig(minimal, 't').listeners.map((l) => l.proxyProtocol), [[], []]);
+    const c = loadRouterConfig({
+      ...minimal,
+      proxy_protocol: ['10.0.0.0/8', 'fd00::/8'],
+      listeners: [
+        { name: 'w', listen: '127.0.0.1:0', role: 'primary' },
+        { name: 'r', listen: '127.0.0.1:0', role: 'replica', proxy_protocol: '192.168.0.0/16, 127.0.0.1' },
+        { name: 'direct', listen: '127.0.0.1:0', role: 'any', proxy_protocol: false },
+        { name: 'direct2', listen: '127.0.0.1:0', role: 'any', proxy_protocol: [] },
+      ],
+    }, 't');
+    assert.deepEqual(c.listeners.map((l) => l.proxyProtocol), [['10.0.0.0/8', 'fd00::/8'], ['192.168.0.0/16', '127.0.0.1'], [], []]);
+    const f = parseRouterFlags(['--etcd', 'e:1', '--scope', 's', '--proxy-protocol', '10.0.0.0/8,::1']);
+    assert.deepEqual(f.listeners.map((l) => l.proxyProtocol), [['10.0.0.0/8', '::1'], ['10.0.0.0/8', '::1']]);
+  });
+
+  test('a bad network is refused naming its field and the fix', () => {
+    refuses({ ...minimal, proxy_protocol: ['10.0.0.0/8', '10.0.0.0/33'] }, 'proxy_protocol[1]', /not an IPv4 or IPv6 network.*CIDR such as 10\.0\.0\.0\/8/);
+    refuses({ ...minimal, listeners: [{ name: 'w', listen: '127.0.0.1:0', role: 'primary', proxy_protocol: ['lb.example.com'] }] }, 'listeners[0].proxy_protocol[0]', /lb\.example\.com/);
+    refuses({ ...minimal, proxy_protocol: true }, 'proxy_protocol', /expected the list of networks.*\[\] \(or false\) to turn it off/);
+    assert.throws(() => parseRouterFlags(['--etcd', 'e:1', '--scope', 's', '--proxy-protocol', '10.0.0.0/99']), /proxy_protocol\[0\]/);
+  });
+});

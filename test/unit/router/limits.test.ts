@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { startRouter, type RunningRouter } from '../../../src/router/index';
 import { silentLogger } from '../../../src/log/logger';
 import { encodeCancelRequest, encodeSslRequest, encodeStartup } from '../../../src/router/wire';
+import { AddressCounts } from '../../../src/router/limits';
 import { waitFor } from '../../support/wait';
 import { aListener, aRouterConfig } from './builders';
 import { Conn, FakeAgents, FakeSource, apiUrl, startFakePg, viewOf, type FakePg } from './fakes';
@@ -123,5 +124,22 @@ describe('router connection limits', () => {
     assert.ok(Date.now() - t0 < 5000, 'refused before hold_timeout');
     assert.equal(await refusals('held', 'max_held'), 1);
     waiting.close();
+  });
+});
+
+describe('open connections per client address (/status byClient)', () => {
+  test('the top addresses by count, bounded whatever the number of clients; a closed one is forgotten', () => {
+    const counts = new AddressCounts();
+    for (let i = 0; i < 150; i++) counts.add(`192.0.2.${i}`);
+    counts.add('10.0.0.2');
+    counts.add('10.0.0.2');
+    counts.add('10.0.0.1');
+    counts.add('10.0.0.1');
+    counts.add('10.0.0.3');
+    counts.remove('10.0.0.3');
+    const top = counts.top(100);
+    assert.equal(Object.keys(top).length, 100);
+    assert.deepEqual(Object.entries(top).slice(0, 3), [['10.0.0.1', 2], ['10.0.0.2', 2], ['192.0.2.0', 1]]);
+    assert.equal(counts.get('10.0.0.3'), 0);
   });
 });
