@@ -17,6 +17,8 @@ import type { RouterMetrics, CloseReason, ConnectionMetrics, ConnectFailureReaso
 import { Balancer } from './balance';
 import { HoldQueue, type HoldTicket, type Scheduler } from './hold';
 import { AddressCounts, overLimit, tooManyConnections, type LimitReason } from './limits';
+import { planReadFollow } from './read-follow';
+import { ReadFollowTimers } from './read-follow-timers';
 import { Reader, TimeoutError } from './reader';
 import { sameBackend } from './routing';
 import type { Topology } from './topology';
@@ -121,6 +123,7 @@ export class Router {
   private nextId = 1;
   private stopping = false;
   private readonly log: Logger;
+  private readonly readFollow: ReadFollowTimers;
 
   constructor(
     config: RouterConfig,
@@ -128,6 +131,10 @@ export class Router {
   ) {
     this.config = config;
     this.log = deps.logger;
+    this.readFollow = new ReadFollowTimers(deps.scheduler, deps.logger, {
+      endSessions: (listener, member) => this.endSessionsOn(listener, member),
+      ended: (listener, reason, n) => deps.metrics.readSessionsEndedFor(listener, reason, n),
+    });
   }
 
   // ------------------------------------------------------------------------------------------- listeners
@@ -768,6 +775,17 @@ export class Router {
     s.server?.destroy();
   }
 
+  /** Ends one listener's open sessions on one member (it left a read pool: read-follow.ts); returns how many. */
+  private endSessionsOn(listener: string, member: string): number {
+    let n = 0;
+    for (const s of [...(this.listeners.get(listener)?.sessions ?? [])]) {
+      if (s.backend?.member !== member || s.killed) continue;
+      this.kill(s, 'role_change');
+      n++;
+    }
+    return n;
+  }
+
   private finished = new WeakSet<Session>();
 
   private finish(s: Session): void {
@@ -842,6 +860,7 @@ export class Router {
         }
       }
     }
+    this.readFollow.apply(planReadFollow(previous, table, this.config.listeners));
     this.drainHeld(table);
   }
 
@@ -895,6 +914,7 @@ export class Router {
   /** Stops accepting, refuses held connections, lets open sessions end for up to `drainTimeoutMs`, then cuts them. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.readFollow.stop();
     for (const rt of this.listeners.values()) this.closeServer(rt);
     for (const rt of this.listeners.values()) {
       rt.hold.expireAll();
