@@ -78,7 +78,10 @@ describe('embedded router in front of real pgha agents', { timeout: 600_000 }, (
     const ri = (li + 2) % 3; // the router used: on the node that is neither
     const p = ports[ri]!;
     const x = c.nodes[xi]!;
-    await waitFor('the router confirms the leader', async () => (await routerStatus(p)).leader?.member === view.leader!.name, { timeoutMs: 30_000, intervalMs: 100 });
+    await waitFor('the router confirms the leader and has both replicas in its read pool', async () => {
+      const st = (await fetch(`http://127.0.0.1:${p.metrics}/status`).then((r) => r.json())) as { leader: { member: string } | null; listeners: { read: { backends: { member: string }[] } } };
+      return st.leader?.member === view.leader!.name && st.listeners.read.backends.length === 2;
+    }, { timeoutMs: 60_000, intervalMs: 100 });
     // Least connections spreads new reads over both replicas: open until one session sits on the candidate.
     const clients: Client[] = [];
     const connect = async (port: number): Promise<Client> => {
