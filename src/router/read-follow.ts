@@ -10,9 +10,9 @@
  *
  * An end is planned when a member takes such a cause in a pool: it was in the pool, or out for another reason, in
  * the previous table. So a replica first seen unreachable during a switchover and then holding the leader key is
- * still ended, and a member that stays out for the same cause is planned once. A member that was in the pool as
- * the leader (a fallback) is not "promoted" when replicas come back. A member back in the pool is listed in `back`:
- * its pending end is cancelled and its sessions stay.
+ * still ended, and a member that stays out for the same cause is planned once. A member that already held the
+ * leader key is not "promoted" again (a read-only pool's fallback leader when replicas come back). A member back in
+ * the pool is listed in `back`: its pending end is cancelled and its sessions stay.
  */
 import type { EndSessionsConfig, ListenerConfig, MemberVerdict, ReadExitCause, RoutingTable } from './types';
 
@@ -64,8 +64,9 @@ export function planReadFollow(previous: RoutingTable, table: RoutingTable, list
       }
       const cause = next.cause;
       if (!cause || (!prev.in && prev.cause === cause)) continue;
-      // An `any` pool serves the leader too; and a member in the pool as the leader (a fallback) was not promoted.
-      if (cause === 'promoted' && (listener.role === 'any' || (prev.in && was!.isLeaderKey))) continue;
+      // An `any` pool serves the leader too; and a member that already held the leader key was not promoted now
+      // (a leader in a read-only pool as the fallback, or briefly unconfirmed, when replicas qualify again).
+      if (cause === 'promoted' && (listener.role === 'any' || was!.isLeaderKey)) continue;
       const grace = ends[cause];
       if (grace === 'never') continue;
       plan.end.push({

@@ -91,6 +91,9 @@ describe('read-follow: promotion', () => {
     const noReplicas: Moment = { lag: { node2: lagOf(5000, 1), node3: lagOf(5000, 1) } };
     assert.equal(tableAt(noReplicas, [WRITE, ro]).pools.ro!.fallback, true);
     assert.deepEqual(brief(follow(noReplicas, STEADY, [WRITE, ro])), []);
+    // Nor when its agent was briefly unreachable in between (out of the pool for another reason).
+    const leaderUnconfirmed: Moment = { ...noReplicas, health: { node1: aDownAgent() } };
+    assert.deepEqual(brief(follow(leaderUnconfirmed, STEADY, [WRITE, ro])), []);
   });
 
   test('promoted: never keeps the sessions on the new leader', () => {
