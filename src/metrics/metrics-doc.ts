@@ -21,7 +21,7 @@ import {
   type HoldOutcome,
   type SwitchoverOutcome,
 } from './router-metrics';
-import type { RefusalReason } from '../router/types';
+import type { ReadExitCause, RefusalReason } from '../router/types';
 
 export type MetricKind = 'counter' | 'gauge' | 'histogram' | 'summary';
 
@@ -50,7 +50,7 @@ const ACTIONS = valuesOf<ActionType>({
   publish_status: true, sync: true, clear_failover: true, restart: true, reinitialize: true, reload: true,
   refuse_request: true, exit: true,
 });
-const CLOSE_REASONS = valuesOf<CloseReason>({ client: true, backend: true, leader_change: true, error: true, shutdown: true });
+const CLOSE_REASONS = valuesOf<CloseReason>({ client: true, backend: true, leader_change: true, role_change: true, error: true, shutdown: true });
 const CONNECT_FAILURES = valuesOf<ConnectFailureReason>({ refused: true, timeout: true, reset: true, tls_refused: true, error: true });
 const REFUSALS = valuesOf<RefusalReason>({
   hold_timeout: true, startup_timeout: true, malformed: true, oversized: true, unsupported_protocol: true,
@@ -60,6 +60,7 @@ const REFUSALS = valuesOf<RefusalReason>({
 });
 const HOLD_OUTCOMES = valuesOf<HoldOutcome>({ routed: true, timeout: true, client_gone: true, shutdown: true });
 const CANCEL_OUTCOMES = valuesOf<CancelOutcome>({ routed: true, broadcast: true, unknown_key: true, failed: true });
+const READ_EXIT_CAUSES = valuesOf<ReadExitCause>({ promoted: true, lag: true, tags: true });
 const SWITCHOVER_OUTCOMES = valuesOf<SwitchoverOutcome>({ completed: true, rolled_back: true, hold_expired: true });
 const SCRIPT_KINDS = valuesOf<ScriptKind>({
   on_start: true, on_stop: true, on_restart: true, on_reload: true, on_role_change: true, pre_promote: true, before_stop: true,
@@ -81,6 +82,7 @@ const LABEL_NOTES: Readonly<Record<string, Readonly<Record<string, string>>>> = 
   pgha_router_bytes_total: { direction: oneOf(['client_to_backend', 'backend_to_client']) },
   pgha_router_health_checks_total: { result: oneOf(['ok', 'failed']) },
   pgha_router_switchovers_total: { outcome: oneOf(SWITCHOVER_OUTCOMES) },
+  pgha_router_read_sessions_ended_total: { reason: oneOf(READ_EXIT_CAUSES) },
   pgha_router_switchover_hold_seconds: { outcome: oneOf(SWITCHOVER_OUTCOMES) },
   pgha_router_etcd_watch_state: { state: `${oneOf(WATCH_STATES)} (the series of the current state is 1)` },
 };

@@ -10,9 +10,9 @@
  * State (lag, qualification, watch state, generation) is read from a snapshot at scrape time.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { RefusalReason } from '../router/types';
+import type { ReadExitCause, RefusalReason } from '../router/types';
 
-export type CloseReason = 'client' | 'backend' | 'leader_change' | 'error' | 'shutdown';
+export type CloseReason = 'client' | 'backend' | 'leader_change' | 'role_change' | 'error' | 'shutdown';
 export type ConnectFailureReason = 'refused' | 'timeout' | 'reset' | 'tls_refused' | 'error';
 export type HoldOutcome = 'routed' | 'timeout' | 'client_gone' | 'shutdown';
 export type CancelOutcome = 'routed' | 'broadcast' | 'unknown_key' | 'failed';
@@ -53,6 +53,7 @@ export class RouterMetrics {
   private readonly holdSeconds: Histogram<'listener' | 'outcome'>;
   private readonly leaderChanges: Counter<string>;
   private readonly closedOnLeaderChange: Counter<'listener'>;
+  private readonly readSessionsEnded: Counter<'listener' | 'reason'>;
   private readonly cancels: Counter<'listener' | 'outcome'>;
   private readonly cancelTargets: Counter<'listener'>;
   private readonly bytes: Counter<'listener' | 'backend' | 'direction'>;
@@ -83,6 +84,7 @@ export class RouterMetrics {
     // Every worker process sees every leader change and switchover: summed across workers they would count N times.
     this.leaderChanges = new Counter({ name: 'pgha_router_leader_changes_total', help: 'Changes of the leader key seen in etcd (including to and from no leader).', registers: r, aggregator: 'max' });
     this.closedOnLeaderChange = new Counter({ name: 'pgha_router_connections_closed_on_leader_change_total', help: 'Write connections closed because the leader changed or could no longer be confirmed.', labelNames: ['listener'], registers: r });
+    this.readSessionsEnded = new Counter({ name: 'pgha_router_read_sessions_ended_total', help: 'Read sessions ended because their member left the pool: promoted, lag or tags (end_sessions).', labelNames: ['listener', 'reason'], registers: r });
     this.cancels = new Counter({ name: 'pgha_router_cancel_requests_total', help: 'CancelRequests: routed by key, broadcast (TLS sessions), unknown key, failed.', labelNames: ['listener', 'outcome'], registers: r });
     this.cancelTargets = new Counter({ name: 'pgha_router_cancel_broadcast_targets_total', help: 'Backends a broadcast CancelRequest was sent to.', labelNames: ['listener'], registers: r });
     this.bytes = new Counter({ name: 'pgha_router_bytes_total', help: 'Bytes relayed, counted when a connection closes.', labelNames: ['listener', 'backend', 'direction'], registers: r });
@@ -161,6 +163,7 @@ export class RouterMetrics {
           client: this.closed.labels({ ...l, reason: 'client' }),
           backend: this.closed.labels({ ...l, reason: 'backend' }),
           leader_change: this.closed.labels({ ...l, reason: 'leader_change' }),
+          role_change: this.closed.labels({ ...l, reason: 'role_change' }),
           error: this.closed.labels({ ...l, reason: 'error' }),
           shutdown: this.closed.labels({ ...l, reason: 'shutdown' }),
         },
@@ -200,6 +203,11 @@ export class RouterMetrics {
 
   closedForLeaderChange(listener: string, n: number): void {
     if (n > 0) this.closedOnLeaderChange.inc({ listener }, n);
+  }
+
+  /** Read sessions ended because their member left the pool (read-follow.ts). */
+  readSessionsEndedFor(listener: string, reason: ReadExitCause, n: number): void {
+    if (n > 0) this.readSessionsEnded.inc({ listener, reason }, n);
   }
 
   cancel(listener: string, outcome: CancelOutcome, targets = 0): void {

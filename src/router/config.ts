@@ -11,8 +11,10 @@ import { describeValue, isMap, type YamlMap } from '../config/values';
 import { parseByteSize } from '../model/lsn';
 import { DEFAULT_SWITCHOVER_HOLD_MS } from './routing';
 import { parseCidr } from './cidr';
+import { DEFAULT_END_SESSIONS } from './read-follow';
+import { parseEndSessions } from './end-sessions-config';
 import type { ClientTlsFiles, TlsFile } from '../lib/json-get';
-import type { BalanceMode, ListenerConfig, ListenerRole, RouterConfig } from './types';
+import type { BalanceMode, EndSessionsConfig, ListenerConfig, ListenerRole, RouterConfig } from './types';
 
 export const DEFAULT_WRITE_PORT = 5000;
 export const DEFAULT_READ_PORT = 5001;
@@ -20,12 +22,12 @@ export const DEFAULT_READ_PORT = 5001;
 const TOP_KEYS = [
   'scope', 'namespace', 'etcd', 'etcd3', 'listeners', 'metrics', 'health', 'lag', 'lease', 'hold_timeout',
   'startup_timeout', 'max_startup_packet', 'connect_timeout', 'drain_timeout', 'weight_tag', 'tcp_keepalive',
-  'switchover_hold', 'max_connections', 'max_held', 'max_connections_per_client', 'workers', 'proxy_protocol',
+  'switchover_hold', 'max_connections', 'max_held', 'max_connections_per_client', 'workers', 'proxy_protocol', 'end_sessions',
 ];
 const LISTENER_KEYS = [
   'name', 'listen', 'role', 'max_lag', 'max_lag_seconds', 'balance', 'tags', 'include_noloadbalance',
   'fallback_to_leader', 'require_streaming', 'hold_timeout', 'max_connections', 'max_held', 'max_connections_per_client',
-  'proxy_protocol',
+  'proxy_protocol', 'end_sessions',
 ];
 const HEALTH_KEYS = ['interval', 'timeout', 'rise', 'fall', 'fast_interval', 'max_age', 'verify_tls', 'cacert', 'cert', 'key', 'key_password'];
 const LAG_KEYS = ['position', 'history'];
@@ -212,7 +214,7 @@ function parseBalance(value: unknown, field: string): BalanceMode {
   throw new ConfigError(field, `got ${describeValue(value, field)}`, 'use least_connections (default) or round_robin');
 }
 
-function parseListener(raw: unknown, field: string, nameHint: string | undefined, defaults: { holdTimeoutMs: number; limits: ConnectionLimits; proxyProtocol: string[] }): ListenerConfig {
+function parseListener(raw: unknown, field: string, nameHint: string | undefined, defaults: { holdTimeoutMs: number; limits: ConnectionLimits; proxyProtocol: string[]; endSessions: EndSessionsConfig }): ListenerConfig {
   const map = section(raw, field);
   checkKeys(map, LISTENER_KEYS, field);
   const name = str(map, 'name', field) ?? nameHint;
@@ -228,7 +230,7 @@ function parseListener(raw: unknown, field: string, nameHint: string | undefined
   const tagFilters: Record<string, string> = {};
   for (const [k, v] of Object.entries(tagsMap)) tagFilters[k] = typeof v === 'string' ? v : String(v).toLowerCase();
   if (role === 'primary') {
-    for (const k of ['max_lag', 'max_lag_seconds', 'tags', 'include_noloadbalance', 'fallback_to_leader', 'balance']) {
+    for (const k of ['max_lag', 'max_lag_seconds', 'tags', 'include_noloadbalance', 'fallback_to_leader', 'balance', 'end_sessions']) {
       if (map[k] !== undefined) throw new ConfigError(`${field}.${k}`, 'does not apply to a primary listener (there is one write target)', `remove it, or use role: replica / read-only / any`);
     }
   }
@@ -248,17 +250,23 @@ function parseListener(raw: unknown, field: string, nameHint: string | undefined
     holdTimeoutMs: duration(map, 'hold_timeout', field, defaults.holdTimeoutMs),
     ...connectionLimits(map, field, defaults.limits),
     proxyProtocol: proxyNetworks(map.proxy_protocol, `${field}.proxy_protocol`) ?? defaults.proxyProtocol,
+    ...(role !== 'primary' ? { endSessions: parseEndSessions(map.end_sessions, `${field}.end_sessions`, defaults.endSessions, parseDuration) } : {}),
   };
   if (map.max_lag !== undefined && map.max_lag !== null) out.maxLagBytes = size(map.max_lag, `${field}.max_lag`);
   if (map.max_lag_seconds !== undefined && map.max_lag_seconds !== null) out.maxLagSeconds = parseDuration(map.max_lag_seconds, `${field}.max_lag_seconds`) / 1000;
   return out;
 }
 
-export function defaultListeners(holdTimeoutMs: number, limits: ConnectionLimits = { maxConnections: DEFAULT_MAX_CONNECTIONS, maxHeld: 0, maxConnectionsPerClient: 0 }, proxyProtocol: string[] = []): ListenerConfig[] {
+export function defaultListeners(
+  holdTimeoutMs: number,
+  limits: ConnectionLimits = { maxConnections: DEFAULT_MAX_CONNECTIONS, maxHeld: 0, maxConnectionsPerClient: 0 },
+  proxyProtocol: string[] = [],
+  endSessions: EndSessionsConfig = DEFAULT_END_SESSIONS,
+): ListenerConfig[] {
   const base = { balance: 'least-connections' as const, tagFilters: {}, includeNoloadbalance: false, requireStreaming: true, holdTimeoutMs, ...limits, proxyProtocol };
   return [
     { ...base, name: 'write', role: 'primary', host: '0.0.0.0', port: DEFAULT_WRITE_PORT, fallbackToLeader: false },
-    { ...base, name: 'read', role: 'replica', host: '0.0.0.0', port: DEFAULT_READ_PORT, fallbackToLeader: false, maxLagBytes: 16 * 1024 * 1024 },
+    { ...base, name: 'read', role: 'replica', host: '0.0.0.0', port: DEFAULT_READ_PORT, fallbackToLeader: false, maxLagBytes: 16 * 1024 * 1024, endSessions },
   ];
 }
 
@@ -341,13 +349,14 @@ function load(doc: unknown, source: string): RouterConfig {
   const holdTimeoutMs = duration(map, 'hold_timeout', '', 10_000);
   const limits = connectionLimits(map, '', { maxConnections: DEFAULT_MAX_CONNECTIONS, maxHeld: 0, maxConnectionsPerClient: 0 });
   const proxyProtocol = proxyNetworks(map.proxy_protocol, 'proxy_protocol') ?? [];
+  const endSessions = parseEndSessions(map.end_sessions, 'end_sessions', DEFAULT_END_SESSIONS, parseDuration);
   let listeners: ListenerConfig[];
   if (map.listeners === undefined || map.listeners === null) {
-    listeners = defaultListeners(holdTimeoutMs, limits, proxyProtocol);
+    listeners = defaultListeners(holdTimeoutMs, limits, proxyProtocol, endSessions);
   } else if (Array.isArray(map.listeners)) {
-    listeners = map.listeners.map((l, i) => parseListener(l, `listeners[${i}]`, undefined, { holdTimeoutMs, limits, proxyProtocol }));
+    listeners = map.listeners.map((l, i) => parseListener(l, `listeners[${i}]`, undefined, { holdTimeoutMs, limits, proxyProtocol, endSessions }));
   } else if (isMap(map.listeners)) {
-    listeners = Object.entries(map.listeners).map(([name, l]) => parseListener(l, `listeners.${name}`, name, { holdTimeoutMs, limits, proxyProtocol }));
+    listeners = Object.entries(map.listeners).map(([name, l]) => parseListener(l, `listeners.${name}`, name, { holdTimeoutMs, limits, proxyProtocol, endSessions }));
   } else {
     throw new ConfigError('listeners', `got ${describeValue(map.listeners, 'listeners')}`, 'write a list of listeners, each with name, listen and role');
   }

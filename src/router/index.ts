@@ -149,7 +149,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
               fallbackToLeader: pool?.fallback ?? false,
               reason: pool?.reason ?? '',
               proxyProtocol: l.proxyProtocol ?? [],
-              connections: counts ? { ...counts, byBackend: byBackend[l.name] ?? {}, byClient: router!.listeners.get(l.name)?.perClient.top(100) ?? {} } : null,
+              connections: counts ? { ...counts, byBackend: byBackend[l.name] ?? {}, byClient: router!.clientsByListener(100)[l.name] ?? {} } : null,
             },
           ];
         }),

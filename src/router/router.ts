@@ -18,6 +18,8 @@ import { Balancer } from './balance';
 import { HoldQueue, type HoldTicket, type Scheduler } from './hold';
 import { AddressCounts, overLimit, tooManyConnections, type LimitReason } from './limits';
 import { ProxyAccept } from './proxy-accept';
+import { planReadFollow } from './read-follow';
+import { ReadFollowTimers } from './read-follow-timers';
 import { Reader, TimeoutError } from './reader';
 import { sameBackend } from './routing';
 import type { Backend, ListenerConfig, RefusalReason, RouterConfig, RoutingTable } from './types';
@@ -151,6 +153,7 @@ export class Router {
   private stopping = false;
   private readonly log: Logger;
   private readonly proxyAccept: ProxyAccept;
+  private readonly readFollow: ReadFollowTimers;
 
   constructor(
     config: RouterConfig,
@@ -159,6 +162,10 @@ export class Router {
     this.config = config;
     this.log = deps.logger;
     this.proxyAccept = new ProxyAccept({ metrics: deps.metrics, logger: deps.logger, now: () => deps.scheduler.now() });
+    this.readFollow = new ReadFollowTimers(deps.scheduler, deps.logger, {
+      endSessions: (listener, member) => this.endSessionsOn(listener, member),
+      ended: (listener, reason, n) => deps.metrics.readSessionsEndedFor(listener, reason, n),
+    });
   }
 
   // ------------------------------------------------------------------------------------------- listeners
@@ -233,6 +240,13 @@ export class Router {
       for (const s of rt.sessions) if (s.backend) per[s.backend.member] = (per[s.backend.member] ?? 0) + 1;
       out[name] = per;
     }
+    return out;
+  }
+
+  /** Open client connections per client address (the PROXY header's when given), the `top` largest per listener. */
+  clientsByListener(top: number): Record<string, Record<string, number>> {
+    const out: Record<string, Record<string, number>> = {};
+    for (const [name, rt] of this.listeners) out[name] = rt.perClient.top(top);
     return out;
   }
 
@@ -815,6 +829,17 @@ export class Router {
     s.server?.destroy();
   }
 
+  /** Ends one listener's open sessions on one member (it left a read pool: read-follow.ts); returns how many. */
+  private endSessionsOn(listener: string, member: string): number {
+    let n = 0;
+    for (const s of [...(this.listeners.get(listener)?.sessions ?? [])]) {
+      if (s.backend?.member !== member || s.killed) continue;
+      this.kill(s, 'role_change');
+      n++;
+    }
+    return n;
+  }
+
   private finished = new WeakSet<Session>();
 
   private finish(s: Session): void {
@@ -890,6 +915,7 @@ export class Router {
         }
       }
     }
+    this.readFollow.apply(planReadFollow(previous, table, this.config.listeners));
     this.drainHeld(table);
   }
 
@@ -947,6 +973,7 @@ export class Router {
   /** Stops accepting, refuses held connections, lets open sessions end for up to `drainTimeoutMs`, then cuts them. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.readFollow.stop();
     for (const rt of this.listeners.values()) this.closeServer(rt);
     this.proxyAccept.closeAll();
     for (const rt of this.listeners.values()) {

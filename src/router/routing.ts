@@ -33,6 +33,7 @@ import type {
   MemberVerdict,
   PoolTable,
   PoolVerdict,
+  ReadExitCause,
   RoutingTable,
   SwitchoverState,
 } from './types';
@@ -186,40 +187,46 @@ function switchoverReason(sw: SwitchoverState, holdMs: number, nowMs: number): s
     : `${to} pending for more than switchover_hold ${secs(holdMs)}: writes go to ${sw.leader} again`;
 }
 
-/** Why a non-leader member is not a qualified replica for this listener, or undefined when it is. */
-function replicaProblem(ctx: Ctx, member: Member, listener: ListenerConfig, weight: number): string | undefined {
+/** An out-of-pool verdict; `cause` only for the reasons that may end open read sessions (read-follow.ts). */
+const out = (reason: string, cause?: ReadExitCause): PoolVerdict => ({ in: false, reason, ...(cause ? { cause } : {}) });
+
+/**
+ * Why a non-leader member is not a qualified replica for this listener (an out verdict), or undefined when it is.
+ * Unknown lag has no cause: the router lacking a figure is no reason to end a session, only a measured lag is.
+ */
+function replicaProblem(ctx: Ctx, member: Member, listener: ListenerConfig, weight: number): PoolVerdict | undefined {
   const h = ctx.input.health.get(member.name);
-  if (!member.host || !member.port) return 'no usable conn_url in its member key';
+  if (!member.host || !member.port) return out('no usable conn_url in its member key');
   const agent = agentProblem(ctx, member.name, h);
-  if (agent) return agent;
+  if (agent) return out(agent);
   const st = h!.status!;
-  if (isPrimaryRole(st.role)) return `agent reports role ${st.role} but the member does not hold the leader key`;
-  if (st.role !== 'replica') return `agent reports role ${st.role ?? 'unknown'}, not replica`;
-  if (st.state !== 'running') return `agent reports state ${st.state ?? 'unknown'}`;
+  if (isPrimaryRole(st.role)) return out(`agent reports role ${st.role} but the member does not hold the leader key`, 'promoted');
+  if (st.role !== 'replica') return out(`agent reports role ${st.role ?? 'unknown'}, not replica`);
+  if (st.state !== 'running') return out(`agent reports state ${st.state ?? 'unknown'}`);
   if (listener.requireStreaming && st.replicationState !== undefined && st.replicationState !== 'streaming') {
-    return `replication_state is ${st.replicationState}, not streaming`;
+    return out(`replication_state is ${st.replicationState}, not streaming`);
   }
   const tags = { ...(member.doc.tags ?? {}), ...(st.tags ?? {}) };
-  if (!listener.includeNoloadbalance && memberTag({ tags }, 'noloadbalance')) return 'tagged noloadbalance';
+  if (!listener.includeNoloadbalance && memberTag({ tags }, 'noloadbalance')) return out('tagged noloadbalance', 'tags');
   for (const [k, want] of Object.entries(listener.tagFilters)) {
-    if (!(k in tags)) return `tag ${k} not set (listener wants ${k}=${want})`;
-    if (tagString(tags[k]) !== want) return `tag ${k}=${tagString(tags[k])} (listener wants ${want})`;
+    if (!(k in tags)) return out(`tag ${k} not set (listener wants ${k}=${want})`, 'tags');
+    if (tagString(tags[k]) !== want) return out(`tag ${k}=${tagString(tags[k])} (listener wants ${want})`, 'tags');
   }
-  if (weight <= 0) return `weight tag ${ctx.config.weightTag} is 0`;
+  if (weight <= 0) return out(`weight tag ${ctx.config.weightTag} is 0`, 'tags');
   if (listener.maxLagBytes === undefined && listener.maxLagSeconds === undefined) return undefined;
   const lag = ctx.input.lag.get(member.name);
-  if (!lag || lag.observedAtMs === undefined) return 'lag unknown (no replica position)';
+  if (!lag || lag.observedAtMs === undefined) return out('lag unknown (no replica position)');
   const age = ctx.input.nowMs - lag.observedAtMs;
-  if (age > ctx.config.health.maxAgeMs) return `lag unknown (position is ${secs(age)} old)`;
+  if (age > ctx.config.health.maxAgeMs) return out(`lag unknown (position is ${secs(age)} old)`);
   soon(ctx, lag.observedAtMs + ctx.config.health.maxAgeMs + 1);
   if (listener.maxLagBytes !== undefined) {
-    if (lag.bytes === undefined) return 'lag unknown (no leader position)';
-    if (lag.bytes > listener.maxLagBytes) return `lag ${lag.bytes} bytes > max_lag ${listener.maxLagBytes}`;
+    if (lag.bytes === undefined) return out('lag unknown (no leader position)');
+    if (lag.bytes > listener.maxLagBytes) return out(`lag ${lag.bytes} bytes > max_lag ${listener.maxLagBytes}`, 'lag');
   }
   if (listener.maxLagSeconds !== undefined) {
-    if (lag.seconds === undefined) return 'seconds lag unknown (no leader position)';
-    if (lag.seconds > listener.maxLagSeconds) return `lag ${lag.seconds.toFixed(1)} s > max_lag_seconds ${listener.maxLagSeconds}`;
-    if (lag.secondsLowerBound) return `seconds lag unknown (behind every leader position seen, ≥ ${lag.seconds.toFixed(1)} s)`;
+    if (lag.seconds === undefined) return out('seconds lag unknown (no leader position)');
+    if (lag.seconds > listener.maxLagSeconds) return out(`lag ${lag.seconds.toFixed(1)} s > max_lag_seconds ${listener.maxLagSeconds}`, 'lag');
+    if (lag.secondsLowerBound) return out(`seconds lag unknown (behind every leader position seen, ≥ ${lag.seconds.toFixed(1)} s)`);
   }
   return undefined;
 }
@@ -283,7 +290,7 @@ export function deriveRoutingTable(input: RoutingInput, config: RoutingConfig): 
       const weight = weightOf(member, config.weightTag);
       const problem = replicaProblem(ctx, member, listener, weight);
       if (problem) {
-        mark(member.name, { in: false, reason: problem });
+        mark(member.name, problem);
         continue;
       }
       replicas.push(backendOf(member, weight)!);
@@ -300,13 +307,12 @@ export function deriveRoutingTable(input: RoutingInput, config: RoutingConfig): 
       reason = fallback ? 'no replica qualifies: reads fall back to the leader' : `${replicas.length} qualified replica(s) and the leader`;
     } else {
       if (leaderName) {
-        const why =
-          listener.role === 'replica' && !listener.fallbackToLeader
-            ? 'leader (fallback_to_leader is off)'
-            : replicas.length > 0
-              ? 'leader (replicas qualify)'
-              : `leader not usable: ${write.reason}`;
-        mark(leaderName, { in: false, reason: why });
+        const byPolicy = listener.role === 'replica' && !listener.fallbackToLeader;
+        const why = byPolicy ? 'leader (fallback_to_leader is off)' : replicas.length > 0 ? 'leader (replicas qualify)' : `leader not usable: ${write.reason}`;
+        // Kept out by the listener's policy (not merely unconfirmed, when it may yet come in as the fallback), the
+        // leader key holder counts as promoted for this pool. An `any` pool takes the leader: never a cause there.
+        const promoted = listener.role !== 'any' && (byPolicy || replicas.length > 0);
+        mark(leaderName, out(why, promoted ? 'promoted' : undefined));
       }
       reason = replicas.length > 0 ? `${replicas.length} qualified replica(s)` : `no replica qualifies${useLeader ? ` and no confirmed leader (${write.reason})` : ''}`;
     }

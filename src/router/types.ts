@@ -67,7 +67,15 @@ export interface ListenerConfig {
    * whose source address becomes the client address; any other source is closed at once. Empty or absent = off.
    */
   proxyProtocol?: readonly string[];
+  /** Read listeners: when open sessions on a member that left the pool are ended (read-follow.ts); undefined = defaults. */
+  endSessions?: EndSessionsConfig;
 }
+
+/** Why a member left a read pool, for the causes that may end its open sessions there (read-follow.ts). */
+export type ReadExitCause = 'promoted' | 'lag' | 'tags';
+
+/** Per cause: the grace (ms) before the open sessions on a member that left the pool are ended, or never. */
+export type EndSessionsConfig = Readonly<Record<ReadExitCause, number | 'never'>>;
 
 export interface RouterConfig {
   /** Where this came from (file name, `flags`, `agent.yml (router:)`): used in messages. */
@@ -201,6 +209,8 @@ export interface Backend {
 export interface PoolVerdict {
   in: boolean;
   reason: string;
+  /** Out of a read pool because it was promoted, by a measured lag, or by its tags (what read-follow.ts acts on). */
+  cause?: ReadExitCause;
 }
 
 /** Why a member is (or is not) where it is, for /status. */

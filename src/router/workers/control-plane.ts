@@ -295,6 +295,13 @@ export class WorkerPool {
     return out;
   }
 
+  clientsByListener(top: number): Record<string, Record<string, number>> {
+    const out: Record<string, Record<string, number>> = {};
+    for (const s of this.slots) for (const [name, per] of Object.entries(s.stats?.byClient ?? {})) out[name] = sumRecords([out[name] ?? {}, per]);
+    for (const [name, per] of Object.entries(out)) out[name] = Object.fromEntries(Object.entries(per).sort((a, b) => b[1] - a[1]).slice(0, top));
+    return out;
+  }
+
   workers(): WorkerStatus[] {
     const now = this.deps.scheduler.now();
     return this.slots.map((s) => ({

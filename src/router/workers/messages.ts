@@ -10,6 +10,8 @@ export interface WorkerStats {
   ports: Record<string, number>;
   sessions: Record<string, { active: number; pending: number; held: number }>;
   byBackend: Record<string, Record<string, number>>;
+  /** Per listener: open connections per client address (the largest 100). */
+  byClient: Record<string, Record<string, number>>;
   held: Record<string, number>;
   generation: number;
 }

@@ -25,6 +25,7 @@ function stats(router: Router, topology: RemoteTopology): WorkerStats {
     ports: router.ports(),
     sessions: router.sessionCounts(),
     byBackend: router.connectionsByBackend(),
+    byClient: router.clientsByListener(100),
     held: router.heldCounts(),
     generation: topology.table().generation,
   };

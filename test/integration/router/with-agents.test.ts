@@ -2,6 +2,8 @@
  * Issue 3 acceptance against real pgha agents: each agent runs the router embedded (its YAML's `router:` section);
  * the test uses a router on a node that does not lead. kill -9 of the leader node: connections opened during the
  * election wait and then succeed on the new leader, through the same router address, with no client change.
+ * Issue 11 (read sessions follow the role): a switchover to a replica that holds an open read session ends that
+ * session on the read listener; new reads go to a replica, and the write port behaves as before.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -67,6 +69,68 @@ describe('embedded router in front of real pgha agents', { timeout: 600_000 }, (
       return seen.size === 2;
     }, { timeoutMs: 30_000, intervalMs: 10 });
     assert.ok(!seen.has(c.nodes[li]!.pgPort));
+  });
+
+  it('switchover to a replica holding an open read session: the router ends that session; new reads go to a replica', async (t) => {
+    const view = await c.view();
+    const li = c.leaderIndex(view);
+    const xi = (li + 1) % 3; // the candidate, holding the read session
+    const ri = (li + 2) % 3; // the router used: on the node that is neither
+    const p = ports[ri]!;
+    const x = c.nodes[xi]!;
+    await waitFor('the router confirms the leader and has both replicas in its read pool', async () => {
+      const st = (await fetch(`http://127.0.0.1:${p.metrics}/status`).then((r) => r.json())) as { leader: { member: string } | null; listeners: { read: { backends: { member: string }[] } } };
+      return st.leader?.member === view.leader!.name && st.listeners.read.backends.length === 2;
+    }, { timeoutMs: 60_000, intervalMs: 100 });
+    // Least connections spreads new reads over both replicas: open until one session sits on the candidate.
+    const clients: Client[] = [];
+    const connect = async (port: number): Promise<Client> => {
+      const cl = new Client({ host: '127.0.0.1', port, user: 'admin', password: PASSWORD, database: 'postgres', connectionTimeoutMillis: 30_000 });
+      cl.on('error', () => undefined);
+      clients.push(cl);
+      await cl.connect();
+      return cl;
+    };
+    try {
+      let onX: Client | undefined;
+      for (let i = 0; i < 10 && !onX; i++) {
+        const cl = await connect(p.read);
+        const r = (await cl.query('select inet_server_port() as port')).rows[0] as { port: number };
+        if (r.port === x.pgPort) onX = cl;
+      }
+      assert.ok(onX, `no read session landed on ${x.name}`);
+      let readEndedAt = 0;
+      onX.on('end', () => (readEndedAt ||= Date.now()));
+      const write = await connect(p.write);
+      assert.equal(((await write.query('select inet_server_port() as port')).rows[0] as { port: number }).port, c.nodes[li]!.pgPort);
+      let writeEndedAt = 0;
+      write.on('end', () => (writeEndedAt ||= Date.now()));
+
+      const started = Date.now();
+      const res = await fetch(`http://127.0.0.1:${c.nodes[li]!.apiPort}/switchover`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ leader: view.leader!.name, candidate: x.name }),
+        signal: AbortSignal.timeout(90_000),
+      });
+      assert.equal(res.status, 200, await res.text());
+      await waitFor('the read session on the promoted member ended', () => readEndedAt > 0, { timeoutMs: 30_000, intervalMs: 50 });
+      await assert.rejects(onX.query('select 1'), 'the read session is closed');
+      await waitFor('the write session on the old leader ended', () => writeEndedAt > 0, { timeoutMs: 30_000, intervalMs: 50 });
+      const metrics = await fetch(`http://127.0.0.1:${p.metrics}/metrics`).then((r) => r.text());
+      assert.match(metrics, /pgha_router_read_sessions_ended_total\{listener="read",reason="promoted"\} 1\n/);
+      assert.match(metrics, new RegExp(`pgha_router_connections_closed_total\\{listener="read",backend="${x.name}",reason="role_change"\\} 1\n`));
+      // New reads go to a replica (the old leader may still be rejoining: retried), new writes to the new leader.
+      const read = await waitFor('a new read on a replica', async () => {
+        const r = await one<{ port: number; rec: boolean }>(p.read, 'select inet_server_port() as port, pg_is_in_recovery() as rec').catch(() => undefined);
+        return r && r.rec ? r : undefined;
+      }, { timeoutMs: 60_000, intervalMs: 200 });
+      assert.notEqual(read.port, x.pgPort);
+      const w = await waitFor('a new write on the new leader', async () => one<{ port: number }>(p.write, 'select inet_server_port() as port').catch(() => undefined), { timeoutMs: 60_000, intervalMs: 200 });
+      assert.equal(w.port, x.pgPort);
+      t.diagnostic(`read session on ${x.name} ended ${readEndedAt - started} ms after the switchover request, write session ${writeEndedAt - started} ms`);
+    } finally {
+      for (const cl of clients) await cl.end().catch(() => undefined);
+    }
+    await c.waitHealthy(180_000);
   });
 
   it('kill -9 of the leader node: writes opened during the election wait and land on the new leader', async (t) => {

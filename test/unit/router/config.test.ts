@@ -202,3 +202,39 @@ describe('proxy_protocol (trusted networks for PROXY headers)', () => {
     assert.throws(() => parseRouterFlags(['--etcd', 'e:1', '--scope', 's', '--proxy-protocol', '10.0.0.0/99']), /proxy_protocol\[0\]/);
   });
 });
+
+describe('end_sessions (read sessions follow the role)', () => {
+  const reads = (doc: Record<string, unknown>) => loadRouterConfig(doc, 't').listeners.filter((l) => l.role !== 'primary').map((l) => l.endSessions);
+
+  test('defaults: promotion at once, lag and tags never; the write listener has none', () => {
+    const c = loadRouterConfig(minimal, 't');
+    assert.equal(c.listeners[0]!.endSessions, undefined);
+    assert.deepEqual(c.listeners[1]!.endSessions, { promoted: 0, lag: 'never', tags: 'never' });
+  });
+
+  test('top level, then per listener key by key; durations as elsewhere, never in any case', () => {
+    const doc = {
+      ...minimal,
+      end_sessions: { lag: '30s', tags: 'NEVER' },
+      listeners: [
+        { name: 'read', role: 'replica', listen: '127.0.0.1:5001' },
+        { name: 'olap', role: 'read-only', listen: '127.0.0.1:5002', end_sessions: { promoted: 'never', tags: '5m' } },
+      ],
+    };
+    assert.deepEqual(reads(doc), [{ promoted: 0, lag: 30_000, tags: 'never' }, { promoted: 'never', lag: 30_000, tags: 300_000 }]);
+    assert.deepEqual(reads({ ...minimal, end_sessions: { promoted: 2 } }), [{ promoted: 2000, lag: 'never', tags: 'never' }]);
+  });
+
+  test('errors name the field and the fix', () => {
+    refuses({ ...minimal, end_sessions: { lag: 'sometimes' } }, 'end_sessions.lag', /expected a grace or never.*or never \(e\.g\. end_sessions: \{promoted: 0s/);
+    refuses({ ...minimal, end_sessions: { demoted: '1s' } }, 'end_sessions.demoted', /is not a cause that ends read sessions.*promoted, lag, tags/);
+    refuses({ ...minimal, end_sessions: '10s' }, 'end_sessions', /expected a map of causes/);
+    refuses({ ...minimal, end_sessions: { tags: -1 } }, 'end_sessions.tags', /expected a grace or never/);
+    refuses(
+      { ...minimal, listeners: [{ name: 'w', role: 'primary', listen: '127.0.0.1:5000', end_sessions: { promoted: 0 } }] },
+      'listeners[0].end_sessions',
+      /does not apply to a primary listener/,
+    );
+    refuses({ ...minimal, listeners: [{ name: 'r', role: 'replica', listen: '127.0.0.1:5001', end_sessions: { lag: 1e300 } }] }, 'listeners[0].end_sessions.lag', /longer than the longest timer/);
+  });
+});
