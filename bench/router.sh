@@ -3,7 +3,7 @@
 # across the bench and the router), run bench/router.ts. Arguments go through: --duration S --rounds N
 # --clients 8,32 --protocol simple,prepared --idle N --only router,haproxy,pgbouncer --quick. See bench/README.md.
 set -euo pipefail
-export BENCH_COMMAND="$0 $*"
+export BENCH_COMMAND="$0${*:+ $*}"
 cd "$(dirname "$0")/.."
 npx tsc -p . >/dev/null || true   # others' files may not compile mid-work; dist/bench/router.js is what we need
 test -f dist/bench/router.js || { echo "dist/bench/router.js missing: the build failed" >&2; exit 1; }

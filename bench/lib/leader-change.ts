@@ -12,6 +12,8 @@ import { PGBENCH_PASSWORD } from './pgbench';
 import { sleep } from './procs';
 
 export interface LeaderChange {
+  /** The same write on a new connection just before the change: what a connection costs on this machine now. */
+  baselineWriteMs: number;
   firstWriteMs: number;
   oldSessionClosedMs?: number;
   attempts: number;
@@ -37,6 +39,9 @@ export async function measureLeaderChange(store: EtcdStore, scope: string, route
   old.on('end', () => (closedAt ||= performance.now()));
   await old.connect();
   await old.query(WRITE);
+  const b0 = performance.now();
+  await write(routerPort);
+  const baselineWriteMs = performance.now() - b0;
   const t0 = performance.now();
   await store.put(clusterKeys('/service', scope).leader, newLeader);
   let attempts = 0;
@@ -54,5 +59,5 @@ export async function measureLeaderChange(store: EtcdStore, scope: string, route
   const firstWriteMs = performance.now() - t0;
   for (let i = 0; i < 100 && !closedAt; i++) await sleep(10);
   await old.end().catch(() => undefined);
-  return { firstWriteMs, attempts, ...(closedAt ? { oldSessionClosedMs: closedAt - t0 } : {}) };
+  return { baselineWriteMs, firstWriteMs, attempts, ...(closedAt ? { oldSessionClosedMs: closedAt - t0 } : {}) };
 }
