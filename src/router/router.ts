@@ -86,6 +86,9 @@ export interface RouterDeps {
   scheduler: Scheduler;
 }
 
+/** The answer 'N' to SSLRequest/GSSENCRequest, one Buffer for all (a string would be encoded on every write). */
+const NO_ENCRYPTION = Buffer.from('N');
+
 /** Reads the phase through a call, so TypeScript does not narrow it across awaits. */
 const isClosed = (s: Session): boolean => s.phase === 'closed';
 
@@ -454,7 +457,7 @@ export class Router implements SpliceOwner<Session> {
   private async refuseAfterNegotiation(s: Session, fields: ErrorFields): Promise<void> {
     try {
       for (let i = 0; i < 3; i++) {
-        s.client.write('N');
+        s.client.write(NO_ENCRYPTION);
         const { packet } = await s.reader!.packet(this.config.startup.maxPacketBytes, this.config.startup.timeoutMs);
         if (packet.kind === 'ssl' || packet.kind === 'gssenc') continue;
         if (packet.kind === 'startup') this.sendErrorAndClose(s, fields);
@@ -631,7 +634,7 @@ export class Router implements SpliceOwner<Session> {
         if (s.phase === 'closed') return;
         if (reply[0] === 0x4e /* N */) {
           if (reply.length > 1) throw new Error('backend sent data after refusing encryption');
-          s.client.write('N');
+          s.client.write(NO_ENCRYPTION);
           const next = await s.reader!.packet(this.config.startup.maxPacketBytes, this.config.startup.timeoutMs);
           if (next.packet.kind === 'ssl' || next.packet.kind === 'gssenc' || next.packet.kind === 'startup') {
             ({ packet, raw } = next);

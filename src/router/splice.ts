@@ -18,8 +18,14 @@
 import type { Socket, NetConnectOpts } from 'node:net';
 import { StartupReplyScanner } from './wire';
 
-/** Size of the reused read buffer for backend → client (PostgreSQL sends in 8 kB pieces; a read takes several). */
-export const READ_BUFFER_BYTES = 64 * 1024;
+/**
+ * Read buffer sizes for backend → client. A session reads into a small buffer (a slice of Node's shared pool: an
+ * idle session costs no more memory than before, 10,000 idle sessions being a target) and switches to a large one
+ * while reads fill the small one (result sets, COPY: PostgreSQL sends in 8 kB pieces, a read takes several), back
+ * to the small one when reads are small again.
+ */
+export const SMALL_READ_BYTES = 1024;
+export const LARGE_READ_BYTES = 64 * 1024;
 
 /** What a splice tells its session (implemented once by the router, so a session costs no closures). */
 export interface SpliceOwner<S> {
@@ -32,7 +38,7 @@ export interface SpliceOwner<S> {
 type Mode = 'negotiating' | 'answer' | 'relay';
 
 export class Splice<S> {
-  private buf = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  private buf = Buffer.allocUnsafe(SMALL_READ_BYTES);
   private mode: Mode = 'negotiating';
   private server!: Socket;
   private scanner: StartupReplyScanner | undefined;
@@ -41,7 +47,7 @@ export class Splice<S> {
   private clientSpliced = false;
   private answerWaiter: ((chunk: Buffer | undefined) => void) | undefined;
 
-  /** `onread` for net.connect: libuv reads into `buf`; a fresh one only after a write kept a reference to it. */
+  /** `onread` for net.connect: libuv reads into `buf` (see `nextBuffer`), the callback relays what was read. */
   readonly onread = {
     buffer: (): Buffer => this.buf,
     callback: (n: number, buf: Buffer): boolean => this.onBackendRead(n, buf),
@@ -155,9 +161,17 @@ export class Splice<S> {
     if (this.scanner) this.scan(chunk);
     const client = this.client;
     const ok = client.write(chunk);
-    // Not written through synchronously: the pending write holds `chunk`, so the next read must not reuse it.
-    if (client.writableLength > 0) this.buf = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+    this.nextBuffer(n, buf, client.writableLength > 0);
     return ok;
+  }
+
+  /**
+   * The buffer for the next read. `held`: the write did not go through synchronously, so the pending write still
+   * references `buf` and the next read must go elsewhere (the only case that allocates, besides growing).
+   */
+  private nextBuffer(n: number, buf: Buffer, held: boolean): void {
+    const size = n === buf.length ? LARGE_READ_BYTES : n < SMALL_READ_BYTES ? SMALL_READ_BYTES : buf.length;
+    if (held || size !== buf.length) this.buf = Buffer.allocUnsafe(size);
   }
 
   private scan(chunk: Buffer): void {

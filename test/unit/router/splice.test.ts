@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { Splice, type SpliceOwner } from '../../../src/router/splice';
+import { LARGE_READ_BYTES, SMALL_READ_BYTES, Splice, type SpliceOwner } from '../../../src/router/splice';
 import { encodeStartup, parseFrontendPacket } from '../../../src/router/wire';
 
 const MB = 1024 * 1024;
@@ -171,5 +171,15 @@ describe('splice: the data path between a client and its backend', () => {
     const third = link.onread.buffer();
     assert.equal(link.onread.callback(10, third), true);
     assert.equal(link.onread.buffer(), third);
+
+    // A read that fills the small buffer (a result set, COPY) moves to a large one; small reads move back, so an idle
+    // session holds only the small one.
+    assert.equal(link.onread.callback(SMALL_READ_BYTES, third), true);
+    const large = link.onread.buffer();
+    assert.equal(large.length, LARGE_READ_BYTES);
+    assert.equal(link.onread.callback(LARGE_READ_BYTES, large), true);
+    assert.equal(link.onread.buffer(), large, 'reads that keep filling it keep the same large buffer');
+    assert.equal(link.onread.callback(10, large), true);
+    assert.equal(link.onread.buffer().length, SMALL_READ_BYTES);
   });
 });
