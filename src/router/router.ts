@@ -7,9 +7,9 @@
  *            forwarded and the backend's 'S'/'N' relayed) → plain startup: the backend's reply is scanned until
  *            ReadyForQuery to learn BackendKeyData → splice.
  *
- * After the splice the router never looks at a byte: `pipe()` both ways (backpressure, no per-chunk work of
- * ours), bytes counted from the sockets at close. Write sessions are closed at once when a new table no longer
- * names their backend as the confirmed leader.
+ * After the splice the router never looks at a byte: the relay both ways lives in splice.ts (reused read buffers,
+ * backpressure), bytes counted from the sockets at close. Write sessions are closed at once when a new table no
+ * longer names their backend as the confirmed leader.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { Logger } from '../log/logger';
@@ -22,8 +22,9 @@ import { planReadFollow } from './read-follow';
 import { ReadFollowTimers } from './read-follow-timers';
 import { Reader, TimeoutError } from './reader';
 import { sameBackend } from './routing';
+import { Splice, type SpliceOwner } from './splice';
 import type { Backend, ListenerConfig, RefusalReason, RouterConfig, RoutingTable } from './types';
-import { StartupReplyScanner, cancelKey, encodeErrorResponse, type ErrorFields, type FrontendPacket } from './wire';
+import { cancelKey, encodeErrorResponse, type ErrorFields, type FrontendPacket } from './wire';
 
 type Phase = 'startup' | 'held' | 'connecting' | 'spliced' | 'closed';
 
@@ -42,6 +43,8 @@ interface Session {
   excludedGeneration?: number;
   backend?: Backend;
   server?: Socket;
+  /** The data path to `server` (splice.ts). */
+  link?: Splice<Session>;
   metrics?: ConnectionMetrics;
   opaque: boolean;
   key?: string;
@@ -51,8 +54,6 @@ interface Session {
   clientClosed: boolean;
   serverClosed: boolean;
   spliced: boolean;
-  /** Plain startup sent, no byte back yet: a backend closing now is retried elsewhere (nothing reached the client). */
-  awaitingReply?: boolean;
   /** Accepted over a connection limit: read for its startup packet only, to answer 53300. */
   overLimit?: LimitReason | undefined;
   /** The client address this session counts against (max_connections_per_client). */
@@ -99,19 +100,8 @@ export interface RouterDeps {
   scheduler: Scheduler;
 }
 
-/**
- * The data path, one direction: each chunk read is written at once; when the destination's buffer is full the
- * source pauses until it drains (backpressure, at most one chunk buffered per direction). The same as pipe()
- * without its per-chunk bookkeeping. Two listeners per direction for the life of the session, installed once.
- */
-function relay(src: Socket, dst: Socket): void {
-  src.on('data', (chunk: Buffer) => {
-    if (!dst.write(chunk)) src.pause();
-  });
-  dst.on('drain', () => src.resume());
-  src.once('end', () => dst.end());
-  src.resume();
-}
+/** The answer 'N' to SSLRequest/GSSENCRequest, one Buffer for all (a string would be encoded on every write). */
+const NO_ENCRYPTION = Buffer.from('N');
 
 /**
  * Where a CancelRequest with a key this process never saw goes: every member's postgres of the current table, plus
@@ -144,7 +134,7 @@ const MAX_REFUSING = 1000;
 /** A listener at its limit logs one line per this period (with the count), not one per refused connection. */
 const LIMIT_LOG_MS = 10_000;
 
-export class Router {
+export class Router implements SpliceOwner<Session> {
   readonly listeners = new Map<string, ListenerRuntime>();
   private readonly cancelKeys = new Map<string, Backend>();
   private readonly activeByMember = new Map<string, number>();
@@ -528,7 +518,7 @@ export class Router {
   private async refuseAfterNegotiation(s: Session, fields: ErrorFields): Promise<void> {
     try {
       for (let i = 0; i < 3; i++) {
-        s.client.write('N');
+        s.client.write(NO_ENCRYPTION);
         const { packet } = await s.reader!.packet(this.config.startup.maxPacketBytes, this.config.startup.timeoutMs);
         if (packet.kind === 'ssl' || packet.kind === 'gssenc') continue;
         if (packet.kind === 'startup') this.sendErrorAndClose(s, fields);
@@ -588,14 +578,17 @@ export class Router {
   // ------------------------------------------------------------------------------------------- backend
 
   private async connectBackend(s: Session, backend: Backend, generation: number): Promise<void> {
-    const server = connect({ host: backend.host, port: backend.port, noDelay: true });
+    const link = new Splice(s.client, s, this);
+    const server = connect(link.backendSocketOptions(backend.host, backend.port));
+    link.attach(server);
     s.server = server;
+    s.link = link;
     server.on('error', () => {
       if (s.server === server) s.errored = true;
     });
     server.once('close', () => {
       if (s.server !== server) return;
-      if (s.awaitingReply && !s.clientClosed && !s.killed) this.closedBeforeReply(s, server, backend, generation);
+      if (s.link?.awaitingReply && !s.clientClosed && !s.killed) this.closedBeforeReply(s, server, backend, generation);
       else this.socketClosed(s, 'backend');
     });
     try {
@@ -648,7 +641,7 @@ export class Router {
    * (its backlog still accepted), or one shutting down. Nothing reached the client, so route the session again.
    */
   private closedBeforeReply(s: Session, server: Socket, backend: Backend, generation: number): void {
-    s.awaitingReply = false;
+    s.link = undefined;
     if (s.metrics) {
       s.metrics.active.dec();
       s.metrics.closed.error.inc();
@@ -693,18 +686,16 @@ export class Router {
       if (packet.kind === 'direct-tls') {
         this.markOpaque(s);
         server.write(raw);
-        this.splice(s, server, undefined);
+        this.startOpaque(s, undefined);
         return;
       }
       if (packet.kind === 'ssl' || packet.kind === 'gssenc') {
         server.write(raw);
-        const serverReader = new Reader(server, 'backend');
-        const answer = await serverReader.byte(this.config.connectTimeoutMs);
-        const rest = serverReader.detach();
+        const reply = await s.link!.answer(this.config.connectTimeoutMs);
         if (s.phase === 'closed') return;
-        if (answer === 0x4e /* N */) {
-          if (rest) throw new Error('backend sent data after refusing encryption');
-          s.client.write('N');
+        if (reply[0] === 0x4e /* N */) {
+          if (reply.length > 1) throw new Error('backend sent data after refusing encryption');
+          s.client.write(NO_ENCRYPTION);
           const next = await s.reader!.packet(this.config.startup.maxPacketBytes, this.config.startup.timeoutMs);
           if (next.packet.kind === 'ssl' || next.packet.kind === 'gssenc' || next.packet.kind === 'startup') {
             ({ packet, raw } = next);
@@ -715,60 +706,29 @@ export class Router {
         }
         // 'S' / 'G' (encryption follows) or an ErrorResponse from an old server: relay and splice unread.
         if (s.reader!.buffered > 0) throw new Error('client sent unencrypted data after its encryption request');
-        this.markOpaque(s);
-        s.client.write(Buffer.from([answer]));
-        this.splice(s, server, rest);
+        this.startOpaque(s, reply);
         return;
       }
       if (packet.kind === 'startup') {
-        this.startPlain(s, server, raw);
+        const rest = s.reader!.detach();
+        s.reader = undefined;
+        s.link!.startPlain(raw, rest);
         return;
       }
       throw new Error(`unexpected ${packet.kind} packet during negotiation`);
     }
   }
 
-  /** Plain stream: forward the startup packet, splice client→server, scan server→client until ReadyForQuery. */
-  private startPlain(s: Session, server: Socket, startupPacket: Buffer): void {
-    const client = s.client;
-    const rest = s.reader!.detach();
-    s.reader = undefined;
-    server.write(rest ? Buffer.concat([startupPacket, rest]) : startupPacket);
-    // Client bytes wait (paused by detach) until the backend has answered: until then a close is retried elsewhere.
-    if (!rest) s.awaitingReply = true;
-    else this.spliceClientSide(s, server);
-    const scanner = new StartupReplyScanner();
-    const onDrain = (): void => {
-      server.resume();
-    };
-    const onData = (chunk: Buffer): void => {
-      if (s.awaitingReply) this.spliceClientSide(s, server);
-      const state = scanner.feed(chunk);
-      const ok = client.write(chunk);
-      if (state === 'more') {
-        if (!ok) server.pause();
-        return;
-      }
-      server.pause();
-      server.removeListener('data', onData);
-      client.removeListener('drain', onDrain);
-      if (state === 'done' && scanner.finalType === 0x5a && scanner.processId !== undefined && scanner.secretKey !== undefined) {
-        s.key = cancelKey(scanner.processId, scanner.secretKey);
-        this.cancelKeys.set(s.key, s.backend!);
-      }
-      if (ok) relay(server, client);
-      else client.once('drain', () => relay(server, client));
-    };
-    client.on('drain', onDrain);
-    server.on('data', onData);
-    server.resume();
-  }
-
-  private spliceClientSide(s: Session, server: Socket): void {
-    s.awaitingReply = false;
-    relay(s.client, server);
+  /** SpliceOwner: client bytes flow to the backend. */
+  spliced(s: Session): void {
     s.phase = 'spliced';
     s.spliced = true;
+  }
+
+  /** SpliceOwner: a plain session's BackendKeyData, so its CancelRequests reach this backend. */
+  backendKey(s: Session, processId: number, secretKey: number): void {
+    s.key = cancelKey(processId, secretKey);
+    this.cancelKeys.set(s.key, s.backend!);
   }
 
   private markOpaque(s: Session): void {
@@ -779,17 +739,12 @@ export class Router {
     else s.rt.opaque.set(b.member, { backend: b, count: 1 });
   }
 
-  /** The data path: pipes both ways. `first` = bytes already read from the server, sent to the client first. */
-  private splice(s: Session, server: Socket, first: Buffer | undefined): void {
-    const client = s.client;
+  /** TLS/GSS: relays both ways unread. `toClient` = the backend's answer byte and what followed it. */
+  private startOpaque(s: Session, toClient: Buffer | undefined): void {
+    this.markOpaque(s);
     const rest = s.reader?.detach();
     s.reader = undefined;
-    if (rest) server.write(rest);
-    if (first) client.write(first);
-    relay(client, server);
-    relay(server, client);
-    s.phase = 'spliced';
-    s.spliced = true;
+    s.link!.startOpaque(toClient, rest);
   }
 
   /**
