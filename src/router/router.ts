@@ -637,6 +637,27 @@ export class Router implements SpliceOwner<Session> {
   }
 
   /**
+   * A write session still connecting to a backend that is no longer the leader, with nothing sent to the client
+   * yet (connect in flight, or startup sent and no reply): routed again (held for the next leader) instead of
+   * closed, as a connection that arrives during the election would be. True when it was.
+   */
+  private rerouteUnanswered(s: Session, generation: number): boolean {
+    const server = s.server;
+    if (s.spliced || s.opaque || s.phase !== 'connecting' || !server || !s.backend) return false;
+    if (server.connecting) {
+      // The connect promise rejects ('closed while connecting') and connectFailed routes the session again.
+      s.server = undefined;
+      server.destroy();
+      return true;
+    }
+    if (s.link?.awaitingReply) {
+      this.closedBeforeReply(s, server, s.backend, generation);
+      return true;
+    }
+    return false;
+  }
+
+  /**
    * The backend accepted, took the startup packet and closed without a byte back: a postmaster killed a moment ago
    * (its backlog still accepted), or one shutting down. Nothing reached the client, so route the session again.
    */
@@ -860,6 +881,7 @@ export class Router implements SpliceOwner<Session> {
         for (const s of [...rt.sessions]) {
           // A session killed before (and not yet closed) is not counted again.
           if (s.backend && !s.killed && !sameBackend(s.backend, table.leader)) {
+            if (this.rerouteUnanswered(s, table.generation)) continue;
             this.kill(s, 'leader_change');
             n++;
           }

@@ -58,14 +58,21 @@ async function status(p: RouterPorts): Promise<StatusDoc> {
   return (await fetch(`http://127.0.0.1:${p.metrics}/status`).then((r) => r.json())) as StatusDoc;
 }
 
-/** Opens sessions until both workers hold at least one on `listener` (the kernel picks the worker). */
+/**
+ * Opens sessions until both workers hold at least one on `listener` (the control plane hands connections out in
+ * turn), reading the per-worker counts only once they include every session opened (stats refresh each second).
+ */
 async function spreadOverWorkers(p: RouterPorts, port: number, listener: string, ssl: boolean, sessions: Client[]): Promise<void> {
-  await waitFor(`sessions on both workers (${listener}, ssl ${ssl})`, async () => {
+  for (let i = 0; i < 20; i++) {
     sessions.push(await open(port, ssl));
-    const st = await status(p);
-    const per = (st.workers ?? []).map((w) => w.connections[listener]?.active ?? 0);
-    return per.length === 2 && per.every((n) => n > 0) && per.reduce((a, b) => a + b, 0) >= sessions.length;
-  }, { timeoutMs: 60_000, intervalMs: 300 });
+    if (sessions.length < 2) continue;
+    const per = await waitFor(`worker stats count ${sessions.length} ${listener} sessions`, async () => {
+      const counts = ((await status(p)).workers ?? []).map((w) => w.connections[listener]?.active ?? 0);
+      return counts.length === 2 && counts[0]! + counts[1]! >= sessions.length ? counts : undefined;
+    }, { timeoutMs: 20_000, intervalMs: 200 });
+    if (per.every((n) => n > 0)) return;
+  }
+  throw new Error(`${sessions.length} ${listener} sessions all landed on one worker`);
 }
 
 describe('router workers in front of real pgha agents', { timeout: 900_000 }, () => {
@@ -102,7 +109,10 @@ describe('router workers in front of real pgha agents', { timeout: 900_000 }, ()
         const sessions: Client[] = [];
         await spreadOverWorkers(p, port, listener, ssl, sessions);
         // Every session is cancelled through a new connection; whichever worker takes it must find the query.
-        for (const s of sessions) {
+        // Connections are handed out in turn: a throwaway connection before every other cancel sends cancels to
+        // the worker that holds the session and to the one that does not.
+        for (const [i, s] of sessions.entries()) {
+          if (i % 2 === 1) await open(port, ssl).then((x) => x.end()).catch(() => undefined);
           const q = s.query('select pg_sleep(60)').then(() => 'finished', (err: { code?: string }) => err.code ?? String(err));
           let outcome: string | undefined;
           const started = Date.now();
@@ -118,6 +128,7 @@ describe('router workers in front of real pgha agents', { timeout: 900_000 }, ()
       }
     }
     const metrics = await fetch(`http://127.0.0.1:${p.metrics}/metrics`).then((r) => r.text());
+    t.diagnostic(metrics.split('\n').filter((l) => l.startsWith('pgha_router_cancel_requests_total')).join('; '));
     assert.match(metrics, /pgha_router_cancel_requests_total\{listener="write",outcome="broadcast"\} [1-9]/);
     assert.match(metrics, /pgha_router_connections_opened_total\{listener="read",backend="[^"]+"\} [1-9]/);
   });
@@ -138,6 +149,7 @@ describe('router workers in front of real pgha agents', { timeout: 900_000 }, ()
     }, { timeoutMs: 60_000, intervalMs: 300 });
     const sessions: Client[] = [];
     await spreadOverWorkers(p, p.write, 'write', false, sessions);
+    for (let i = 0; i < 4; i++) sessions.push(await open(p.write, false));
     clients.push(...sessions);
     const t0 = Date.now();
     const acks: { port: number; atMs: number; kind: 'session' | 'new' }[] = [];

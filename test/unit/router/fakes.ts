@@ -64,12 +64,15 @@ export interface FakePg {
   sockets: Set<Socket>;
   cancels: { pid: number; secret: number }[];
   sessions: number;
+  /** Bytes read by a silent fake. */
+  received: number;
   close(): Promise<void>;
 }
 
 let nextPid = 1000;
 
-export async function startFakePg(name: string, opts: { ssl?: 'S' | 'N' } = {}): Promise<FakePg> {
+/** `silent`: accepts and reads, never answers (a postmaster that hangs). */
+export async function startFakePg(name: string, opts: { ssl?: 'S' | 'N'; silent?: boolean } = {}): Promise<FakePg> {
   const pid = nextPid++;
   const sockets = new Set<Socket>();
   const fake: FakePg = {
@@ -80,6 +83,7 @@ export async function startFakePg(name: string, opts: { ssl?: 'S' | 'N' } = {}):
     sockets,
     cancels: [],
     sessions: 0,
+    received: 0,
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((r) => fake.server.close(() => r()));
@@ -92,6 +96,10 @@ export async function startFakePg(name: string, opts: { ssl?: 'S' | 'N' } = {}):
     let buf = Buffer.alloc(0);
     let mode: 'startup' | 'echo' = 'startup';
     sock.on('data', (d: Buffer) => {
+      if (opts.silent) {
+        fake.received += d.length;
+        return;
+      }
       if (mode === 'echo') {
         sock.write(d);
         return;

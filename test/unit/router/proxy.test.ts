@@ -125,6 +125,28 @@ describe('router data path with fake backends', () => {
     await waitFor('node1 again', () => router.table().leader?.member === 'node1', { timeoutMs: 5000, intervalMs: 10 });
   });
 
+  test('leader change while a write connection waits for the old leader to answer: routed to the new leader, not closed', async () => {
+    const hung = await startFakePg('node4', { silent: true });
+    try {
+      agents.replica(apiUrl('node1'));
+      agents.primary(apiUrl('node4'));
+      source.set(viewOf('node4', [...pgs, hung], {}, 310));
+      await waitFor('node4 leads', () => router.table().leader?.member === 'node4', { timeoutMs: 5000, intervalMs: 10 });
+      const w = await open('write');
+      w.sock.write(encodeStartup({ user: 'u' }));
+      await waitFor('the startup packet reached node4', () => hung.received > 0, { timeoutMs: 5000, intervalMs: 10 });
+      agents.replica(apiUrl('node4'));
+      agents.primary(apiUrl('node1'));
+      source.set(viewOf('node1', [...pgs, hung], {}, 320));
+      await w.until('ReadyForQuery', (b) => b.includes(Buffer.from([0x5a, 0, 0, 0, 5])));
+      assert.equal(w.key().pid, pgs[0]!.pid);
+      w.close();
+    } finally {
+      source.set(viewOf('node1', pgs, {}, 330));
+      await hung.close();
+    }
+  });
+
   test('no leader: a new write connection waits and goes through when the leader appears', async () => {
     source.set(viewOf(undefined, pgs, {}, 400));
     await waitFor('no leader', () => router.table().leader === undefined, { timeoutMs: 2000, intervalMs: 10 });
