@@ -240,12 +240,15 @@ async function main(): Promise<void> {
     const limit = fdLimit();
     const idle = measured ? Math.min(o.idle, Math.floor((limit - 200) / 2)) : 0;
     if (measured && idle < o.idle) console.log(`(open-file limit ${limit}: ${idle} idle connections instead of ${o.idle}; raise ulimit -n to go further)`);
-    if (idle > 0) {
-      const backend = await startFakeBackendProcess();
+    const backend = idle > 0 ? await startFakeBackendProcess() : undefined;
+    if (backend) {
       cleanups.push(() => stopChild(backend.child));
       await writeKeys(store, 'idle', [{ name: 'fake1', pgPort: backend.port, apiPort: agent.port }]);
-      const auto = modes.some((m) => m.name === 'router-auto' && !m.na);
-      const started = await startRouterProcess(dir, 'router-idle', etcd.endpoint, 'idle', auto ? 'auto' : undefined);
+    }
+    // One process, then workers: auto (when this build has workers): the target is for the whole router either way.
+    const idleModes = !backend ? [] : modes.some((m) => m.name === 'router-auto' && !m.na) ? [false, true] : [false];
+    for (const auto of idleModes) {
+      const started = await startRouterProcess(dir, auto ? 'router-idle-auto' : 'router-idle-1', etcd.endpoint, 'idle', auto ? 'auto' : undefined);
       if ('unsupported' in started) throw new Error('router-idle: workers refused although router-auto ran');
       cleanups.push(() => stopChild(started.child));
       const before = treeMemory(started.child.pid!);
@@ -267,6 +270,7 @@ async function main(): Promise<void> {
           `${(perPairMb * 1024).toFixed(1)} kB per connection pair; ${verdict}`,
       );
       for (const s of socks) s.destroy();
+      await stopChild(started.child);
     }
   } finally {
     await cleanup();
