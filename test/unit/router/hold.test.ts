@@ -1,38 +1,8 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { HoldQueue, type Scheduler } from '../../../src/router/hold';
+import { HoldQueue } from '../../../src/router/hold';
+import { ManualClock } from './manual-clock';
 
-/** A manual clock: timers fire only when the test advances time. */
-class ManualClock implements Scheduler {
-  t = 0;
-  private timers = new Map<number, { at: number; fn: () => void }>();
-  private next = 1;
-  now(): number {
-    return this.t;
-  }
-  setTimer(fn: () => void, ms: number): unknown {
-    const id = this.next++;
-    this.timers.set(id, { at: this.t + ms, fn });
-    return id;
-  }
-  clearTimer(h: unknown): void {
-    this.timers.delete(h as number);
-  }
-  get pending(): number {
-    return this.timers.size;
-  }
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      const due = [...this.timers.entries()].filter(([, v]) => v.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
-      if (!due) break;
-      this.timers.delete(due[0]);
-      this.t = Math.max(this.t, due[1].at);
-      due[1].fn();
-    }
-    this.t = end;
-  }
-}
 
 describe('hold queue', () => {
   test('an entry expires exactly at its deadline, not before', () => {

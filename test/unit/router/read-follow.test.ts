@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import { deriveRoutingTable } from '../../../src/router/routing';
 import { planReadFollow, type ReadEnd, type ReadFollowPlan } from '../../../src/router/read-follow';
 import { ReadFollowTimers } from '../../../src/router/read-follow-timers';
-import type { Scheduler } from '../../../src/router/hold';
+import { ManualClock } from './manual-clock';
 import { createLogger } from '../../../src/log/logger';
 import type { EndSessionsConfig, ListenerConfig, MemberHealth, MemberLag, RoutingTable } from '../../../src/router/types';
 import { aMember, aView } from '../../support/builders';
@@ -141,36 +141,6 @@ describe('read-follow: lag and tags', () => {
   });
 });
 
-/** A manual clock: timers fire only when the test advances time. */
-class ManualClock implements Scheduler {
-  t = 0;
-  private timers = new Map<number, { at: number; fn: () => void }>();
-  private next = 1;
-  now(): number {
-    return this.t;
-  }
-  setTimer(fn: () => void, ms: number): unknown {
-    this.timers.set(this.next, { at: this.t + ms, fn });
-    return this.next++;
-  }
-  clearTimer(h: unknown): void {
-    this.timers.delete(h as number);
-  }
-  get armed(): number {
-    return this.timers.size;
-  }
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      const due = [...this.timers.entries()].filter(([, v]) => v.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
-      if (!due) break;
-      this.timers.delete(due[0]);
-      this.t = due[1].at;
-      due[1].fn();
-    }
-    this.t = end;
-  }
-}
 
 function harness(open: Record<string, number> = { 'read/node2': 3 }) {
   const clock = new ManualClock();
@@ -197,7 +167,7 @@ describe('read-follow timers', () => {
     const h = harness();
     h.timers.apply({ end: [anEnd('promoted', 0)], back: [] });
     assert.equal(h.sessions.size, 0);
-    assert.equal(h.clock.armed, 0);
+    assert.equal(h.clock.pending, 0);
     assert.deepEqual(h.counted, [['read', 'promoted', 3]]);
     assert.equal(h.ended().length, 1);
     assert.deepEqual(
@@ -211,7 +181,7 @@ describe('read-follow timers', () => {
     h.timers.apply({ end: [anEnd('lag', 30_000)], back: [] });
     h.clock.advance(10_000);
     h.timers.apply({ end: [anEnd('lag', 30_000)], back: [] });
-    assert.equal(h.clock.armed, 1);
+    assert.equal(h.clock.pending, 1);
     h.clock.advance(19_999);
     assert.equal(h.sessions.size, 1, 'still open 1 ms before the grace ends');
     h.clock.advance(1);
@@ -228,7 +198,7 @@ describe('read-follow timers', () => {
     h.clock.advance(10_000);
     assert.equal(h.sessions.size, 1);
     assert.deepEqual(h.counted, []);
-    assert.equal(h.clock.armed, 0);
+    assert.equal(h.clock.pending, 0);
     assert.ok(h.lines.some((l) => l.msg === 'member back in the read pool: its sessions stay'));
   });
 
@@ -240,7 +210,7 @@ describe('read-follow timers', () => {
     h.timers.apply({ end: [anEnd('tags', 60_000, 'node3')], back: [] });
     h.clock.advance(5_000);
     assert.deepEqual(h.counted, [['read', 'promoted', 2], ['read', 'lag', 1]]);
-    assert.equal(h.clock.armed, 0);
+    assert.equal(h.clock.pending, 0);
   });
 
   test('no open session: nothing counted, no warning', () => {
@@ -256,6 +226,6 @@ describe('read-follow timers', () => {
     h.timers.stop();
     h.clock.advance(5_000);
     assert.equal(h.sessions.size, 1);
-    assert.equal(h.clock.armed, 0);
+    assert.equal(h.clock.pending, 0);
   });
 });

@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { expireWrites, shiftTable } from '../../../../src/router/workers/fence';
 import { RemoteTopology } from '../../../../src/router/workers/remote-topology';
-import type { Scheduler } from '../../../../src/router/hold';
+import { ManualClock } from '../manual-clock';
 import type { Backend, RoutingTable } from '../../../../src/router/types';
 
 const LEADER: Backend = { member: 'node1', host: '127.0.0.1', port: 5432, weight: 1 };
@@ -30,32 +30,6 @@ function aTable(o: Partial<RoutingTable> = {}): RoutingTable {
   };
 }
 
-/** A scheduler whose clock the test moves; timers fire when it passes them. */
-class FakeClock implements Scheduler {
-  private timers = new Map<number, { at: number; fn: () => void }>();
-  private next = 1;
-  constructor(public t: number) {}
-  now = (): number => this.t;
-  setTimer = (fn: () => void, ms: number): unknown => {
-    const id = this.next++;
-    this.timers.set(id, { at: this.t + ms, fn });
-    return id;
-  };
-  clearTimer = (h: unknown): void => {
-    this.timers.delete(h as number);
-  };
-  advance(ms: number): void {
-    const until = this.t + ms;
-    for (;;) {
-      const due = [...this.timers.entries()].filter(([, x]) => x.at <= until).sort((a, b) => a[1].at - b[1].at)[0];
-      if (!due) break;
-      this.timers.delete(due[0]);
-      this.t = due[1].at;
-      due[1].fn();
-    }
-    this.t = until;
-  }
-}
 
 describe('a table crossing processes', () => {
   test('every monotonic time moves by the clock difference, nothing else changes', () => {
@@ -94,7 +68,7 @@ describe('the write bound passing in a worker', () => {
 
 describe('RemoteTopology: the control plane goes quiet', () => {
   function setup(hostMinusLocal = 50_000) {
-    const clock = new FakeClock(1000);
+    const clock = new ManualClock(1000);
     const seen: RoutingTable[] = [];
     const checks: string[] = [];
     const topo = new RemoteTopology({
