@@ -7,7 +7,7 @@
  */
 import { clientTls, getJson, type ClientTls } from '../lib/json-get';
 import type { Logger } from '../log/logger';
-import type { Scheduler } from './hold';
+import type { Scheduler } from '../lib/clock';
 import type { HealthCheckConfig, MemberHealth, PatroniStatus } from './types';
 
 /** GETs a URL and returns its JSON body (any status code: a health endpoint's 503 still carries the document). */

@@ -4,22 +4,7 @@
  * unit-tested without waiting.
  */
 
-export interface Scheduler {
-  /** Monotonic ms. */
-  now(): number;
-  setTimer(fn: () => void, ms: number): unknown;
-  clearTimer(handle: unknown): void;
-}
-
-export const realScheduler: Scheduler = {
-  now: () => performance.now(),
-  setTimer: (fn, ms) => {
-    const t = setTimeout(fn, Math.max(0, ms));
-    t.unref?.();
-    return t;
-  },
-  clearTimer: (h) => clearTimeout(h as NodeJS.Timeout),
-};
+import type { Scheduler } from '../lib/clock';
 
 interface Entry<T> {
   item: T;

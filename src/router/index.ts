@@ -6,7 +6,7 @@ import type { Logger } from '../log/logger';
 import type { ClusterStore } from '../dcs/store';
 import { ConfigError } from '../lib/errors';
 import { RouterMetrics } from '../metrics/router-metrics';
-import { realScheduler, type Scheduler } from './hold';
+import { realScheduler, type Scheduler } from '../lib/clock';
 import { healthTls, type FetchJson } from './health';
 import { LeaderChanges } from './leader-changes';
 import { Router } from './router';

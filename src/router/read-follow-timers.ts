@@ -6,7 +6,7 @@
  * cancelled. The ending itself (the router's kill path) and the counting are injected.
  */
 import type { Logger } from '../log/logger';
-import type { Scheduler } from './hold';
+import type { Scheduler } from '../lib/clock';
 import type { ReadEnd, ReadFollowPlan } from './read-follow';
 import type { ReadExitCause } from './types';
 

@@ -8,7 +8,7 @@ import { EtcdStore } from '../dcs/etcd/etcd-store';
 import type { ClusterStore } from '../dcs/store';
 import type { Logger } from '../log/logger';
 import { clusterKeys } from '../model/keys';
-import type { Scheduler } from './hold';
+import type { Scheduler } from '../lib/clock';
 import type { ViewSource } from './topology';
 import type { RouterConfig } from './types';
 

@@ -7,7 +7,7 @@
  */
 import type { Logger } from '../log/logger';
 import type { ClusterView } from '../model/cluster';
-import type { Scheduler } from './hold';
+import type { Scheduler } from '../lib/clock';
 import { HealthChecker, type FetchJson } from './health';
 import { LagTracker } from './lag';
 import { deriveRoutingTable, sameRouting, type RoutingConfig } from './routing';

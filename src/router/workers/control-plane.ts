@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { AggregatorRegistry } from 'prom-client';
 import type { Logger } from '../../log/logger';
 import type { RouterMetrics } from '../../metrics/router-metrics';
-import type { Scheduler } from '../hold';
+import type { Scheduler } from '../../lib/clock';
 import type { RouterConfig, RoutingTable } from '../types';
 import { shiftTable } from './fence';
 import { hostMonotonicMs, type FromWorker, type ToWorker, type WorkerStats } from './messages';

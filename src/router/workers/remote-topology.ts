@@ -4,7 +4,7 @@
  * lost etcd and could not say so), the worker drops the leader itself at the bound: one timer, on the injected
  * scheduler. No worker routes a write on a table older than the bound, whatever the control plane does.
  */
-import type { Scheduler } from '../hold';
+import type { Scheduler } from '../../lib/clock';
 import type { TableSource } from '../router';
 import type { RoutingTable } from '../types';
 import { expireWrites, shiftTable } from './fence';

@@ -8,7 +8,7 @@
  */
 import { createLogger, type Logger } from '../../log/logger';
 import { RouterMetrics } from '../../metrics/router-metrics';
-import { realScheduler } from '../hold';
+import { realScheduler } from '../../lib/clock';
 import { Router } from '../router';
 import { hostMonotonicMs, type FromWorker, type ToWorker, type WorkerStats } from './messages';
 import { RemoteTopology } from './remote-topology';

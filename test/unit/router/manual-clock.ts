@@ -1,4 +1,4 @@
-import type { Scheduler } from '../../../src/router/hold';
+import type { Scheduler } from '../../../src/lib/clock';
 
 /** A manual clock for the router's timers: they fire only when the test advances time, in deadline order. */
 export class ManualClock implements Scheduler {
@@ -7,6 +7,10 @@ export class ManualClock implements Scheduler {
   constructor(public t = 0) {}
   now(): number {
     return this.t;
+  }
+  /** A fixed epoch plus the manual time. */
+  wallNow(): number {
+    return 1_700_000_000_000 + this.t;
   }
   setTimer(fn: () => void, ms: number): unknown {
     const id = this.next++;
