@@ -67,7 +67,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
     logger: logger.child({ component: 'router-topology' }),
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
     onTable: (table, prev) => {
-      leaderChanges.record(table, prev, Date.now());
+      leaderChanges.record(table, prev, scheduler.wallNow());
       router?.onTable(table, prev);
     },
     onCheck: (member, ok, ms) => metrics?.healthCheck(member, ok, ms),
@@ -196,7 +196,8 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
     await router.listen();
     if (config.metrics) await startStatus(config.metrics);
   } catch (err) {
-    await router.stop().catch(() => undefined);
+    // The start failure is what the caller needs; a failed stop of the half-started router is only logged.
+    await router.stop().catch((stopErr: unknown) => logger.warn({ err: stopErr }, 'router stop after a failed start failed'));
     if (statusServer) await closeServer(statusServer.server);
     await closeSource();
     throw err;
