@@ -132,7 +132,7 @@ export class BackendConnect {
     s.errored = false;
     s.server = undefined;
     server.destroy();
-    s.reader = new Reader(s.client, 'client', this.ctx.config().startup.maxPacketBytes * 2);
+    s.reader = new Reader(s.client, 'client', this.ctx.deps.scheduler, this.ctx.config().startup.maxPacketBytes * 2);
     this.failed(s, backend, generation, Object.assign(new Error('closed before its first reply'), { code: 'ECONNRESET' }));
   }
 

@@ -43,7 +43,7 @@ export class FirstPacket {
       s.errored = true;
     });
     client.once('close', () => this.onClientClose(s));
-    s.reader = reader ?? new Reader(client, 'client', this.ctx.config().startup.maxPacketBytes * 2);
+    s.reader = reader ?? new Reader(client, 'client', this.ctx.deps.scheduler, this.ctx.config().startup.maxPacketBytes * 2);
     void this.read(s);
   }
 

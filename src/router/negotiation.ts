@@ -29,7 +29,7 @@ export class Negotiation {
       }
       if (packet.kind === 'ssl' || packet.kind === 'gssenc') {
         server.write(raw);
-        const reply = await s.link!.answer(connectTimeoutMs);
+        const reply = await s.link!.answer(connectTimeoutMs, this.ctx.deps.scheduler);
         if (isClosed(s)) return;
         if (reply[0] === 0x4e /* N */) {
           if (reply.length > 1) throw new Error('backend sent data after refusing encryption');

@@ -6,6 +6,7 @@
  * PostgreSQL. Each refusal is counted in pgha_router_connections_refused_total by reason.
  */
 import type { Socket } from 'node:net';
+import type { Scheduler } from '../lib/clock';
 import type { Logger } from '../log/logger';
 import { inNetworks } from './cidr';
 import { parseProxyHeader, type ProxyHeader } from './proxy-protocol';
@@ -15,8 +16,8 @@ import type { ListenerConfig, RefusalReason, RouterConfig } from './types';
 export interface ProxyAcceptDeps {
   metrics: { refused(listener: string, reason: RefusalReason): void };
   logger: Logger;
-  /** Monotonic ms (the router's scheduler). */
-  now(): number;
+  /** The router's scheduler: the header's deadline and the refusal log's period. */
+  scheduler: Scheduler;
 }
 
 /** A refused source or header logs one warning per listener per this period (with the count), not one per connection. */
@@ -43,7 +44,7 @@ export class ProxyAccept {
       this.refuse(l, 'proxy_untrusted', socketAddress, 'source is not in the trusted proxy_protocol networks');
       return undefined;
     }
-    const reader = new Reader(client, 'client', startup.maxPacketBytes * 2);
+    const reader = new Reader(client, 'client', this.deps.scheduler, startup.maxPacketBytes * 2);
     let header: ProxyHeader;
     this.reading.add(client);
     try {
@@ -81,7 +82,7 @@ export class ProxyAccept {
 
   private refuse(l: ListenerConfig, reason: RefusalReason, proxy: string, problem: string): void {
     this.deps.metrics.refused(l.name, reason);
-    const now = this.deps.now();
+    const now = this.deps.scheduler.now();
     const last = this.logged.get(l.name);
     if (last && now - last.atMs < REFUSAL_LOG_MS) {
       last.unlogged++;

@@ -4,6 +4,7 @@
  * whatever was read but not consumed, so not a byte is lost when the pipes take over.
  */
 import type { Socket } from 'node:net';
+import type { Scheduler } from '../lib/clock';
 import { parseFrontendPacket, type FrontendPacket } from './wire';
 
 export class ClosedError extends Error {
@@ -31,6 +32,8 @@ export class Reader {
   constructor(
     private readonly socket: Socket,
     private readonly what: string,
+    /** Deadlines run on the router's monotonic clock and timers. */
+    private readonly clock: Scheduler,
     /** Stop reading once this much is buffered (the caller only ever needs one bounded packet). */
     private readonly pauseAbove = 64 * 1024,
   ) {
@@ -46,7 +49,7 @@ export class Reader {
 
   /** The first client packet (or the next one after an 'N' to SSLRequest/GSSENCRequest), within `timeoutMs`. */
   async packet(maxLength: number, timeoutMs: number): Promise<{ packet: FrontendPacket; raw: Buffer }> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = this.clock.now() + timeoutMs;
     for (;;) {
       const packet = parseFrontendPacket(this.buf ?? EMPTY, maxLength);
       if (packet.kind !== 'incomplete') {
@@ -62,7 +65,7 @@ export class Reader {
    * `incomplete`, within `timeoutMs`; a result with a `length` consumes that many bytes.
    */
   async next<T extends { kind: string }>(parse: (buf: Buffer) => T, timeoutMs: number): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = this.clock.now() + timeoutMs;
     for (;;) {
       const r = parse(this.buf ?? EMPTY);
       if (r.kind !== 'incomplete') {
@@ -75,7 +78,7 @@ export class Reader {
 
   /** One byte (the backend's answer to SSLRequest/GSSENCRequest). */
   async byte(timeoutMs: number): Promise<number> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = this.clock.now() + timeoutMs;
     while (!this.buf || this.buf.length === 0) await this.more(deadline);
     return this.take(1)[0]!;
   }
@@ -102,11 +105,11 @@ export class Reader {
 
   private more(deadline: number): Promise<void> {
     if (this.closed) return Promise.reject(new ClosedError(this.what));
-    const wait = deadline - Date.now();
+    const wait = deadline - this.clock.now();
     if (wait <= 0) return Promise.reject(new TimeoutError(`${this.what} sent nothing usable in time`));
     return new Promise((resolve, reject) => {
       const waiter = (): void => {
-        clearTimeout(timer);
+        this.clock.clearTimer(timer);
         this.waiter = undefined;
         if (this.closed && this.buffered === 0) reject(new ClosedError(this.what));
         else resolve();
@@ -114,7 +117,7 @@ export class Reader {
       // Timers run before the poll phase reads sockets: on a busy event loop (a flood of connections) the packet may
       // already be in the kernel's buffer when the deadline fires. One more turn (setImmediate runs after the poll
       // phase) lets it arrive, so only a client that really sent nothing in time is timed out.
-      const timer = setTimeout(() => setImmediate(() => {
+      const timer = this.clock.setTimer(() => setImmediate(() => {
         if (this.waiter !== waiter) return;
         this.waiter = undefined;
         reject(new TimeoutError(`${this.what} sent nothing usable in time`));

@@ -65,7 +65,7 @@ export class Router implements SpliceOwner<Session> {
     this.config = config;
     this.log = deps.logger;
     this.ctx = { deps, log: deps.logger, config: () => this.config, stopping: () => this.stopping, load: new AddressCounts() };
-    this.proxyAccept = new ProxyAccept({ metrics: deps.metrics, logger: deps.logger, now: () => deps.scheduler.now() });
+    this.proxyAccept = new ProxyAccept({ metrics: deps.metrics, logger: deps.logger, scheduler: deps.scheduler });
     this.readFollow = new ReadFollowTimers(deps.scheduler, deps.logger, {
       endSessions: (listener, member) => this.endSessionsOn(listener, member),
       ended: (listener, reason, n) => deps.metrics.readSessionsEndedFor(listener, reason, n),

@@ -16,6 +16,7 @@
  * Bytes are counted from the client socket when the session closes (net.Socket counts them for free).
  */
 import type { Socket, NetConnectOpts } from 'node:net';
+import type { Scheduler } from '../lib/clock';
 import { StartupReplyScanner } from './wire';
 
 /**
@@ -71,14 +72,15 @@ export class Splice<S> {
 
   /**
    * The backend's first read after SSLRequest/GSSENCRequest: its one-byte answer and any bytes after it, within
-   * `timeoutMs`; rejects when the backend closes first. Reading stays stopped until the next step resumes it.
+   * `timeoutMs` on `clock` (passed here, not kept: an idle session costs no field for it); rejects when the backend
+   * closes first. Reading stays stopped until the next step resumes it.
    */
-  answer(timeoutMs: number): Promise<Buffer> {
+  answer(timeoutMs: number, clock: Scheduler): Promise<Buffer> {
     this.mode = 'answer';
     const server = this.server;
     return new Promise((resolve, reject) => {
       const done = (chunk: Buffer | undefined, err?: Error): void => {
-        clearTimeout(timer);
+        clock.clearTimer(timer);
         server.removeListener('close', onClose);
         this.answerWaiter = undefined;
         this.mode = 'negotiating';
@@ -86,7 +88,7 @@ export class Splice<S> {
         else resolve(chunk);
       };
       const onClose = (): void => done(undefined);
-      const timer = setTimeout(() => done(undefined, new Error('backend sent no answer in time')), timeoutMs);
+      const timer = clock.setTimer(() => done(undefined, new Error('backend sent no answer in time')), timeoutMs);
       server.once('close', onClose);
       this.answerWaiter = done;
       server.resume();

@@ -38,8 +38,6 @@ export interface TopologyOptions {
   fetch?: FetchJson;
   onTable: (table: RoutingTable, previous: RoutingTable) => void;
   onCheck?: (member: string, ok: boolean, durationMs: number) => void;
-  /** Wall-clock ms (epoch), for a switchover's `scheduled_at` only. Default Date.now. */
-  wallClock?: () => number;
 }
 
 export class Topology {
@@ -162,7 +160,7 @@ export class Topology {
         lastContactMs: this.opts.source.lastContactMs(),
         health,
         lag: this.lag,
-        wallNowMs: (this.opts.wallClock ?? Date.now)(),
+        wallNowMs: this.opts.scheduler.wallNow(), // a switchover's scheduled_at only
         ...(this.switchoverMemo ? { switchover: this.switchoverMemo } : {}),
       },
       this.config,

@@ -7,6 +7,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { silentLogger } from '../../../src/log/logger';
+import { realScheduler } from '../../../src/lib/clock';
 import { ProxyAccept } from '../../../src/router/proxy-accept';
 import { encodeProxyV1, encodeProxyV2 } from '../../../src/router/proxy-protocol';
 import type { RefusalReason } from '../../../src/router/types';
@@ -29,7 +30,7 @@ describe('proxy_protocol accept step', () => {
   };
 
   before(async () => {
-    gate = new ProxyAccept({ metrics: { refused: (_l, r) => refused.push(r) }, logger: silentLogger(), now: () => performance.now() });
+    gate = new ProxyAccept({ metrics: { refused: (_l, r) => refused.push(r) }, logger: silentLogger(), scheduler: realScheduler });
     server = createServer((sock) => accepted.push(gate.accept(sock, aListener('pp', 'primary', { proxyProtocol: networks }), startup)));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     port = (server.address() as { port: number }).port;
