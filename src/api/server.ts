@@ -23,7 +23,7 @@ import type { Logger } from '../log/logger';
 import { describe } from '../lib/errors';
 import { clusterDocument } from './cluster-doc';
 import { evaluateGenericHealth, evaluateHealth, firstSegment } from './health';
-import { patroniDocument } from '../agent/patroni-doc';
+import { patroniDocument } from '../model/patroni-format';
 import { pythonJson } from '../lib/python-format';
 import { statusPage, wantsHtml } from '../status-page/page';
 import { type AccessSettings, RestAccess } from './access';
