@@ -281,7 +281,7 @@ if [ -f dist/src/config/load.js ]; then
   if node - >"$scratch/compose.log" 2>&1 <<'EOF'
 const fs = require('fs'), path = require('path'), YAML = require('yaml');
 const { loadAgentConfig } = require('./dist/src/config/load.js');
-const { loadRouterConfig } = require('./dist/src/router/config.js');
+const { loadRouterConfig } = require('./dist/src/config/router.js');
 const dir = 'deploy/compose';
 const compose = YAML.parse(fs.readFileSync(path.join(dir, 'docker-compose.yml'), 'utf8'), { merge: true });
 const problems = [];

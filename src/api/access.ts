@@ -14,7 +14,6 @@
 import { BlockList, isIP } from 'node:net';
 import { lookup } from 'node:dns/promises';
 import type { Logger } from '../log/logger';
-import { describe } from '../lib/errors';
 import { parseAllowEntry } from '../config/restapi-access';
 
 export interface AccessSettings {
@@ -80,7 +79,7 @@ export class RestAccess {
     try {
       return await this.resolve(host);
     } catch (err) {
-      this.log.error({ host, err: describe(err) }, 'failed to resolve an allowlist host name');
+      this.log.error({ host, err }, 'failed to resolve an allowlist host name');
       return [];
     }
   }

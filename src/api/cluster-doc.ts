@@ -4,6 +4,7 @@
  */
 import type { ClusterView } from '../model/cluster';
 import type { Member } from '../model/member';
+import { parseBool } from '../config/values';
 
 export type ClusterRole = 'leader' | 'standby_leader' | 'sync_standby' | 'replica';
 
@@ -33,14 +34,6 @@ export interface ClusterDocument {
   scope: string;
   pause?: true;
   scheduled_switchover?: ScheduledSwitchover;
-}
-
-/** Patroni's parse_bool: on/true/yes/1 (any case) → true. */
-export function parseBool(value: unknown): boolean | undefined {
-  const text = String(value).toLowerCase();
-  if (['on', 'true', 'yes', '1'].includes(text)) return true;
-  if (['off', 'false', 'no', '0'].includes(text)) return false;
-  return undefined;
 }
 
 function configValue(view: ClusterView): Record<string, unknown> | undefined {

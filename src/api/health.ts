@@ -10,7 +10,7 @@ import type { AgentStatus } from '../agent/status';
 import { parseByteSize } from '../model/lsn';
 import { isPrimaryRole, memberTag } from '../model/member';
 import { isStandbyCluster } from './cluster-doc';
-import { effectiveTags, patroniDocument, type PatroniDocument } from '../agent/patroni-doc';
+import { effectiveTags, patroniDocument, type PatroniDocument } from '../model/patroni-format';
 import { pythonStr } from '../lib/python-format';
 
 export interface HealthResult {

@@ -12,8 +12,7 @@
  * Every request is answered within a bounded time and the server never throws on malformed input.
  */
 import { createServer, STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer, type ServerOptions as HttpsServerOptions } from 'node:https';
-import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -23,10 +22,13 @@ import type { Logger } from '../log/logger';
 import { describe } from '../lib/errors';
 import { clusterDocument } from './cluster-doc';
 import { evaluateGenericHealth, evaluateHealth, firstSegment } from './health';
-import { patroniDocument } from '../agent/patroni-doc';
-import { pythonJson } from '../lib/python-format';
+import { patroniDocument } from '../model/patroni-format';
 import { statusPage, wantsHtml } from '../status-page/page';
 import { type AccessSettings, RestAccess } from './access';
+import { type BodyRule, Timeout, drain, readJsonBody, sendBody, sendJson, sendStatusLine, sendText, withTimeout } from './http-io';
+import { type RestApiTls, tlsOptions } from './server-tls';
+
+export type { RestApiTls } from './server-tls';
 
 export type UnsafeMethod = 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -49,7 +51,7 @@ export interface UnsafeReply {
 
 export interface UnsafeHandler {
   /** Patroni's body rule for the endpoint: `required` → 411 without Content-Length, 400 on an empty object. */
-  body: 'none' | 'optional' | 'required';
+  body: BodyRule;
   /** Deadline for `handle` (default 30 s: a switchover waits for its outcome); past it the reply is 503. */
   timeoutMs?: number;
   handle(req: UnsafeRequest): Promise<UnsafeReply> | UnsafeReply;
@@ -77,15 +79,6 @@ export interface RestApiOptions {
   readTimeoutMs?: number;
 }
 
-export interface RestApiTls {
-  certfile: string;
-  keyfile?: string;
-  keyfilePassword?: string;
-  cafile?: string;
-  /** `required`: every client presents a valid certificate (TLS handshake); `optional`: only the write endpoints. */
-  verifyClient?: 'none' | 'optional' | 'required';
-}
-
 export interface RestApi {
   port: number;
   /** Takes over reloaded settings (the YAML re-read on SIGHUP or POST /reload); the socket stays as it is. */
@@ -93,10 +86,6 @@ export interface RestApi {
   close(): Promise<void>;
 }
 
-export const MAX_BODY_BYTES = 64 * 1024;
-/** How much of a refused body we still read (then discard) so the client sees our answer instead of a reset. */
-const DRAIN_LIMIT_BYTES = 8 * 1024 * 1024;
-const DRAIN_LIMIT_MS = 2_000;
 const DEFAULT_READ_TIMEOUT_MS = 5_000;
 const DEFAULT_UNSAFE_TIMEOUT_MS = 30_000;
 const UNSAFE_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -104,18 +93,7 @@ const UNSAFE_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DE
 const GET_SEGMENTS: ReadonlySet<string> = new Set([
   'patroni', 'cluster', 'history', 'config', 'failsafe', 'metrics', 'liveness', 'readiness',
 ]);
-const JSON_TYPE = 'application/json';
 const METRICS_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
-
-class Timeout extends Error {}
-
-function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Timeout(`${what} took longer than ${ms} ms`)), ms);
-  });
-  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
-}
 
 /** Path and query exactly as Patroni splits them: the path is not decoded or normalized. */
 export function splitRequestTarget(target: string): { path: string; query: URLSearchParams } {
@@ -142,7 +120,7 @@ export async function startRestApi(opts: RestApiOptions): Promise<RestApi> {
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     for (const [name, value] of Object.entries(access.headers())) res.setHeader(name, value);
     handle(req, res).catch((err: unknown) => {
-      log.warn({ err: describe(err), method: req.method, path: req.url }, 'REST request failed');
+      log.warn({ err, method: req.method, path: req.url }, 'REST request failed');
       if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
       else res.destroy();
     });
@@ -274,7 +252,7 @@ export async function startRestApi(opts: RestApiOptions): Promise<RestApi> {
         `${method} ${path}`,
       );
     } catch (err) {
-      log.warn({ err: describe(err), method, path }, 'REST write handler failed');
+      log.warn({ err, method, path }, 'REST write handler failed');
       return sendText(res, err instanceof Timeout ? 503 : 500, describe(err));
     }
     if (reply.body === undefined || typeof reply.body === 'string') {
@@ -305,7 +283,7 @@ export async function startRestApi(opts: RestApiOptions): Promise<RestApi> {
       resolve();
     });
   });
-  server.on('error', (err) => log.error({ err: describe(err) }, 'REST server error'));
+  server.on('error', (err) => log.error({ err }, 'REST server error'));
   const port = (server.address() as AddressInfo).port;
   log.info({ host: opts.listen.host, port, tls: opts.tls !== undefined }, 'REST API listening');
 
@@ -324,27 +302,6 @@ export async function startRestApi(opts: RestApiOptions): Promise<RestApi> {
   };
 }
 
-/** Reads the certificate files once at start; a missing or unreadable file fails the start with its path. */
-function tlsOptions(tls: RestApiTls): HttpsServerOptions {
-  const read = (file: string, what: string): Buffer => {
-    try {
-      return readFileSync(file);
-    } catch (err) {
-      throw new Error(`restapi.${what} ${file}: ${describe(err)}`);
-    }
-  };
-  const verify = tls.verifyClient ?? 'none';
-  return {
-    cert: read(tls.certfile, 'certfile'),
-    // Patroni: keyfile defaults to the certfile (a PEM holding both).
-    key: read(tls.keyfile ?? tls.certfile, tls.keyfile ? 'keyfile' : 'certfile'),
-    ...(tls.keyfilePassword !== undefined ? { passphrase: tls.keyfilePassword } : {}),
-    ...(tls.cafile ? { ca: read(tls.cafile, 'cafile') } : {}),
-    requestCert: verify !== 'none',
-    rejectUnauthorized: verify === 'required',
-  };
-}
-
 /** `*` or empty: every interface, IPv6 and IPv4 (Patroni binds the wildcard); `0.0.0.0`: every IPv4 interface. */
 export function listenHost(host: string): string | undefined {
   return host === '*' || host === '' ? undefined : host;
@@ -358,113 +315,3 @@ function validConfig(view: ClusterView | undefined): Record<string, unknown> | u
   return view?.config?.valid ? view.config.value : undefined;
 }
 
-/**
- * Reads the JSON object body by Patroni's rules. Returns the object, or the status code to answer with:
- * 411 (no Content-Length where a body is required), 413 (over 64 KiB), 400 (empty, invalid, or not an object).
- */
-async function readJsonBody(req: IncomingMessage, rule: UnsafeHandler['body']): Promise<Record<string, unknown> | number> {
-  if (rule === 'none') {
-    await drain(req);
-    return {};
-  }
-  const declared = req.headers['content-length'];
-  if (declared === undefined) {
-    await drain(req);
-    return rule === 'required' ? 411 : {};
-  }
-  const length = Number(declared);
-  if (!Number.isInteger(length) || length < 0) return 400;
-  if (length > MAX_BODY_BYTES) {
-    await drain(req);
-    return 413;
-  }
-  if (length === 0 && rule === 'optional') return {};
-  const text = await readLimited(req, MAX_BODY_BYTES);
-  if (text === undefined) return 413;
-  try {
-    const parsed: unknown = JSON.parse(text);
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return 400;
-    const obj = parsed as Record<string, unknown>;
-    return rule === 'required' && Object.keys(obj).length === 0 ? 400 : obj;
-  } catch {
-    return 400;
-  }
-}
-
-function readLimited(req: IncomingMessage, limit: number): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let overflow = false;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= limit) chunks.push(chunk);
-      else if (!overflow) {
-        overflow = true;
-        void drain(req).then(() => resolve(undefined));
-      }
-    });
-    req.once('end', () => resolve(overflow ? undefined : Buffer.concat(chunks).toString('utf8')));
-    req.once('error', () => resolve(undefined));
-    req.once('close', () => resolve(overflow ? undefined : Buffer.concat(chunks).toString('utf8')));
-  });
-}
-
-/**
- * Reads and discards what is left of a request body (bounded in bytes and time) before an early answer, so the
- * client reads our status instead of a connection reset caused by unread data.
- */
-function drain(req: IncomingMessage): Promise<void> {
-  if (req.complete || req.readableEnded) return Promise.resolve();
-  return new Promise((resolve) => {
-    let seen = 0;
-    const done = (): void => {
-      clearTimeout(timer);
-      req.off('data', onData);
-      resolve();
-    };
-    const onData = (chunk: Buffer): void => {
-      seen += chunk.length;
-      if (seen > DRAIN_LIMIT_BYTES) {
-        req.pause();
-        done();
-      }
-    };
-    const timer = setTimeout(done, DRAIN_LIMIT_MS);
-    req.on('data', onData);
-    req.once('end', done);
-    req.once('error', done);
-    req.once('close', done);
-    req.resume();
-  });
-}
-
-function sendBody(
-  res: ServerResponse,
-  code: number,
-  body: string,
-  contentType: string,
-  headers: Record<string, string> = {},
-): void {
-  res.writeHead(code, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body), ...headers });
-  res.end(body);
-}
-
-function sendJson(res: ServerResponse, code: number, value: unknown, headers?: Record<string, string>): void {
-  sendBody(res, code, pythonJson(value), JSON_TYPE, headers);
-}
-
-function sendText(res: ServerResponse, code: number, text: string, headers?: Record<string, string>): void {
-  sendBody(res, code, text, 'text/html', headers);
-}
-
-/**
- * Patroni's `_write_status_code_only`: the status line and an empty line, no headers, no body, then close.
- * HAProxy `option httpchk` and Consul checks read only this.
- */
-function sendStatusLine(res: ServerResponse, code: number): void {
-  const line = `HTTP/1.0 ${code} ${STATUS_CODES[code] ?? ''}\r\n\r\n`;
-  // A pipelined request gets its socket only once the responses before it are done.
-  if (res.socket) res.socket.end(line);
-  else res.once('socket', (socket) => socket.end(line));
-}

@@ -189,7 +189,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, source?: { f
   });
   if (source) reloadLocalConfig = configReloader({ config, file: source.file, env: source.env, api, logger: logger.child({ component: 'config' }), setLogLevel: (level) => (logger.level = level) });
   const router = config.router ? await (await import('./router-command')).startEmbeddedRouter(config, logger) : undefined;
-  void cache.start().catch((err) => logger.warn({ err: String(err) }, 'watch did not start; relying on loop_wait'));
+  void cache.start().catch((err) => logger.warn({ err }, 'watch did not start; relying on loop_wait'));
   runner.start();
   logger.info({ api: api.port, dataDir: config.postgresql.dataDir }, 'agent started');
 
@@ -197,7 +197,8 @@ export async function runAgent(config: AgentConfig, logger: Logger, source?: { f
     logger.info({ stopPostgres }, 'agent stopping');
     cache.stop();
     stopOperations.abort();
-    await router?.stop().catch(() => undefined);
+    // The agent stops anyway (postgres and the leader key matter more than the router's drain); say why it was cut.
+    await router?.stop().catch((err: unknown) => logger.warn({ err }, 'embedded router did not stop cleanly'));
     await runner.stop({ stopPostgres });
     await api.close();
     await store.close();

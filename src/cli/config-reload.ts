@@ -53,7 +53,7 @@ export function configReloader(d: ConfigReloadDeps): () => Promise<LocalReloadOu
     } catch (err) {
       const error = describe(err).startsWith(source) ? describe(err) : `${source}: ${describe(err)}`;
       const message = `reload refused, the running configuration is kept: ${error}`;
-      d.logger.error({ source, error }, 'configuration reload refused');
+      d.logger.error({ source, err }, 'configuration reload refused');
       return { ok: false, message };
     }
     const plan = planReload(d.config, next);
@@ -61,7 +61,7 @@ export function configReloader(d: ConfigReloadDeps): () => Promise<LocalReloadOu
       await d.api.update(restApiSettings(plan.config));
     } catch (err) {
       const message = `reload refused, the running configuration is kept: ${describe(err)}`;
-      d.logger.error({ source, error: describe(err) }, 'configuration reload refused');
+      d.logger.error({ source, err }, 'configuration reload refused');
       return { ok: false, message };
     }
     applyReloadPlan(d.config, plan);

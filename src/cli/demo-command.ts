@@ -9,7 +9,8 @@ import { readCluster } from '../dcs/read';
 import { clusterKeys } from '../model/keys';
 import { renderList } from '../ctl/list';
 import { createLogger } from '../log/logger';
-import { loadRouterConfig, startRouter } from '../router/index';
+import { loadRouterConfig } from '../config/router';
+import { startRouter } from '../router/index';
 import type { ClusterView } from '../model/cluster';
 
 const HELP = `Usage: pgha demo [--dir DIR] [--keep]

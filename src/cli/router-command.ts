@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { createLogger, type Logger } from '../log/logger';
 import type { AgentConfig } from '../config/types';
-import { loadRouterConfig, parseRouterFlags, startRouter, type RouterConfig } from '../router/index';
+import { loadRouterConfig } from '../config/router';
+import { parseRouterFlags } from '../config/router-flags';
+import { startRouter, type RouterConfig } from '../router/index';
 
 const HELP = `Usage: pgha router -c router.yml
        pgha router --etcd HOST:PORT --scope NAME [--namespace /service/] [--write ADDR:PORT] [--read ADDR:PORT] [--metrics ADDR:PORT]
@@ -45,6 +47,7 @@ export async function runRouterCommand(argv: string[]): Promise<number> {
   if (fileIdx >= 0 && !file) throw new Error('-c needs a file');
   const config = file ? loadFile(file) : parseRouterFlags(argv);
   const logger = createLogger({ base: { component: 'router' } });
+  logWarnings(config, logger);
   const router = await startRouter(config, { logger });
   logger.info({ ports: router.ports }, 'router started');
   await new Promise<void>((resolve) => {
@@ -58,7 +61,7 @@ export async function runRouterCommand(argv: string[]): Promise<number> {
     process.on('SIGINT', stop);
     process.on('SIGHUP', () => {
       if (!file) return;
-      const refused = (err: unknown) => logger.error({ err: String(err) }, 'reload refused: keeping the running configuration');
+      const refused = (err: unknown) => logger.error({ err }, 'reload refused: keeping the running configuration');
       try {
         router.reload(loadFile(file)).then(() => logger.info({ file }, 'configuration reloaded'), refused);
       } catch (err) {
@@ -67,6 +70,11 @@ export async function runRouterCommand(argv: string[]): Promise<number> {
     });
   });
   return 0;
+}
+
+/** Settings accepted but not used (e.g. etcd `hosts` beside `url`): said once, as the agent does for its file. */
+function logWarnings(config: RouterConfig, logger: Logger): void {
+  for (const warning of config.warnings ?? []) logger.warn({ source: config.source, warning }, 'router configuration accepted with a warning');
 }
 
 /**
@@ -108,5 +116,7 @@ export async function startEmbeddedRouter(config: AgentConfig, logger: Logger): 
     },
   };
   const routerConfig = loadRouterConfig({ ...doc, health: inheritedHealth(config) }, `${config.source} (router:)`);
-  return startRouter(routerConfig, { logger: logger.child({ component: 'router' }) });
+  const routerLogger = logger.child({ component: 'router' });
+  logWarnings(routerConfig, routerLogger);
+  return startRouter(routerConfig, { logger: routerLogger });
 }

@@ -6,12 +6,21 @@ import { type ParseContext, type YamlMap, describeValue, optionalMap, optionalSt
 
 export const DEFAULT_ETCD_PORT = 2379;
 
+/** How a program reads the section beyond the agent's rules. */
+export interface DcsSectionOptions {
+  /**
+   * The router's rule: `cacert` or `cert` turn TLS on (protocol https) whatever `protocol` says, instead of a
+   * warning that they are unused over http (the agent keeps Patroni's rule: protocol alone decides).
+   */
+  tlsFilesImplyHttps?: boolean;
+}
+
 /**
- * The DCS section. pgha speaks the etcd v3 API whether the file says `etcd:` (v2 in Patroni) or `etcd3:`; which
+ * The DCS section, for the agent, patronictl-style commands and the router alike. pgha speaks the etcd v3 API whether the file says `etcd:` (v2 in Patroni) or `etcd3:`; which
  * one was used is recorded so the agent can say once that `--enable-v2` is not needed. Patroni's endpoint
  * precedence is kept: proxy > url > hosts > host.
  */
-export function parseDcsSection(doc: YamlMap, ctx: ParseContext): EtcdConfig {
+export function parseDcsSection(doc: YamlMap, ctx: ParseContext, options: DcsSectionOptions = {}): EtcdConfig {
   for (const dcs of UNSUPPORTED_DCS) {
     if (doc[dcs] !== undefined) {
       const fromEnv = [...ctx.envOrigins.entries()].find(([path]) => path.startsWith(`${dcs}.`))?.[1];
@@ -40,10 +49,10 @@ export function parseDcsSection(doc: YamlMap, ctx: ParseContext): EtcdConfig {
   const map = optionalMap(doc[section], section, ctx);
   if (!map) throw new ConfigError(section, 'is empty', `list the endpoints, e.g. ${section}: {hosts: 127.0.0.1:2379}`);
   checkSectionKeys(map, section, ETCD_KEYS, ctx);
-  return parseEtcdMap(map, section, ctx);
+  return parseEtcdMap(map, section, ctx, options);
 }
 
-function parseEtcdMap(map: YamlMap, section: 'etcd' | 'etcd3', ctx: ParseContext): EtcdConfig {
+function parseEtcdMap(map: YamlMap, section: 'etcd' | 'etcd3', ctx: ParseContext, options: DcsSectionOptions): EtcdConfig {
   const protocolText = optionalString(map, 'protocol', section, ctx);
   let protocol = parseProtocol(protocolText, `${section}.protocol`, ctx);
   let username = optionalText(map, 'username', section, ctx);
@@ -83,9 +92,11 @@ function parseEtcdMap(map: YamlMap, section: 'etcd' | 'etcd3', ctx: ParseContext
   }
   if ((config.cert === undefined) !== (config.key === undefined)) {
     const missing = config.cert === undefined ? 'cert' : 'key';
-    throw new ConfigError(`${section}.${missing}`, 'is missing: a client certificate needs both cert and key', `set both ${section}.cert and ${section}.key`);
+    throw new ConfigError(`${section}.${missing}`, 'is missing: a client certificate needs both cert and key', `set both ${section}.cert and ${section}.key (the client certificate's key file)`);
   }
-  if (protocolText === undefined && protocol === 'http' && (config.cacert || config.cert)) {
+  if (options.tlsFilesImplyHttps && (config.cacert || config.cert)) {
+    config.protocol = 'https';
+  } else if (protocolText === undefined && protocol === 'http' && (config.cacert || config.cert)) {
     ctx.warnings.push(`${section}: cacert/cert are set but protocol is http (the default); set ${section}.protocol: https to use TLS`);
   }
   return config;
@@ -95,7 +106,7 @@ function parseProtocol(value: string | undefined, field: string, ctx: ParseConte
   if (value === undefined) return 'http';
   const lower = value.trim().toLowerCase();
   if (lower === 'http' || lower === 'https') return lower;
-  throw wrongValue(field, value, '"http" or "https"', 'set protocol: http or protocol: https', ctx);
+  throw wrongValue(field, value, '"http" or "https"', 'set protocol: http or https', ctx);
 }
 
 /** `hosts`: a list, or a comma-separated string with or without spaces (`ty-db1:2379, ty-db2:2379`). */
@@ -104,16 +115,20 @@ function parseHostsValue(value: unknown, field: string, defaultPort: number, ctx
   if (typeof value === 'string') items = value.split(',');
   else if (Array.isArray(value)) items = value;
   else throw wrongValue(field, value, 'a list or a comma-separated string of host:port', 'write e.g. hosts: h1:2379,h2:2379,h3:2379', ctx);
-  const hosts = items
-    .map((item, i) => ({ item: typeof item === 'string' ? item.trim() : item, i }))
-    .filter(({ item }) => item !== '')
-    .map(({ item, i }) => {
-      const itemField = Array.isArray(value) ? `${field}[${i}]` : field;
-      if (typeof item === 'string' && /^https?:\/\//i.test(item)) return parseEtcdUrl(item, itemField, ctx).host;
-      return parseHostPort(item, itemField, { defaultPort, example: '127.0.0.1:2379' }, ctx);
-    });
-  if (hosts.length === 0) throw new ConfigError(field, `got ${describeValue(value, field, ctx)}, which lists no host`, 'write e.g. hosts: 127.0.0.1:2379');
-  return hosts;
+  // One trailing comma in the string form is a harmless typo (Patroni's client skips the empty endpoint it makes);
+  // any other empty entry, or one with a port and no host, is refused: it would name no etcd server.
+  if (typeof value === 'string' && items.length > 1 && String(items[items.length - 1]).trim() === '') items = items.slice(0, -1);
+  return items.map((raw, i) => {
+    const item = typeof raw === 'string' ? raw.trim() : raw;
+    const itemField = Array.isArray(value) ? `${field}[${i}]` : field;
+    const hp = typeof item === 'string' && /^https?:\/\//i.test(item)
+      ? parseEtcdUrl(item, itemField, ctx).host
+      : parseHostPort(item, itemField, { defaultPort, example: '127.0.0.1:2379' }, ctx);
+    if (hp.host === '') {
+      throw new ConfigError(`${field}[${i}]`, `got ${describeValue(raw, field, ctx)}, which names no host`, 'write host:port, e.g. hosts: 127.0.0.1:2379,127.0.0.2:2379 (no empty entries)');
+    }
+    return hp;
+  });
 }
 
 interface ParsedEtcdUrl {

@@ -3,7 +3,7 @@
  * `pgha_progress` field of the member's GET /patroni (Patroni agents have none: nothing is printed for them) and
  * printed on a terminal as one line rewritten in place, elsewhere as one line per change of step or percent.
  */
-import type { PghaProgress } from '../agent/patroni-doc';
+import type { PghaProgress } from '../model/patroni-format';
 import { formatDuration, formatKb, formatRate } from '../lib/progress';
 import type { CtlIo, CtlSession } from './session';
 

@@ -11,7 +11,8 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AgentStatus } from '../agent/status';
 import type { ActionType } from '../agent/actions';
-import { patroniDocument, type PatroniDocument } from '../agent/patroni-doc';
+import type { AgentMetricsPort } from '../agent/metrics-port';
+import { patroniDocument, type PatroniDocument } from '../model/patroni-format';
 import { isPrimaryRole } from '../model/member';
 
 export interface AgentMetricsOptions {
@@ -160,7 +161,7 @@ function offsetSeconds(tz: string | undefined): number {
 /** Keepalive round trips: from sub-millisecond on loopback up to the seconds that precede a lost lease. */
 const KEEPALIVE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-export class AgentMetrics {
+export class AgentMetrics implements AgentMetricsPort {
   readonly registry = new Registry();
   private readonly haCycles: Counter;
   private readonly actions: Counter<'action'>;

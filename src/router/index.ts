@@ -16,7 +16,9 @@ import { WorkerPool, type WorkerStatus } from './workers/control-plane';
 import { statusPage } from '../status-page/page';
 import type { RouterConfig, RoutingTable } from './types';
 
-export { loadRouterConfig, parseRouterFlags, parseDuration, DEFAULT_READ_PORT, DEFAULT_WRITE_PORT } from './config';
+export { loadRouterConfig } from '../config/router';
+export { parseRouterFlags } from '../config/router-flags';
+export { DEFAULT_READ_PORT, DEFAULT_WRITE_PORT } from '../config/router-listeners';
 export type { RouterConfig, ListenerConfig, ListenerRole, RoutingTable } from './types';
 export type { ViewSource } from './topology';
 

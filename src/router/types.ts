@@ -80,6 +80,8 @@ export type EndSessionsConfig = Readonly<Record<ReadExitCause, number | 'never'>
 export interface RouterConfig {
   /** Where this came from (file name, `flags`, `agent.yml (router:)`): used in messages. */
   source: string;
+  /** Settings accepted but ignored (e.g. etcd `hosts` beside `url`): logged once at startup; absent when none. */
+  warnings?: readonly string[];
   scope: string;
   namespace: string;
   etcd: {

@@ -112,7 +112,7 @@ export function patchConfigHandler(deps: OperationDeps): UnsafeHandler {
         const written = await deps.store.putIfModRevision(deps.keys.config, JSON.stringify(data), kv.modRevision)
           .catch((err: unknown) => err);
         if (written !== true) {
-          if (written !== false) log.warn({ err: describe(written) }, 'writing the config key failed');
+          if (written !== false) log.warn({ err: written }, 'writing the config key failed');
           return { code: 409, body: 'Conflict' };
         }
         log.info({ revision: kv.modRevision, patch: req.body }, 'config key patched');
@@ -134,14 +134,16 @@ export function putConfigHandler(deps: OperationDeps): UnsafeHandler {
       try {
         const kv = await deps.store.get(deps.keys.config);
         current = kv ? JSON.parse(kv.value) : undefined;
-      } catch {
+      } catch (err) {
+        // Unreadable or not JSON: the PUT replaces it whole anyway, so it is written rather than compared.
+        log.warn({ err }, 'reading the config key before replacing it failed');
         current = undefined;
       }
       if (!sameJson(req.body, current)) {
         try {
           await deps.store.put(deps.keys.config, JSON.stringify(req.body));
         } catch (err) {
-          log.warn({ err: describe(err) }, 'writing the config key failed');
+          log.warn({ err }, 'writing the config key failed');
           return { code: 502, body: 'Bad Gateway' };
         }
         log.info({}, 'config key replaced');

@@ -5,17 +5,16 @@
  */
 import type { OperatorRequest } from '../../agent/requests';
 import { isPrimaryRole } from '../../model/member';
+import { parseBool as parseBoolValue } from '../../config/values';
 import type { UnsafeHandler } from '../server';
 import type { OperationDeps } from './deps';
 
 /** How long a request may wait for the HA loop (loop_wait is at most a few tens of seconds; the socket idles at 60 s). */
 const LOOP_WAIT_MS = 55_000;
 
-/** Patroni's truthy strings for `force` (parse_bool). */
+/** `force` as Patroni reads it: `parse_bool(request.get('force')) or False` (config/values.ts parseBool). */
 export function parseBool(value: unknown): boolean {
-  if (typeof value === 'boolean') return value;
-  if (typeof value === 'number') return value !== 0;
-  return typeof value === 'string' && ['true', 'yes', 'on', '1', 'y', 't'].includes(value.trim().toLowerCase());
+  return value !== undefined && value !== null && parseBoolValue(value) === true;
 }
 
 /** Reinitialize's preconditions from the last view: the reason to refuse, or undefined. */

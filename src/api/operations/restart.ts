@@ -5,7 +5,6 @@
  */
 import type { AgentStatus } from '../../agent/status';
 import { isPrimaryRole } from '../../model/member';
-import { describe } from '../../lib/errors';
 import type { UnsafeHandler } from '../server';
 import type { OperationDeps } from './deps';
 import { parseSchedule } from './schedule';
@@ -184,7 +183,7 @@ export class ScheduledRestart {
     this.log.info({ schedule: c.filters.schedule.iso }, 'manual scheduled restart');
     this.deps.requests.submit({ type: 'restart' }).then(
       (outcome) => this.log[outcome.ok ? 'info' : 'warn']({ reason: outcome.message }, 'scheduled restart finished'),
-      (err: unknown) => this.log.warn({ err: describe(err) }, 'scheduled restart failed'),
+      (err: unknown) => this.log.warn({ err }, 'scheduled restart failed'),
     );
   }
 }

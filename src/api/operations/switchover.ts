@@ -158,7 +158,7 @@ export function failoverHandler(deps: OperationDeps, action: FailoverAction): Un
       try {
         await deps.store.put(deps.keys.failover, failoverValue(plan));
       } catch (err) {
-        log.warn({ err: describe(err) }, 'writing the failover key failed');
+        log.warn({ err }, 'writing the failover key failed');
         return { code: 503, body: `failed to write ${action} key into DCS` };
       }
       deps.wakeUp?.();
@@ -199,7 +199,11 @@ export function cancelSwitchoverHandler(deps: OperationDeps): UnsafeHandler {
       const view = await deps.readCluster();
       const failover = view.failover;
       if (!failover?.scheduledAt) return { code: 404, body: 'no switchover is scheduled' };
-      const ok = await deps.store.putIfModRevision(deps.keys.failover, '{}', failover.modRevision).catch(() => false);
+      const ok = await deps.store.putIfModRevision(deps.keys.failover, '{}', failover.modRevision).catch((err: unknown) => {
+        // Answered as a conflict (the operator retries); the log says whether etcd failed or the key moved on.
+        deps.logger.warn({ component: 'operations', err }, 'deleting the scheduled switchover failed');
+        return false;
+      });
       if (!ok) return { code: 409, body: 'Conflict' };
       deps.logger.info({ component: 'operations', scheduledAt: failover.scheduledAt }, 'scheduled switchover deleted');
       return { code: 200, body: 'scheduled switchover deleted' };

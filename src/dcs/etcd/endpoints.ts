@@ -9,7 +9,7 @@
  */
 import { Etcd3, type IOptions } from 'etcd3';
 import { noop } from 'cockatiel';
-import { DcsUnavailableError, describe } from '../../lib/errors';
+import { DcsUnavailableError } from '../../lib/errors';
 import type { Logger } from '../../log/logger';
 import { LeaseNotFoundError } from '../store';
 import { AttemptTimeoutError, classifyFailure } from './failures';
@@ -113,7 +113,7 @@ export class EndpointSet {
         lastErr = err;
         this.markFailed(ep);
         if (safety === 'cas' && kind === 'ambiguous') throw new DcsUnavailableError(`${what} (${ep.address}, outcome unknown)`, err);
-        if (i < n - 1) this.opts.logger?.warn({ endpoint: ep.address, err: describe(err), what }, 'etcd endpoint failed; trying the next');
+        if (i < n - 1) this.opts.logger?.warn({ endpoint: ep.address, err, what }, 'etcd endpoint failed; trying the next');
       }
     }
     throw new DcsUnavailableError(`${what} (tried ${tried.join(', ') || 'no endpoint: deadline spent'})`, lastErr);

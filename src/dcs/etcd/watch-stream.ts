@@ -111,6 +111,6 @@ function guard(logger: Logger | undefined, handler: string, fn: () => void): voi
   try {
     fn();
   } catch (err) {
-    logger?.error({ handler, err: describe(err) }, 'watch handler threw');
+    logger?.error({ handler, err }, 'watch handler threw');
   }
 }

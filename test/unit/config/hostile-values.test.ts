@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { ConfigError } from '../../../src/lib/errors';
-import { loadRouterConfig } from '../../../src/router/config';
+import { loadRouterConfig } from '../../../src/config/router';
 import { parse } from './helpers';
 
 type Json = Record<string, unknown>;

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { ProgressPrinter, describeProgress, progressOf } from '../../../src/ctl/progress';
 import { watchFrame } from '../../../src/ctl/info';
 import type { CtlIo } from '../../../src/ctl/session';
-import type { PghaProgress } from '../../../src/agent/patroni-doc';
+import type { PghaProgress } from '../../../src/model/patroni-format';
 
 function io(tty: boolean, columns?: number): { io: CtlIo; text: () => string } {
   let text = '';

@@ -2,7 +2,7 @@
  * Named builders for router unit tests: configs, listeners, agent health answers and lag. Views and members
  * come from test/support/builders (aView, aMember). Time: NOW from there is the present (monotonic ms).
  */
-import { defaultListeners } from '../../../src/router/config';
+import { defaultListeners } from '../../../src/config/router-listeners';
 import type { RoutingConfig, RoutingInput } from '../../../src/router/routing';
 import type { ListenerConfig, ListenerRole, MemberHealth, MemberLag, PatroniStatus, RouterConfig } from '../../../src/router/types';
 import type { ClusterView } from '../../../src/model/cluster';

@@ -4,19 +4,14 @@
  * DEFAULT_END_SESSIONS). A primary listener refuses the key: write sessions follow the leader anyway.
  */
 import { ConfigError } from '../lib/errors';
-import { describeValue, isMap } from '../config/values';
-import type { EndSessionsConfig, ReadExitCause } from './types';
+import type { EndSessionsConfig, ReadExitCause } from '../router/types';
+import { parseDuration } from './duration';
+import { describeValue, isMap } from './values';
 
 const CAUSES: readonly ReadExitCause[] = ['promoted', 'lag', 'tags'];
 const EXAMPLE = 'end_sessions: {promoted: 0s, lag: never, tags: 5m}';
 
-/** `parseDuration` is config.ts's (passed in, since config.ts imports this file). */
-export function parseEndSessions(
-  value: unknown,
-  field: string,
-  defaults: EndSessionsConfig,
-  parseDuration: (value: unknown, field: string) => number,
-): EndSessionsConfig {
+export function parseEndSessions(value: unknown, field: string, defaults: EndSessionsConfig): EndSessionsConfig {
   if (value === undefined || value === null) return defaults;
   if (!isMap(value)) throw new ConfigError(field, `got ${describeValue(value, field)}, expected a map of causes`, `write e.g. ${EXAMPLE}`);
   const out: Record<ReadExitCause, number | 'never'> = { ...defaults };

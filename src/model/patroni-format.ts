@@ -2,14 +2,60 @@
  * The two documents an agent publishes about itself, in Patroni 3.x form (reference §2.1, §3.5):
  * - `patroniDocument`: the `GET /patroni` body (also the body of every health GET);
  * - `memberDocument`: the `members/<name>` value the agent writes to etcd.
- * Pure: built from one AgentStatus snapshot. Key order follows Patroni's code, because humans diff these
+ * Pure: built from one published status snapshot. Key order follows Patroni's code, because humans diff these
  * documents and some tools print them verbatim.
- * It lives in agent/ because the agent owns what it publishes: the runner writes the member key, the REST API
- * (api/) and the metrics (metrics/) read the same documents, and neither agent/ nor metrics/ imports api/.
+ * It lives in model/ because it is vocabulary shared by every program: the agent writes the member key, the REST
+ * API (api/) and the metrics (metrics/) read the same documents, and none of them needs to import another for it.
+ * Its input, `PublishedStatus`, is the part of the agent's AgentStatus these documents read, declared here
+ * structurally so model/ imports nothing outside itself.
  */
-import type { AgentStatus, TaskProgress } from './status';
-import { pythonTruthy } from '../model/member';
-import type { ReplicationRow } from '../model/postgres-state';
+import type { ClusterView } from './cluster';
+import { pythonTruthy } from './member';
+import type { PostgresProbe, PostgresStateName, ReplicationRow } from './postgres-state';
+
+/** The long task in flight as published (agent/status.ts TaskProgress satisfies it). */
+export interface PublishedProgress {
+  task: string;
+  elapsedMs: number;
+  step?: string;
+  /** The copy tool's last figures (lib/progress.ts ProgressReport satisfies it). */
+  copy?: { percent: number; doneKb: number; totalKb: number; rateKbPerSec: number; etaSec?: number };
+}
+
+/**
+ * What the published documents are built from: the agent's status snapshot (agent/status.ts AgentStatus extends
+ * this), as much of it as the documents read.
+ */
+export interface PublishedStatus {
+  scope: string;
+  name: string;
+  /** Patroni-compatible version we publish (peers gate behaviour on it). */
+  patroniVersion: string;
+  pghaVersion: string;
+  /** Patroni state string of the local postgres. */
+  state: PostgresStateName;
+  /** Patroni role string: 'master' for a running primary (3.x style), 'replica', 'uninitialized', 'demoted', 'promoted'. */
+  role: string;
+  probe: PostgresProbe;
+  systemId?: string;
+  clusterUnlocked: boolean;
+  /** Epoch seconds of the last successful DCS read. */
+  dcsLastSeen?: number;
+  pause: boolean;
+  tags: Record<string, unknown>;
+  /** The one reason sentence of the last tick. */
+  reason: string;
+  /** The last cluster view read from the DCS (may be stale when etcd is down). */
+  view?: ClusterView;
+  dynamic: { synchronousMode: boolean };
+  /** Connection address advertised for postgres (host:port). */
+  connUrl: string;
+  apiUrl: string;
+  /** True from promote until its CHECKPOINT is done: published as `checkpoint_after_promote: false`. */
+  checkpointPending?: boolean;
+  /** The long task in flight, read live (not at the tick). */
+  progress?: PublishedProgress;
+}
 
 export interface PrimaryXlog {
   location: number;
@@ -100,24 +146,24 @@ export function effectiveTags(tags: Readonly<Record<string, unknown>>): Record<s
 }
 
 /** Patroni runs its status query only in these states; otherwise (or when it fails) the document is minimal. */
-export function postgresAnswers(status: AgentStatus): boolean {
+export function postgresAnswers(status: PublishedStatus): boolean {
   return status.probe.reachable && ['running', 'restarting', 'starting'].includes(status.state);
 }
 
 /** The REST `role`: 3.x computes it from pg_is_in_recovery(); a standby cluster's replica shows its internal role. */
-export function restRole(status: AgentStatus): string {
+export function restRole(status: PublishedStatus): string {
   if (!postgresAnswers(status)) return status.role;
   if (!status.probe.inRecovery) return 'master';
   return status.role === 'standby_leader' ? 'standby_leader' : 'replica';
 }
 
 /** This replica is listed in the `sync` key while synchronous mode is on. */
-export function isSyncStandby(status: AgentStatus): boolean {
+export function isSyncStandby(status: PublishedStatus): boolean {
   const sync = status.view?.sync;
   return status.dynamic.synchronousMode && sync !== undefined && sync.syncStandby.includes(status.name);
 }
 
-export function patroniDocument(status: AgentStatus, nowMs: number): PatroniDocument {
+export function patroniDocument(status: PublishedStatus, nowMs: number): PatroniDocument {
   void nowMs; // part of the signature so time-dependent fields (scheduled restart, failsafe) need no API change
   const doc = postgresAnswers(status) ? runningPart(status) : minimalPart(status);
   if (status.clusterUnlocked || status.view === undefined || status.view.leader === undefined) {
@@ -136,7 +182,7 @@ export function patroniDocument(status: AgentStatus, nowMs: number): PatroniDocu
   return doc as PatroniDocument;
 }
 
-export function pghaProgress(p: TaskProgress): PghaProgress {
+export function pghaProgress(p: PublishedProgress): PghaProgress {
   const c = p.copy;
   return {
     task: p.task,
@@ -149,12 +195,12 @@ export function pghaProgress(p: TaskProgress): PghaProgress {
 
 type DocDraft = Partial<PatroniDocument> & Pick<PatroniDocument, 'state' | 'role'>;
 
-function minimalPart(status: AgentStatus): DocDraft {
+function minimalPart(status: PublishedStatus): DocDraft {
   // Patroni reports a "running" server whose status query failed as `unknown`.
   return { state: status.state === 'running' ? 'unknown' : status.state, role: status.role };
 }
 
-function runningPart(status: AgentStatus): DocDraft {
+function runningPart(status: PublishedStatus): DocDraft {
   const probe = status.probe;
   const role = restRole(status);
   const doc: DocDraft = {
@@ -193,7 +239,7 @@ function patroniRow(row: ReplicationRow): PatroniReplicationRow {
  * The `members/<name>` value. Serialize it with `JSON.stringify` (compact, like Patroni's separators).
  * `xlog_location`: a primary's flush position; a replica's max(receive, replay).
  */
-export function memberDocument(status: AgentStatus): MemberDocument {
+export function memberDocument(status: PublishedStatus): MemberDocument {
   const doc: Omit<MemberDocument, 'pgha_version'> = {
     conn_url: postgresUrl(status.connUrl),
     api_url: restApiUrl(status.apiUrl),
@@ -216,7 +262,7 @@ export function memberDocument(status: AgentStatus): MemberDocument {
   return { ...doc, pgha_version: status.pghaVersion };
 }
 
-function walPosition(status: AgentStatus): number | undefined {
+function walPosition(status: PublishedStatus): number | undefined {
   const probe = status.probe;
   if (!probe.inRecovery) return probe.flushLsn;
   if (probe.receiveLsn === undefined && probe.replayLsn === undefined) return undefined;

@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { effectiveTags, memberDocument, patroniDocument } from '../../../src/agent/patroni-doc';
+import { effectiveTags, memberDocument, patroniDocument } from '../../../src/model/patroni-format';
 import { pythonJson } from '../../../src/lib/python-format';
 import { aMember, aPrimaryStatus, aReplicaStatus, aStoppedStatus, aView, NOW } from '../../support/builders';
 
