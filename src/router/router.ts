@@ -21,6 +21,7 @@ import { BackendConnect } from './backend-connect';
 import { CancelRoutes } from './cancel';
 import { Closing } from './close';
 import { FirstPacket } from './first-packet';
+import { closeOldLeaderSessions } from './leader-change';
 import type { RoomContext, RouterDeps } from './context';
 import { AddressCounts } from './limits';
 import { closeListener, connectionsByMember, openListener, perListener, reconfigureListeners, type ListenerRuntime } from './listeners';
@@ -261,21 +262,12 @@ export class Router implements SpliceOwner<Session> {
     if (table.leaderKey !== previous.leaderKey) this.deps.metrics.leaderChanged();
     if (table.switchover || this.switchover.following) this.switchover.follow(table, this.deps.scheduler.now());
     if (!sameBackend(table.leader, previous.leader)) {
+      const fx = { reroute: (s: Session, generation: number) => this.backends.rerouteUnanswered(s, generation), kill: (s: Session) => this.kill(s, 'leader_change') };
       for (const rt of this.listeners.values()) {
-        if (rt.config.role !== 'primary') continue;
-        let n = 0;
-        for (const s of [...rt.sessions]) {
-          // A session killed before (and not yet closed) is not counted again.
-          if (s.backend && !s.killed && !sameBackend(s.backend, table.leader)) {
-            if (this.backends.rerouteUnanswered(s, table.generation)) continue;
-            this.kill(s, 'leader_change');
-            n++;
-          }
-        }
-        if (n > 0) {
-          this.deps.metrics.closedForLeaderChange(rt.config.name, n);
-          this.log.warn({ listener: rt.config.name, closed: n, leader: table.leader?.member ?? null, generation: table.generation, reason: table.writeReason }, 'closed write connections to the previous leader');
-        }
+        const n = closeOldLeaderSessions(rt, table, fx);
+        if (n === 0) continue;
+        this.deps.metrics.closedForLeaderChange(rt.config.name, n);
+        this.log.warn({ listener: rt.config.name, closed: n, leader: table.leader?.member ?? null, generation: table.generation, reason: table.writeReason }, 'closed write connections to the previous leader');
       }
     }
     this.readFollow.apply(planReadFollow(previous, table, this.config.listeners));
