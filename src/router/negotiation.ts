@@ -22,7 +22,6 @@ export class Negotiation {
     let { packet, raw } = s.first!;
     for (;;) {
       if (packet.kind === 'direct-tls') {
-        this.markOpaque(s);
         server.write(raw);
         this.startOpaque(s, undefined);
         return;
@@ -59,6 +58,9 @@ export class Negotiation {
 
   /** The session's backend holds a session whose cancel key cannot be seen (cancel.ts broadcasts to it). */
   private markOpaque(s: Session): void {
+    // Counted once per session: close.ts takes exactly one count back, and a count left behind would keep the
+    // member a cancel-broadcast target for good.
+    if (s.opaque) return;
     s.opaque = true;
     const b = s.backend!;
     const entry = s.rt.opaque.get(b.member);
