@@ -19,6 +19,7 @@ import type { MethodOps } from './method-ops';
 import { buildReplica } from './create-replica';
 import { makeNewCluster } from './new-cluster';
 import type { ProgressReport } from '../lib/progress';
+import { realScheduler, type Scheduler } from '../lib/clock';
 
 export interface ExecContext {
   view: ClusterView | undefined;
@@ -36,6 +37,8 @@ export interface ExecutorDeps {
   logger: Logger;
   /** Only the CLI may exit the process: it passes this in. */
   exit: (code: number, message: string, why: string) => void;
+  /** Wall time of slot retention and history lines (default: the real clock). */
+  scheduler?: Scheduler;
   /** Told when a copy step of the running task starts (no report yet), reports progress, and ends (undefined). */
   onProgress?: (step: CopyStep | undefined, report?: ProgressReport) => void;
 }
@@ -311,7 +314,7 @@ export class Executor {
       // before promoting, appended to the key as it was.
       const own = await ops.timelineHistory(newTimeline).catch(() => []);
       const last = own[own.length - 1];
-      const promotion = [last ? last[0] : oldTimeline, last ? last[1] : before.replayLsn ?? before.receiveLsn ?? 0, reason, new Date().toISOString(), config.name];
+      const promotion = [last ? last[0] : oldTimeline, last ? last[1] : before.replayLsn ?? before.receiveLsn ?? 0, reason, this.wallIso(), config.name];
       const history = own.length
         ? historyKeyLines(own.slice(0, -1), own[own.length - 1]![0], current as HistoryLine[]).concat([promotion], skippedLines(promotion[0] as number, newTimeline, promotion[1] as number))
         : [...current, promotion];
@@ -360,7 +363,7 @@ export class Executor {
     const ends = promotionAnnouncement(current as HistoryLine[], files, timeline);
     if (ends === undefined) return files;
     const lsn = before.replayLsn ?? before.receiveLsn ?? 0;
-    await this.d.store.put(this.d.keys.history, JSON.stringify([...current, [ends, lsn, reason, new Date().toISOString(), this.d.config.name]]));
+    await this.d.store.put(this.d.keys.history, JSON.stringify([...current, [ends, lsn, reason, this.wallIso(), this.d.config.name]]));
     return files;
   }
 
@@ -475,7 +478,7 @@ export class Executor {
    * kept for MEMBER_SLOT_RETENTION_MS (a restarted node resumes without a new basebackup), then dropped.
    */
   private async syncSlots(view: ClusterView): Promise<void> {
-    const now = Date.now();
+    const now = (this.d.scheduler ?? realScheduler).wallNow();
     for (const m of view.members.values()) {
       if (m.name !== this.d.config.name) this.managedSlots.set(slotNameFromMemberName(m.name), now);
     }
@@ -486,6 +489,10 @@ export class Executor {
       await this.d.ops.dropSlots(expired);
       for (const s of expired) this.managedSlots.delete(s);
     }
+  }
+
+  private wallIso(): string {
+    return new Date((this.d.scheduler ?? realScheduler).wallNow()).toISOString();
   }
 
   upstreamOf(view: ClusterView | undefined, name: string): Upstream {

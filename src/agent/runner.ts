@@ -27,6 +27,7 @@ import { TaskSlot } from './task-slot';
 import { DynamicConfigSource } from './dynamic-source';
 import { initialStatus, statusAfterTick } from './status-builder';
 import { isPrimaryRole } from '../model/member';
+import { realScheduler, type Scheduler } from '../lib/clock';
 
 export const PATRONI_COMPAT_VERSION = '3.0.2';
 
@@ -39,12 +40,11 @@ export interface RunnerDeps {
   logger: Logger;
   metrics?: AgentMetrics;
   pghaVersion: string;
-  now?: () => number;
+  /** Time and timers of the loop, the lease keeper, the task slot and the executor (default: the real clock). */
+  scheduler?: Scheduler;
   exit: (code: number, message: string, why: string) => void;
   /** Operator requests from the REST API (restart, reinitialize, reload). */
   requests?: RequestQueue;
-  /** Wall clock, ms since the epoch (scheduled switchovers). */
-  wallNow?: () => number;
   /** GETs another member's /patroni (default: no private CA, no client certificate). */
   peerFetch?: PeerFetch;
 }
@@ -64,6 +64,7 @@ const REQUEST_DONE: Partial<Record<Action['type'], [string, string]>> = {
 export class AgentRunner {
   readonly keys: ClusterKeys;
   private readonly now: () => number;
+  private readonly scheduler: Scheduler;
   private readonly lease: LeaseKeeper;
   private readonly exec: Executor;
   private readonly tasks: TaskSlot;
@@ -90,7 +91,8 @@ export class AgentRunner {
   private requestTask: Action['type'] | undefined;
 
   constructor(private readonly d: RunnerDeps) {
-    this.now = d.now ?? (() => performance.now());
+    this.scheduler = d.scheduler ?? realScheduler;
+    this.now = () => this.scheduler.now();
     this.keys = clusterKeys(d.config.namespace, d.config.scope);
     this.log = d.logger.child({ component: 'ha' });
     this.dynamicSource = DynamicConfigSource.atStart(d.config.bootstrap.dynamic ?? parseDynamicConfig(d.config.bootstrap.dcs),
@@ -98,7 +100,7 @@ export class AgentRunner {
     this.dynamic = this.dynamicSource.config;
     this.lease = new LeaseKeeper(d.store, {
       ttlSeconds: this.dynamic.ttlSeconds,
-      now: this.now,
+      scheduler: this.scheduler,
       logger: d.logger.child({ component: 'lease' }),
       onFence: () => void this.fence(),
       onLost: () => this.wakeUp(),
@@ -106,7 +108,7 @@ export class AgentRunner {
     });
     this.tasks = new TaskSlot(this.now, (ok) => this.afterTask(ok));
     this.exec = new Executor({
-      config: d.config, keys: this.keys, store: d.store, lease: this.lease, ops: d.ops, ...(d.methods ? { methods: d.methods } : {}),
+      config: d.config, keys: this.keys, store: d.store, lease: this.lease, ops: d.ops, scheduler: this.scheduler, ...(d.methods ? { methods: d.methods } : {}),
       logger: d.logger.child({ component: 'executor' }), exit: d.exit,
       onProgress: (step, report) => this.tasks.report(step, report),
     });
@@ -169,9 +171,9 @@ export class AgentRunner {
         continue;
       }
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, waitMs);
+        const t = this.scheduler.setTimer(resolve, waitMs);
         this.wake = () => {
-          clearTimeout(t);
+          this.scheduler.clearTimer(t);
           resolve();
         };
       });
@@ -198,7 +200,7 @@ export class AgentRunner {
     const request = this.d.requests?.peek();
     const obs: Observation = {
       nowMs: this.now(),
-      wallMs: (this.d.wallNow ?? Date.now)(),
+      wallMs: this.scheduler.wallNow(),
       ...(request ? { request } : {}),
       name: this.d.config.name,
       dynamic: this.dynamic,
