@@ -9,6 +9,7 @@ const files = [
   'src/agent/lease-keeper.ts',
   'src/agent/task-slot.ts',
   'src/agent/execute.ts',
+  'src/agent/execute-promote.ts',
   'src/agent/status-builder.ts',
   'src/dcs/cluster-cache.ts',
 ];
