@@ -1,6 +1,5 @@
 import { LeaseNotFoundError, type ClusterStore, type LeaseId } from '../dcs/store';
 import type { Logger } from '../log/logger';
-import { describe } from '../lib/errors';
 import { realScheduler, type Scheduler } from '../lib/clock';
 
 export interface LeaseKeeperOptions {
@@ -120,7 +119,7 @@ export class LeaseKeeper {
       return true;
     } catch (err) {
       this.opts.onKeepalive?.((this.now() - sentAt) / 1000, false);
-      this.opts.logger.warn({ err: describe(err), lease }, 'lease keepalive failed');
+      this.opts.logger.warn({ err, lease }, 'lease keepalive failed');
       return false;
     } finally {
       this.inFlight = false;
@@ -131,7 +130,8 @@ export class LeaseKeeper {
     const lease = this.lease;
     this.lease = undefined;
     this.lastGoodSendMs = 0;
-    if (lease) await this.store.revokeLease(lease).catch(() => undefined);
+    // Unrevoked, the lease (and the keys on it) expires after ttl: a slower hand-over, not a wrong one.
+    if (lease) await this.store.revokeLease(lease).catch((err: unknown) => this.opts.logger.warn({ err, lease }, 'revoking the lease failed'));
   }
 
   /** A write named our lease and etcd did not know it: drop it, so the next write grants a new one. */

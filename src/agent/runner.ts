@@ -186,7 +186,7 @@ export class AgentRunner {
     const finishedTask = task ? undefined : this.tasks.takeOutcome();
     const dcs = this.tolerateBriefOutage(await observeDcs(this.d.store, this.keys, this.state.lastView));
     if (dcs.ok) this.adoptView(dcs.view);
-    const postgres = await observePostgres(this.d.ops, this.state.systemId);
+    const postgres = await observePostgres(this.d.ops, this.state.systemId, this.log);
     if (postgres.systemId) this.state.systemId = postgres.systemId;
     const view = dcs.ok ? dcs.view : undefined;
     const switchingAway = view?.failover && view.leader?.name === this.d.config.name;
