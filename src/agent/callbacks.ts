@@ -92,7 +92,7 @@ export class ScriptRunner {
     try {
       proc = this.spawn(argv);
     } catch (err) {
-      this.report(action, 'spawn_error', { argv, err: String(err) });
+      this.report(action, 'spawn_error', { argv, err });
       return;
     }
     const running: Running = { proc, action, replaced: false, timedOut: false };
@@ -109,7 +109,7 @@ export class ScriptRunner {
         const result: ScriptResult = running.replaced ? 'killed' : running.timedOut ? 'timeout' : code === 0 ? 'success' : 'failure';
         this.report(action, result, { role, pid: proc.pid, exitCode: code, signal, durationMs: Math.round(performance.now() - startedMs), output: tailOf(proc.output()) });
       },
-      (err: unknown) => this.report(action, 'spawn_error', { argv, err: String(err) }),
+      (err: unknown) => this.report(action, 'spawn_error', { argv, err }),
     ).finally(() => {
       clearTimeout(timer);
       if (this.slots[slot] === running) delete this.slots[slot];
@@ -129,7 +129,7 @@ export class ScriptRunner {
     try {
       proc = this.spawn(argv);
     } catch (err) {
-      this.report(kind, 'spawn_error', { argv, err: String(err) });
+      this.report(kind, 'spawn_error', { argv, err });
       return undefined;
     }
     this.o.logger.info({ action: kind, pid: proc.pid, argv }, 'script started');
@@ -145,7 +145,7 @@ export class ScriptRunner {
       this.report(kind, result, { pid: proc.pid, exitCode: code, signal, durationMs: Math.round(performance.now() - startedMs), output: tailOf(proc.output()) });
       return timedOut ? undefined : code ?? undefined;
     } catch (err) {
-      this.report(kind, 'spawn_error', { argv, err: String(err) });
+      this.report(kind, 'spawn_error', { argv, err });
       return undefined;
     } finally {
       clearTimeout(timer);

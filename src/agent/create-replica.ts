@@ -49,10 +49,11 @@ export async function buildReplica(d: ReplicaBuilderDeps, upstream: Upstream | u
       logger.info({ method: method.name }, 'replica created');
       return method.name;
     } catch (err) {
-      logger.error({ method: method.name, err: err instanceof Error ? err.message : String(err) }, 'replica method failed');
+      logger.error({ method: method.name, err }, 'replica method failed');
       lastError = err;
     }
   }
-  await ops.wipeDataDir().catch(() => undefined);
+  // The methods' failure is what the caller must see; a failed wipe is retried before the next attempt's copy.
+  await ops.wipeDataDir().catch((err: unknown) => logger.warn({ err }, 'wiping the data directory after the replica methods failed did not work'));
   throw lastError;
 }

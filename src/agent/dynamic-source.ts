@@ -14,7 +14,6 @@ import { join } from 'node:path';
 import { parseDynamicConfigLenient } from '../config/dynamic';
 import type { DynamicConfig } from '../config/types';
 import type { Logger } from '../log/logger';
-import { describe } from '../lib/errors';
 
 export const DYNAMIC_CACHE_FILE = 'patroni.dynamic.json';
 
@@ -46,7 +45,7 @@ export class DynamicConfigSource {
       source.report(parsed.warnings);
       log.info({ file }, 'dynamic config loaded from the data directory cache');
     } catch (err) {
-      log.warn({ file, err: describe(err) }, 'cannot read the dynamic config cache; starting on bootstrap.dcs');
+      log.warn({ file, err }, 'cannot read the dynamic config cache; starting on bootstrap.dcs');
     }
     return source;
   }
@@ -96,8 +95,9 @@ export class DynamicConfigSource {
       await rename(tmp, file);
       this.saved = text;
     } catch (err) {
+      // The temporary file may never have been created; the write's own failure is the one worth a line.
       await unlink(tmp).catch(() => undefined);
-      this.log.warn({ file, err: describe(err) }, 'cannot write the dynamic config cache');
+      this.log.warn({ file, err }, 'cannot write the dynamic config cache');
     }
   }
 

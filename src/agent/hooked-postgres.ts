@@ -51,7 +51,11 @@ export class HookedPostgresOps implements PostgresOps {
 
   async stop(mode: 'smart' | 'fast' | 'immediate', timeoutMs: number, opts?: { fencing?: boolean }): Promise<void> {
     await this.seedRole();
-    const wasRunning = await this.inner.isRunning().catch(() => true);
+    // Unknown counts as running: before_stop then runs (as before any stop of a live server) and the stop goes ahead.
+    const wasRunning = await this.inner.isRunning().catch((err: unknown) => {
+      this.log.warn({ err }, 'checking whether postgres runs before stopping it failed');
+      return true;
+    });
     // The self-fencing stop never waits for a script: the lock's validity is running out (a deviation from Patroni).
     if (wasRunning && this.hooks.beforeStop && !opts?.fencing) await this.scripts.runWaited('before_stop', this.hooks.beforeStop);
     await this.inner.stop(mode, timeoutMs, opts);

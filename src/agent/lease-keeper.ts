@@ -1,11 +1,13 @@
 import { LeaseNotFoundError, type ClusterStore, type LeaseId } from '../dcs/store';
 import type { Logger } from '../log/logger';
-import { describe } from '../lib/errors';
+import { realScheduler, type Scheduler } from '../lib/clock';
 
 export interface LeaseKeeperOptions {
   ttlSeconds: number;
-  /** Monotonic clock, ms. */
-  now: () => number;
+  /** The keepalive and fence timers' scheduler (default: the real clock). */
+  scheduler?: Scheduler;
+  /** Monotonic clock, ms (default: the scheduler's). */
+  now?: () => number;
   logger: Logger;
   /** Called when the lock validity runs out without a successful renewal (self-fencing point). */
   onFence: () => void;
@@ -22,13 +24,20 @@ export interface LeaseKeeperOptions {
 export class LeaseKeeper {
   private lease: LeaseId | undefined;
   private lastGoodSendMs = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private fenceTimer: NodeJS.Timeout | undefined;
+  private timer: unknown;
+  private fenceTimer: unknown;
   private inFlight = false;
   private stopped = false;
   private granting: Promise<LeaseId> | undefined;
 
-  constructor(private readonly store: ClusterStore, private opts: LeaseKeeperOptions) {}
+  private readonly scheduler: Scheduler;
+  private readonly now: () => number;
+
+  constructor(private readonly store: ClusterStore, private opts: LeaseKeeperOptions) {
+    const scheduler = opts.scheduler ?? realScheduler;
+    this.scheduler = scheduler;
+    this.now = opts.now ?? (() => scheduler.now());
+  }
 
   /**
    * Keepalive period: four per ttl (≥ 250 ms) so that one lost or slow keepalive leaves at least two more chances
@@ -65,7 +74,7 @@ export class LeaseKeeper {
     if (this.lease) return this.lease;
     if (!this.granting) {
       this.granting = (async () => {
-        const sentAt = this.opts.now();
+        const sentAt = this.now();
         const id = await this.store.grantLease(this.opts.ttlSeconds);
         this.lease = id;
         this.lastGoodSendMs = sentAt;
@@ -84,10 +93,10 @@ export class LeaseKeeper {
     const loop = () => {
       if (this.stopped) return;
       void this.keepAliveOnce().finally(() => {
-        if (!this.stopped) this.timer = setTimeout(loop, this.intervalMs);
+        if (!this.stopped) this.timer = this.scheduler.setTimer(loop, this.intervalMs);
       });
     };
-    this.timer = setTimeout(loop, this.intervalMs);
+    this.timer = this.scheduler.setTimer(loop, this.intervalMs);
   }
 
   /** One keepalive round trip (also used to force a renewal right after taking the lock). */
@@ -95,10 +104,10 @@ export class LeaseKeeper {
     const lease = this.lease;
     if (!lease || this.inFlight) return false;
     this.inFlight = true;
-    const sentAt = this.opts.now();
+    const sentAt = this.now();
     try {
       const ttl = await this.store.keepAlive(lease);
-      this.opts.onKeepalive?.((this.opts.now() - sentAt) / 1000, ttl > 0);
+      this.opts.onKeepalive?.((this.now() - sentAt) / 1000, ttl > 0);
       if (ttl <= 0) {
         if (this.lease === lease) this.dropLease('lease expired in etcd');
         return false;
@@ -109,8 +118,8 @@ export class LeaseKeeper {
       }
       return true;
     } catch (err) {
-      this.opts.onKeepalive?.((this.opts.now() - sentAt) / 1000, false);
-      this.opts.logger.warn({ err: describe(err), lease }, 'lease keepalive failed');
+      this.opts.onKeepalive?.((this.now() - sentAt) / 1000, false);
+      this.opts.logger.warn({ err, lease }, 'lease keepalive failed');
       return false;
     } finally {
       this.inFlight = false;
@@ -121,7 +130,8 @@ export class LeaseKeeper {
     const lease = this.lease;
     this.lease = undefined;
     this.lastGoodSendMs = 0;
-    if (lease) await this.store.revokeLease(lease).catch(() => undefined);
+    // Unrevoked, the lease (and the keys on it) expires after ttl: a slower hand-over, not a wrong one.
+    if (lease) await this.store.revokeLease(lease).catch((err: unknown) => this.opts.logger.warn({ err, lease }, 'revoking the lease failed'));
   }
 
   /** A write named our lease and etcd did not know it: drop it, so the next write grants a new one. */
@@ -133,8 +143,8 @@ export class LeaseKeeper {
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    if (this.fenceTimer) clearTimeout(this.fenceTimer);
+    if (this.timer) this.scheduler.clearTimer(this.timer);
+    if (this.fenceTimer) this.scheduler.clearTimer(this.fenceTimer);
   }
 
   private dropLease(why: string): void {
@@ -145,11 +155,10 @@ export class LeaseKeeper {
   }
 
   private armFence(): void {
-    if (this.fenceTimer) clearTimeout(this.fenceTimer);
-    const delay = Math.max(0, this.validUntilMs() - this.opts.now());
-    this.fenceTimer = setTimeout(() => {
-      if (this.validUntilMs() <= this.opts.now()) this.opts.onFence();
+    if (this.fenceTimer) this.scheduler.clearTimer(this.fenceTimer);
+    const delay = Math.max(0, this.validUntilMs() - this.now());
+    this.fenceTimer = this.scheduler.setTimer(() => {
+      if (this.validUntilMs() <= this.now()) this.opts.onFence();
     }, delay + 1);
-    this.fenceTimer.unref();
   }
 }

@@ -81,7 +81,8 @@ export class LocalPostgresOps implements PostgresOps, MethodOps {
   }
 
   private async parameters() {
-    this.known ??= await knownParameters(this.pg.binDir).catch(() => undefined);
+    // Unknown parameters are then all written as given (postgres itself refuses a wrong one at start).
+    this.known ??= await knownParameters(this.pg.binDir).catch((err: unknown) => void this.log.warn({ err }, 'listing the parameters postgres knows failed'));
     const eff = effectiveParameters(this.pg.parameters, this.dynamic?.postgresql.parameters ?? {}, {
       listenAddresses: this.pg.listen.hosts.join(','),
       port: this.pg.listen.port,
@@ -157,7 +158,7 @@ export class LocalPostgresOps implements PostgresOps, MethodOps {
       const nudged = await nudgeSyncStandby(await this.connection({ connectTimeoutMs: 2000, statementTimeoutMs: 2000 }), 3000);
       this.log.debug({ synchronousStandbyNames: value, nudged }, 'synchronous standby nudged');
     } catch (err) {
-      this.log.debug({ synchronousStandbyNames: value, err: err instanceof Error ? err.message : String(err) }, 'synchronous standby not nudged');
+      this.log.debug({ synchronousStandbyNames: value, err }, 'synchronous standby not nudged');
     }
   }
 
@@ -171,7 +172,10 @@ export class LocalPostgresOps implements PostgresOps, MethodOps {
     this.lastTarget = target;
     const eff = await this.parameters();
     for (const note of eff.notes) this.log.debug({ note }, 'parameter adjusted');
-    this.version ??= await binaryVersion(this.pg.binDir).catch(() => 150000);
+    this.version ??= await binaryVersion(this.pg.binDir).catch((err: unknown) => {
+      this.log.warn({ err }, 'reading the postgres binary version failed; assuming 15');
+      return 150000;
+    });
     const base = join(dataDir, BASE_CONF);
     const conf = join(dataDir, 'postgresql.conf');
     if (!existsSync(base) && existsSync(conf)) await fs.rename(conf, base);
@@ -299,7 +303,7 @@ export class LocalPostgresOps implements PostgresOps, MethodOps {
       this.log.info({ source: from.name, output: tail(`${r.stdout}\n${r.stderr}`, 8, isProgressLine) }, 'pg_rewind finished');
       return true;
     } catch (err) {
-      this.log.warn({ source: from.name, err: err instanceof Error ? err.message : String(err) }, 'pg_rewind failed');
+      this.log.warn({ source: from.name, err }, 'pg_rewind failed');
       return false;
     }
   }
@@ -315,7 +319,7 @@ export class LocalPostgresOps implements PostgresOps, MethodOps {
       await fs.rename(this.pg.dataDir, aside);
     } catch (err) {
       throw new PghaError('rewind_failed', `pg_rewind failed and ${this.pg.dataDir} cannot be moved aside (${String(err)}): ` +
-        `run \`pgha ctl reinit ${this.config.scope} ${this.config.name}\` or set remove_data_directory_on_rewind_failure`);
+        `run \`pgha ctl reinit ${this.config.scope} ${this.config.name}\` or set remove_data_directory_on_rewind_failure`, false, { cause: err });
     }
     await fs.mkdir(this.pg.dataDir, { mode: 0o700 });
     this.following = undefined;

@@ -14,7 +14,11 @@ export async function formerPrimaryNeedsRewind(
   if (control.checkpointLsn === undefined || control.minRecoveryEndLsn === undefined || control.minRecoveryEndTimeline === undefined) return true;
   const leaderTimeline = view ? Math.max(clusterTimeline(view), Number(view.members.get(leader)?.doc.timeline ?? 0) || 0) : 0;
   const checkpointEndLsn = control.clusterState === 'shut down' || control.minRecoveryEndLsn === 0
-    ? await ops.checkpointEnd?.(control.timeline, control.checkpointLsn).catch(() => undefined)
+    ? await ops.checkpointEnd?.(control.timeline, control.checkpointLsn).catch((err: unknown) => {
+      // decideRejoin then rewinds: the safe answer when the shutdown checkpoint's end is unknown.
+      logger.warn({ err, leader }, 'reading where the shutdown checkpoint ends failed');
+      return undefined;
+    })
     : undefined;
   const decision = decideRejoin({
     control: {

@@ -11,7 +11,10 @@ import type { Logger } from '../log/logger';
 import { describe } from '../lib/errors';
 import { memberDocument } from '../model/patroni-format';
 import type { AgentMetricsPort as AgentMetrics } from './metrics-port';
-import { decide, type Decision, type Memory } from './decide';
+import { initialShellState, type AgentShellState } from './shell-state';
+import { planOutage } from './plan-outage';
+import { actionsWhenDecideFails, lockExpired, planFence, type FenceFacts } from './plan-fence';
+import { decide, type Decision } from './decide';
 import { LONG_ACTIONS, REQUEST_ACTIONS, type Action } from './actions';
 import type { RequestQueue } from './requests';
 import { Executor } from './execute';
@@ -26,7 +29,7 @@ import type { AgentStatus } from './status';
 import { TaskSlot } from './task-slot';
 import { DynamicConfigSource } from './dynamic-source';
 import { initialStatus, statusAfterTick } from './status-builder';
-import { isPrimaryRole } from '../model/member';
+import { realScheduler, type Scheduler } from '../lib/clock';
 
 export const PATRONI_COMPAT_VERSION = '3.0.2';
 
@@ -39,12 +42,11 @@ export interface RunnerDeps {
   logger: Logger;
   metrics?: AgentMetrics;
   pghaVersion: string;
-  now?: () => number;
+  /** Time and timers of the loop, the lease keeper, the task slot and the executor (default: the real clock). */
+  scheduler?: Scheduler;
   exit: (code: number, message: string, why: string) => void;
   /** Operator requests from the REST API (restart, reinitialize, reload). */
   requests?: RequestQueue;
-  /** Wall clock, ms since the epoch (scheduled switchovers). */
-  wallNow?: () => number;
   /** GETs another member's /patroni (default: no private CA, no client certificate). */
   peerFetch?: PeerFetch;
 }
@@ -64,33 +66,27 @@ const REQUEST_DONE: Partial<Record<Action['type'], [string, string]>> = {
 export class AgentRunner {
   readonly keys: ClusterKeys;
   private readonly now: () => number;
+  private readonly scheduler: Scheduler;
   private readonly lease: LeaseKeeper;
   private readonly exec: Executor;
   private readonly tasks: TaskSlot;
   private readonly log: Logger;
-  private memory: Memory = {};
+  /** Everything carried from one tick to the next (shell-state.ts). */
+  private readonly state: AgentShellState = initialShellState();
   private dynamic: DynamicConfig;
   private readonly dynamicSource: DynamicConfigSource;
-  private lastView: ClusterView | undefined;
-  private lastLeaderView: ClusterView | undefined;
-  private systemId: string | undefined;
-  private lastReason = '';
-  private lastMemberJson = '';
-  private lastMemberLease: string | undefined;
+  /** The last tick's status, read by the REST API between ticks. */
   private snapshot: AgentStatus;
+  // The loop's own control (stop, wake-ups): not state of the HA logic.
   private stopped = false;
   private wake: (() => void) | undefined;
   /** A wake-up came while a tick ran: the loop does not sleep after it. */
   private wakePending = false;
   private loopDone: Promise<void> | undefined;
-  private wasRunning = false;
-  private fencing = false;
-  private dcsFailingSinceMs: number | undefined;
-  /** The long action carrying out the operator request taken from the queue, until its task finishes. */
-  private requestTask: Action['type'] | undefined;
 
   constructor(private readonly d: RunnerDeps) {
-    this.now = d.now ?? (() => performance.now());
+    this.scheduler = d.scheduler ?? realScheduler;
+    this.now = () => this.scheduler.now();
     this.keys = clusterKeys(d.config.namespace, d.config.scope);
     this.log = d.logger.child({ component: 'ha' });
     this.dynamicSource = DynamicConfigSource.atStart(d.config.bootstrap.dynamic ?? parseDynamicConfig(d.config.bootstrap.dcs),
@@ -98,7 +94,7 @@ export class AgentRunner {
     this.dynamic = this.dynamicSource.config;
     this.lease = new LeaseKeeper(d.store, {
       ttlSeconds: this.dynamic.ttlSeconds,
-      now: this.now,
+      scheduler: this.scheduler,
       logger: d.logger.child({ component: 'lease' }),
       onFence: () => void this.fence(),
       onLost: () => this.wakeUp(),
@@ -106,10 +102,10 @@ export class AgentRunner {
     });
     this.tasks = new TaskSlot(this.now, (ok) => this.afterTask(ok));
     this.exec = new Executor({
-      config: d.config, keys: this.keys, store: d.store, lease: this.lease, ops: d.ops, ...(d.methods ? { methods: d.methods } : {}),
+      config: d.config, keys: this.keys, store: d.store, lease: this.lease, ops: d.ops, scheduler: this.scheduler, ...(d.methods ? { methods: d.methods } : {}),
       logger: d.logger.child({ component: 'executor' }), exit: d.exit,
       onProgress: (step, report) => this.tasks.report(step, report),
-    });
+    }, this.state.executor);
     d.ops.useDynamic(this.dynamic);
     this.snapshot = initialStatus(d.config, this.dynamic, PATRONI_COMPAT_VERSION, d.pghaVersion);
   }
@@ -125,7 +121,7 @@ export class AgentRunner {
    * was down or starting (nothing to stop then): check again now that the task (a start, a promote) is over.
    */
   private afterTask(ok: boolean): void {
-    if (this.lease.leaseId !== undefined && this.lease.validUntilMs() <= this.now()) void this.fence();
+    if (lockExpired({ haveLease: this.lease.leaseId !== undefined, validUntilMs: this.lease.validUntilMs() }, this.now())) void this.fence();
     // A failed task is retried on the next regular cycle (loop_wait), not at once: one that fails fast would spin.
     else if (ok) this.wakeUp();
   }
@@ -149,9 +145,11 @@ export class AgentRunner {
     await this.loopDone;
     this.lease.stop();
     if (opts.stopPostgres) {
-      await this.d.ops.stop('fast', 60_000).catch((err) => this.log.warn({ err: describe(err) }, 'stopping postgres failed'));
+      await this.d.ops.stop('fast', 60_000).catch((err: unknown) => this.log.warn({ err }, 'stopping postgres failed'));
     }
-    await this.d.store.deleteIfValue(this.keys.leader, this.d.config.name).catch(() => undefined);
+    // etcd may be gone at shutdown: the key then expires with our lease.
+    await this.d.store.deleteIfValue(this.keys.leader, this.d.config.name)
+      .catch((err: unknown) => this.log.warn({ err }, 'releasing the leader key at shutdown failed'));
     await this.lease.revoke();
   }
 
@@ -161,7 +159,7 @@ export class AgentRunner {
       try {
         await this.tick();
       } catch (err) {
-        this.log.error({ err: describe(err) }, 'HA cycle failed');
+        this.log.error({ err }, 'HA cycle failed');
       }
       const waitMs = Math.max(0, this.dynamic.loopWaitSeconds * 1000 - (this.now() - started));
       if (this.wakePending || this.stopped) {
@@ -169,9 +167,9 @@ export class AgentRunner {
         continue;
       }
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, waitMs);
+        const t = this.scheduler.setTimer(resolve, waitMs);
         this.wake = () => {
-          clearTimeout(t);
+          this.scheduler.clearTimer(t);
           resolve();
         };
       });
@@ -186,19 +184,19 @@ export class AgentRunner {
     // publishes an unlocked cluster for a whole loop_wait. Its end wakes the next tick at once (wakePending).
     const task = this.tasks.current;
     const finishedTask = task ? undefined : this.tasks.takeOutcome();
-    const dcs = this.tolerateBriefOutage(await observeDcs(this.d.store, this.keys, this.lastView));
+    const dcs = this.tolerateBriefOutage(await observeDcs(this.d.store, this.keys, this.state.lastView));
     if (dcs.ok) this.adoptView(dcs.view);
-    const postgres = await observePostgres(this.d.ops, this.systemId);
-    if (postgres.systemId) this.systemId = postgres.systemId;
+    const postgres = await observePostgres(this.d.ops, this.state.systemId, this.log);
+    if (postgres.systemId) this.state.systemId = postgres.systemId;
     const view = dcs.ok ? dcs.view : undefined;
     const switchingAway = view?.failover && view.leader?.name === this.d.config.name;
-    const peers = view && (!view.leader || switchingAway) && postgres.running ? await askPeers(this.d.config.name, view, this.lastLeaderView, this.d.peerFetch) : undefined;
+    const peers = view && (!view.leader || switchingAway) && postgres.running ? await askPeers(this.d.config.name, view, this.state.lastLeaderView, this.d.peerFetch) : undefined;
     if (finishedTask && !finishedTask.ok) this.log.warn({ task: finishedTask.kind, err: finishedTask.error }, 'task failed');
-    if (finishedTask && this.requestTask) this.settleRequest(this.requestTask, finishedTask.ok, finishedTask.error);
+    if (finishedTask && this.state.requestTask) this.settleRequest(this.state.requestTask, finishedTask.ok, finishedTask.error);
     const request = this.d.requests?.peek();
     const obs: Observation = {
       nowMs: this.now(),
-      wallMs: (this.d.wallNow ?? Date.now)(),
+      wallMs: this.scheduler.wallNow(),
       ...(request ? { request } : {}),
       name: this.d.config.name,
       dynamic: this.dynamic,
@@ -216,11 +214,11 @@ export class AgentRunner {
       ...(peers ? { peers } : {}),
     };
     const decision = this.safeDecide(obs);
-    this.memory = decision.memory;
+    this.state.memory = decision.memory;
     this.logReason(decision.reason);
     this.d.metrics?.countCycle();
     await this.act(decision.actions, view);
-    this.wasRunning = postgres.running;
+    this.state.wasRunning = postgres.running;
     await this.publish(obs, postgres, decision.reason);
     // Not while a task (initdb, basebackup, rewind) may be writing into the data directory.
     if (postgres.dataDir === 'initialized' && !this.tasks.current) {
@@ -229,40 +227,29 @@ export class AgentRunner {
     }
   }
 
-  /**
-   * Patroni retries a DCS read for up to retry_timeout before calling the DCS unavailable. Within that window the
-   * last view stands in (safety does not depend on it: the leader's lock validity runs on the monotonic clock).
-   */
+  /** A failed etcd read counts; the last view stands in while the outage is brief (plan-outage.ts). */
   private tolerateBriefOutage(dcs: Observation['dcs']): Observation['dcs'] {
-    if (dcs.ok) {
-      this.dcsFailingSinceMs = undefined;
-      return dcs;
-    }
-    this.d.metrics?.countDcsError('read_cluster');
-    this.dcsFailingSinceMs ??= this.now();
-    const brief = this.now() - this.dcsFailingSinceMs < this.dynamic.retryTimeoutSeconds * 1000;
-    if (brief && this.lastView) return { ok: true, view: this.lastView };
-    return dcs;
+    if (!dcs.ok) this.d.metrics?.countDcsError('read_cluster');
+    const plan = planOutage({
+      dcs, nowMs: this.now(), retryTimeoutMs: this.dynamic.retryTimeoutSeconds * 1000,
+      failingSinceMs: this.state.dcsFailingSinceMs, lastView: this.state.lastView,
+    });
+    this.state.dcsFailingSinceMs = plan.failingSinceMs;
+    return plan.dcs;
   }
 
   private safeDecide(obs: Observation): Decision {
     try {
-      return decide(obs, this.memory);
+      return decide(obs, this.state.memory);
     } catch (err) {
-      this.log.error({ err: describe(err) }, 'decide failed; taking the safe action');
-      const primary = obs.postgres.running && obs.postgres.probe.inRecovery === false;
-      const fence = primary && obs.lock.validUntilMs <= obs.nowMs;
-      return {
-        actions: fence ? [{ type: 'demote', mode: 'offline' }] : [],
-        reason: `internal error in decide: ${describe(err)}`,
-        memory: this.memory,
-      };
+      this.log.error({ err }, 'decide failed; taking the safe action');
+      return { actions: actionsWhenDecideFails(obs), reason: `internal error in decide: ${describe(err)}`, memory: this.state.memory };
     }
   }
 
   private adoptView(view: ClusterView): void {
-    this.lastView = view;
-    if (view.leader) this.lastLeaderView = view;
+    this.state.lastView = view;
+    if (view.leader) this.state.lastLeaderView = view;
     if (view.config?.valid && this.dynamicSource.adopt(view.config.value)) {
       const next = this.dynamicSource.config;
       if (next.ttlSeconds !== this.dynamic.ttlSeconds) this.lease.setTtl(next.ttlSeconds);
@@ -272,9 +259,9 @@ export class AgentRunner {
   }
 
   private logReason(reason: string): void {
-    if (reason !== this.lastReason) {
+    if (reason !== this.state.lastReason) {
       this.log.info({ reason }, 'ha decision');
-      this.lastReason = reason;
+      this.state.lastReason = reason;
     }
   }
 
@@ -284,7 +271,7 @@ export class AgentRunner {
       this.d.metrics?.countAction(action.type);
       const forRequest = REQUEST_ACTIONS.has(action.type) && this.d.requests?.take() !== undefined;
       if (LONG_ACTIONS.has(action.type)) {
-        if (forRequest) this.requestTask = action.type;
+        if (forRequest) this.state.requestTask = action.type;
         this.tasks.start(TASK_KIND[action.type]!, () => this.exec.runLong(action, ctx));
         // Like Patroni, a reinitialize is answered once it has started; a restart once postgres is back.
         if (forRequest && action.type === 'reinitialize') this.settleRequest(action.type, true);
@@ -297,7 +284,7 @@ export class AgentRunner {
       } catch (err) {
         if (forRequest) this.settleRequest(action.type, false, describe(err));
         this.lease.noteWriteError(err);
-        this.log.warn({ action: action.type, err: describe(err) }, 'action failed');
+        this.log.warn({ action: action.type, err }, 'action failed');
         return;
       }
     }
@@ -310,49 +297,51 @@ export class AgentRunner {
       this.dynamicSource.postgresApplied();
       this.log.info('postgres configuration rewritten and reloaded after a dynamic config change');
     } catch (err) {
-      this.log.warn({ err: describe(err) }, 'applying the dynamic config to postgres failed');
+      this.log.warn({ err }, 'applying the dynamic config to postgres failed');
     }
   }
 
   private settleRequest(type: Action['type'], ok: boolean, error?: string, refusal?: string): void {
-    this.requestTask = undefined;
+    this.state.requestTask = undefined;
     const [good, bad] = REQUEST_DONE[type] ?? ['done', 'failed'];
     const outcome = refusal !== undefined ? { ok: false, message: refusal } : { ok, message: ok ? good : `${bad}${error ? `: ${error}` : ''}` };
     this.log.info({ request: type, ...outcome }, 'operator request settled');
     this.d.requests?.settle(outcome);
   }
 
-  /**
-   * Self-fencing: the lock validity ran out without a renewal; stop taking writes now, outside the loop. Decided on
-   * postgres' live state, not on the last published role: that is written at the end of a tick, and a tick cut off
-   * the DCS can take several retry_timeouts, so a node that promoted meanwhile still shows `replica` (finding D).
-   */
+  /** Self-fencing: the lock validity ran out without a renewal; stop taking writes now, outside the loop (plan-fence.ts). */
   private async fence(): Promise<void> {
-    if (this.fencing) return this.wakeUp();
-    this.fencing = true;
-    if (!isPrimaryRole(this.snapshot.role) && !(await this.acceptsWrites())) {
-      this.fencing = false;
+    if (this.state.fencing) return this.wakeUp();
+    this.state.fencing = true;
+    const plan = await this.planFenceOnLiveState();
+    if (plan.step === 'spare') {
+      this.state.fencing = false;
       return this.wakeUp();
     }
-    this.log.warn({ validUntilMs: this.lease.validUntilMs() }, 'leader lock validity expired; stopping postgres (self-fencing)');
+    this.log.warn({ validUntilMs: this.lease.validUntilMs(), reason: plan.reason }, 'leader lock validity expired; stopping postgres (self-fencing)');
     try {
       await this.exec.fence(this.lease.fenceMarginMs / 2);
     } finally {
-      this.fencing = false;
+      this.state.fencing = false;
       this.wakeUp();
     }
   }
 
-  /**
-   * Whether the local postgres may be accepting writes now. Fast first: running without standby.signal is a primary
-   * (no SQL needed at the fencing point); with standby.signal, only a probe that answers "in recovery" spares it.
-   */
-  private async acceptsWrites(): Promise<boolean> {
+  /** Reads the facts planFence asks for, one at a time; a fact that cannot be read is logged and left to the plan. */
+  private async planFenceOnLiveState(): Promise<Exclude<ReturnType<typeof planFence>, { step: 'ask' }>> {
     const ops = this.d.ops;
-    if (!(await ops.isRunning().catch(() => true))) return false;
-    if (!(await ops.hasStandbySignal().catch(() => false))) return true;
-    const probe = await ops.probe().catch(() => undefined);
-    return !(probe?.reachable && probe.inRecovery === true);
+    const facts: FenceFacts = { publishedRole: this.snapshot.role };
+    const unreadable = (fact: string) => (err: unknown) => {
+      this.log.warn({ err, fact }, 'reading postgres state at the fencing point failed');
+      return undefined;
+    };
+    for (;;) {
+      const plan = planFence(facts);
+      if (plan.step !== 'ask') return plan;
+      if (plan.fact === 'running') facts.running = (await ops.isRunning().catch(unreadable('running'))) ?? true;
+      else if (plan.fact === 'standby_signal') facts.standbySignal = (await ops.hasStandbySignal().catch(unreadable('standby_signal'))) ?? false;
+      else facts.probe = (await ops.probe().catch(unreadable('probe'))) ?? null;
+    }
   }
 
   private async publish(obs: Observation, postgres: LocalPostgres, reason: string): Promise<void> {
@@ -361,10 +350,10 @@ export class AgentRunner {
       obs,
       postgres,
       reason,
-      view: this.lastView,
+      view: this.state.lastView,
       dynamic: this.dynamic,
       task: this.tasks.current,
-      wasRunning: this.wasRunning,
+      wasRunning: this.state.wasRunning,
       checkpointPending: this.exec.checkpointPending,
       leaderValidUntilMs: obs.dcs.ok && obs.dcs.view.leader?.name === this.d.config.name && obs.dcs.view.leader.lease === obs.lock.leaseId
         ? this.lease.validUntilMs() : 0,
@@ -380,14 +369,14 @@ export class AgentRunner {
     try {
       const lease = await this.lease.ensureLease();
       const json = JSON.stringify(memberDocument(this.snapshot));
-      if (json === this.lastMemberJson && lease === this.lastMemberLease) return;
+      if (json === this.state.memberJson && lease === this.state.memberLease) return;
       await this.d.store.put(this.keys.member(this.d.config.name), json, lease);
-      this.lastMemberJson = json;
-      this.lastMemberLease = lease;
+      this.state.memberJson = json;
+      this.state.memberLease = lease;
     } catch (err) {
       this.lease.noteWriteError(err);
       this.d.metrics?.countDcsError('touch_member');
-      this.log.warn({ err: describe(err) }, 'writing member key failed');
+      this.log.warn({ err }, 'writing member key failed');
     }
   }
 }

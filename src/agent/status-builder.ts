@@ -75,7 +75,7 @@ export function statusAfterTick(f: TickFacts): AgentStatus {
     leaderValidUntilMs: f.leaderValidUntilMs,
     clusterUnlocked: f.view ? !f.view.leader : f.previous.clusterUnlocked,
     dcsReadable: f.obs.dcs.ok,
-    ...(f.obs.dcs.ok ? { dcsLastSeen: Math.floor(Date.now() / 1000) } : {}),
+    ...(f.obs.dcs.ok ? { dcsLastSeen: Math.floor(f.obs.wallMs / 1000) } : {}),
     pause: f.dynamic.pause,
     reason: f.reason,
     ...(f.view ? { view: f.view } : {}),

@@ -21,6 +21,7 @@ import { PGHA_VERSION } from './version';
 import { withPostgresCheckedNow } from '../agent/status-live';
 import { postmasterAliveNow } from '../postgres/postmaster-now';
 import { configReloader, restApiSettings } from './config-reload';
+import { realScheduler } from '../lib/clock';
 
 const HELP = `Usage: pgha agent -c FILE
 
@@ -152,7 +153,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, source?: { f
   const requests = new RequestQueue();
   const stopOperations = new AbortController();
   const runner = new AgentRunner({
-    config, store, ops, methods: localOps, logger, metrics, pghaVersion: PGHA_VERSION, requests, peerFetch,
+    config, store, ops, methods: localOps, logger, metrics, pghaVersion: PGHA_VERSION, requests, peerFetch, scheduler: realScheduler,
     exit: (code, message, why) => {
       const fix = why === 'system_id_mismatch' ? systemIdFix(config) : '';
       logger.fatal({ reason: message, fix }, 'CRITICAL: stopping the agent');
@@ -162,7 +163,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, source?: { f
     },
   });
   metrics.bindStatus(() => runner.status());
-  const cache = new ClusterCache(store, runner.keys, { logger: logger.child({ component: 'watch' }) });
+  const cache = new ClusterCache(store, runner.keys, { logger: logger.child({ component: 'watch' }), scheduler: realScheduler });
   cache.onChange((_view, changed) => {
     if (changed.some((k) => k === runner.keys.leader || k === runner.keys.config || k === runner.keys.failover)) runner.wakeUp();
   });

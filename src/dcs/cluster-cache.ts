@@ -15,6 +15,7 @@ import { parseClusterView, type ClusterView, type KeyValue } from '../model/clus
 import type { ClusterKeys } from '../model/keys';
 import type { Logger } from '../log/logger';
 import type { ClusterStore, Watch, WatchEvent } from './store';
+import { realScheduler, type Scheduler } from '../lib/clock';
 
 /** starting: before the first list; live: watching; relisting: the watch was lost; down: etcd did not answer. */
 export type CacheState = 'starting' | 'live' | 'relisting' | 'down';
@@ -26,7 +27,9 @@ export interface ClusterCacheOptions {
   /** How long the watch may lag a successful read before it is dropped. Default max(3 × interval, 5 s). */
   stallMs?: number;
   logger?: Logger;
-  /** Monotonic ms. Default performance.now. */
+  /** The relist and contact timers' scheduler (default: the real clock). */
+  scheduler?: Scheduler;
+  /** Monotonic ms (default: the scheduler's). */
   now?: () => number;
 }
 
@@ -64,10 +67,11 @@ export class ClusterCache {
   private stopped = true;
   private listing = false;
   private probing = false;
-  private contactTimer: NodeJS.Timeout | undefined;
-  private relistTimer: NodeJS.Timeout | undefined;
+  private contactTimer: unknown;
+  private relistTimer: unknown;
   private backoffMs = RELIST_MIN_MS;
   private readonly now: () => number;
+  private readonly scheduler: Scheduler;
   private readonly contactIntervalMs: number;
   private readonly stallMs: number;
   private readonly log: Logger | undefined;
@@ -77,7 +81,9 @@ export class ClusterCache {
     private readonly keys: ClusterKeys,
     opts: ClusterCacheOptions = {},
   ) {
-    this.now = opts.now ?? (() => performance.now());
+    const scheduler = opts.scheduler ?? realScheduler;
+    this.scheduler = scheduler;
+    this.now = opts.now ?? (() => scheduler.now());
     this.contactIntervalMs = opts.contactIntervalMs ?? DEFAULT_CONTACT_INTERVAL_MS;
     this.stallMs = opts.stallMs ?? Math.max(3 * this.contactIntervalMs, MIN_STALL_MS);
     this.log = opts.logger?.child({ prefix: keys.prefix });
@@ -118,8 +124,8 @@ export class ClusterCache {
     this.stopped = true;
     this.closeWatch();
     this.probe = undefined;
-    if (this.contactTimer) clearTimeout(this.contactTimer);
-    if (this.relistTimer) clearTimeout(this.relistTimer);
+    if (this.contactTimer) this.scheduler.clearTimer(this.contactTimer);
+    if (this.relistTimer) this.scheduler.clearTimer(this.relistTimer);
     this.contactTimer = this.relistTimer = undefined;
   }
 
@@ -181,11 +187,10 @@ export class ClusterCache {
     if (this.stopped || this.relistTimer) return;
     const delay = this.backoffMs;
     this.backoffMs = Math.min(RELIST_MAX_MS, this.backoffMs * 2);
-    this.relistTimer = setTimeout(() => {
+    this.relistTimer = this.scheduler.setTimer(() => {
       this.relistTimer = undefined;
       void this.relist();
     }, delay);
-    this.relistTimer.unref();
   }
 
   private apply(events: readonly WatchEvent[], revision: number): void {
@@ -216,10 +221,9 @@ export class ClusterCache {
 
   private scheduleContactCheck(): void {
     if (this.stopped) return;
-    this.contactTimer = setTimeout(() => {
+    this.contactTimer = this.scheduler.setTimer(() => {
       void this.checkContact().finally(() => this.scheduleContactCheck());
     }, this.contactIntervalMs);
-    this.contactTimer.unref();
   }
 
   /** One linearizable read; then the watch must show it has delivered everything up to that read's revision. */

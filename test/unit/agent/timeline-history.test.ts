@@ -1,10 +1,12 @@
 /**
- * Finding E (test/support/sim/FINDINGS.md): a promotion must not reuse a timeline number (and switch point) the
+ * Findings E and G (test/support/sim/FINDINGS.md): a promotion must not reuse a timeline number (and switch point) the
  * cluster already used, and the `history` key keeps every timeline number in use.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { historyKeyLines, promotionAnnouncement, timelineFilesToWrite } from '../../../src/agent/execute';
+import {
+  announcedHistory, historyAfterPromotion, historyKeyLines, promotionAnnouncement, timelineFilesToWrite,
+} from '../../../src/agent/timeline-history';
 import type { HistoryLine } from '../../../src/model/cluster';
 
 const replicaAt = (timeline: number, lsn: number) => ({ reachable: true, inRecovery: true, timeline, receiveLsn: lsn, replayLsn: lsn });
@@ -111,5 +113,36 @@ describe('a history key holding garbage lines (hand-written, or another tool\'s)
 
   it('historyKeyLines rebuilds the key from the file, keeping what the list lines said', () => {
     assert.deepEqual(historyKeyLines([[1, 300, 'file']], 2, garbage), [[1, 300, 'r']]);
+  });
+});
+
+describe('announcedHistory: the history key before pg_ctl promote', () => {
+  it('an ordinary failover appends the line of the timeline I leave, with my position, reason, time and name', () => {
+    assert.deepEqual(announcedHistory([[1, 100, 'r']], [], 2, 500, 'failover', 'T', 'ty-db2'), [[1, 100, 'r'], [2, 500, 'failover', 'T', 'ty-db2']]);
+  });
+
+  it('no write when the key already counts the number I would take', () => {
+    assert.equal(announcedHistory([[1, 100, 'r'], [2, 300, 'r']], [], 2, 500, 'failover', 'T', 'ty-db2'), undefined);
+  });
+});
+
+describe('historyAfterPromotion: the history key once postgres runs on its new timeline', () => {
+  const base = { current: [[1, 100, 'old', 'T0', 'ty-db1']] as HistoryLine[], oldTimeline: 2, positionBefore: 500, reason: 'failover', at: 'T1', member: 'ty-db2' };
+
+  it("follows the new timeline's history file: the switch point postgres really took, reasons of known lines kept", () => {
+    const own: Array<[number, number, string]> = [[1, 100, 'x'], [2, 520, 'x']];
+    assert.deepEqual(historyAfterPromotion({ ...base, own, newTimeline: 3 }), [[1, 100, 'old', 'T0', 'ty-db1'], [2, 520, 'failover', 'T1', 'ty-db2']]);
+  });
+
+  it('a promotion past numbers in use: the file\'s lines, its own line, then the numbers it skipped after its switch', () => {
+    const own: Array<[number, number, string]> = [[1, 100, 'x'], [2, 500, 'x'], [3, 500, 'x']];
+    assert.deepEqual(historyAfterPromotion({ ...base, own, newTimeline: 5 }), [
+      [1, 100, 'old', 'T0', 'ty-db1'], [2, 500, 'x'], [3, 500, 'failover', 'T1', 'ty-db2'],
+      [4, 500, 'skipped: the number was used by another member'],
+    ]);
+  });
+
+  it('without the history file: the key as it was plus the position seen before promoting', () => {
+    assert.deepEqual(historyAfterPromotion({ ...base, own: [], newTimeline: 3 }), [[1, 100, 'old', 'T0', 'ty-db1'], [2, 500, 'failover', 'T1', 'ty-db2']]);
   });
 });

@@ -1,0 +1,160 @@
+/**
+ * The AgentRunner on a manual clock: the real loop, LeaseKeeper and Executor over a MemoryStore and a FakePostgres.
+ * Time moves only when the test advances it, so lease validity, keepalive and fencing moments are exact.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { AgentRunner } from '../../../src/agent/runner';
+import { MemoryStore } from '../../../src/dcs/memory/memory-store';
+import type { ClusterStore } from '../../../src/dcs/store';
+import { silentLogger } from '../../../src/log/logger';
+import { KEYS } from '../../support/agent-builders';
+import { FAKE_SYSTEM_ID, FakePostgres } from '../../support/fake-postgres';
+import { ManualClock } from '../router/manual-clock';
+import { parseEdited, section } from '../config/helpers';
+
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** ttl 30 s, loop_wait 10 s, retry_timeout 10 s (Patroni's defaults): keepalives every 7.5 s, fencing margin 5 s. */
+const DCS = { ttl: 30, loop_wait: 10, retry_timeout: 10 };
+
+/** Planted etcd faults, as this node sees them. */
+interface Cut {
+  /** Keepalives fail (the lease stream is cut). */
+  keepalive: boolean;
+  /** Every other call hangs until released (a partition where requests wait out their deadline). */
+  hang: boolean;
+}
+
+const HANGABLE = new Set(['readPrefix', 'get', 'put', 'createIfAbsent', 'putIfModRevision', 'putIfValue', 'deleteIfValue', 'deleteIfModRevision', 'grantLease']);
+
+/** ty-db1 with a running primary, over an initialized cluster with no leader yet; `cut` plants etcd faults. */
+async function aNode() {
+  const clock = new ManualClock();
+  const memory = new MemoryStore({ now: () => clock.now() });
+  const cut: Cut = { keepalive: false, hang: false };
+  const held: Array<() => void> = [];
+  const store = new Proxy(memory, {
+    get: (target, name: string) => {
+      const f = Reflect.get(target, name) as unknown;
+      if (typeof f !== 'function') return f;
+      const call = (a: unknown[]) => (f as (...x: unknown[]) => unknown).apply(target, a);
+      if (name === 'keepAlive') {
+        return async (...a: unknown[]) => {
+          if (cut.keepalive) throw new Error('keepalive: deadline exceeded (planted)');
+          return call(a);
+        };
+      }
+      if (!HANGABLE.has(name)) return (...a: unknown[]) => call(a);
+      return async (...a: unknown[]) => {
+        if (cut.hang) await new Promise<void>((resolve) => held.push(resolve));
+        return call(a);
+      };
+    },
+  }) as ClusterStore;
+  /** Lifts every planted fault; held calls go through. */
+  const heal = () => {
+    cut.keepalive = false;
+    cut.hang = false;
+    for (const resolve of held.splice(0)) resolve();
+  };
+  await memory.put(KEYS.initialize, FAKE_SYSTEM_ID);
+  await memory.put(KEYS.config, JSON.stringify(DCS));
+  const dataDir = mkdtempSync(join(tmpdir(), 'pgha-runner-'));
+  dirs.push(dataDir);
+  const config = parseEdited((d) => {
+    d.name = 'ty-db1';
+    section(d, 'postgresql').data_dir = dataDir;
+    (d.bootstrap as Record<string, unknown> | undefined) ?? (d.bootstrap = {});
+    (d.bootstrap as Record<string, unknown>).dcs = DCS;
+  });
+  const pg = FakePostgres.primary(() => clock.now());
+  const runner = new AgentRunner({
+    config, store, ops: pg, logger: silentLogger(), pghaVersion: 'test', scheduler: clock,
+    exit: () => undefined, peerFetch: async () => undefined,
+  });
+  /** Lets every promise the last timers started settle (the store answers at once). */
+  const settle = async () => {
+    for (let i = 0; i < 30; i++) await new Promise((r) => setImmediate(r));
+  };
+  /** Moves the clock `ms` forward in small steps, settling after each. */
+  const run = async (ms: number, step = 100) => {
+    for (let t = 0; t < ms; t += step) {
+      clock.advance(Math.min(step, ms - t));
+      await settle();
+    }
+  };
+  return { clock, memory, cut, heal, pg, runner, settle, run };
+}
+
+describe('AgentRunner: a leader cut off from etcd', () => {
+  it('fences (stops postgres) on its own timer while its HA loop hangs in a read, before etcd can expire its lease', async () => {
+    const n = await aNode();
+    n.runner.start();
+    try {
+      await n.run(500);
+      const leader = await n.memory.get(KEYS.leader);
+      assert.equal(leader?.value, 'ty-db1', 'the running primary took the leader key');
+      let leaseLeftAtStop: number | undefined;
+      n.pg.onStep = (step) => {
+        if (step.startsWith('stop')) leaseLeftAtStop ??= n.memory.leaseRemainingMs(leader!.lease);
+      };
+      const cutAt = n.clock.now();
+      n.cut.keepalive = true;
+      n.cut.hang = true;
+      await n.run(40_000);
+      const i = n.pg.steps.findIndex((s) => s.startsWith('stop'));
+      assert.equal(n.pg.steps[i], 'stop fast (fencing)', `steps: ${n.pg.steps.join(', ')}`);
+      // The last good keepalive was sent before the cut; validity is its send time + ttl − the 5 s margin.
+      assert.ok(n.pg.at[i]! <= cutAt + 25_000 + 1, `fenced at ${n.pg.at[i]}, cut at ${cutAt}`);
+      assert.ok(leaseLeftAtStop !== undefined && leaseLeftAtStop >= 4000, `lease left in etcd when postgres stopped: ${leaseLeftAtStop} ms`);
+    } finally {
+      n.heal();
+      await n.runner.stop({ stopPostgres: false });
+    }
+  });
+});
+
+describe('AgentRunner: an etcd outage', () => {
+  it('shorter than retry_timeout: the leader keeps its role (the last view stands in), no stop, no demotion', async () => {
+    const n = await aNode();
+    n.runner.start();
+    try {
+      await n.run(500);
+      assert.equal((await n.memory.get(KEYS.leader))?.value, 'ty-db1');
+      // Down across the next HA cycle (due at 10 s), back after 6 s: within retry_timeout (10 s).
+      await n.run(9_000);
+      n.memory.setAvailable(false);
+      await n.run(6_000);
+      n.memory.setAvailable(true);
+      await n.run(12_000);
+      assert.deepEqual(n.pg.steps.filter((s) => s.startsWith('stop')), [], `steps: ${n.pg.steps.join(', ')}`);
+      assert.equal((await n.memory.get(KEYS.leader))?.value, 'ty-db1');
+      assert.equal(n.runner.status().role, 'master');
+    } finally {
+      await n.runner.stop({ stopPostgres: false });
+    }
+  });
+
+  it('longer than retry_timeout: the leader demotes (stops taking writes) while the lease may still be valid elsewhere', async () => {
+    const n = await aNode();
+    n.runner.start();
+    try {
+      await n.run(500);
+      await n.run(9_000);
+      n.memory.setAvailable(false);
+      await n.run(25_000);
+      assert.ok(n.pg.steps.some((s) => s.startsWith('stop')), `steps: ${n.pg.steps.join(', ')}`);
+      assert.match(n.runner.status().reason ?? '', /DCS is not accessible/);
+    } finally {
+      n.memory.setAvailable(true);
+      await n.runner.stop({ stopPostgres: false });
+    }
+  });
+});
