@@ -8,7 +8,7 @@
 //  - the pure cores (every agent/decide*.ts and agent/plan-*.ts, router/routing.ts) import only types from the I/O
 //    areas, no node: modules, not the clock (lib/clock) and read no time and set no timer themselves;
 //  - only cli/ reads process.env / process.argv or installs signal handlers;
-//  - no file in src/ is over 400 lines (scripts/oversize-allow.txt lists the ones being split; temporary).
+//  - no file in src/ is over 400 lines.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, dirname, relative, resolve } from 'node:path';
 
@@ -38,11 +38,8 @@ const forbidden = {
 const isPure = (rel) => /^agent\/(decide[^/]*|plan-[^/]*)\.ts$/.test(rel) || rel === 'router/routing.ts';
 // Reading time or arming a timer: a pure core takes the time as an argument instead.
 const CLOCK_CALLS = /\b(Date\.now|performance\.now|setTimeout|setInterval|setImmediate)\s*\(|\bnew Date\(\s*\)/;
-const allowText = readFileSync(resolve('scripts/oversize-allow.txt'), 'utf8');
-const oversizeAllowed = new Set(allowText.split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean));
 
 const problems = [];
-const oversize = [];
 for (const file of files) {
   const text = readFileSync(file, 'utf8');
   const rel = relative(root, file);
@@ -70,15 +67,8 @@ for (const file of files) {
     if (/process\.(on|once)\(\s*['"]SIG/.test(code)) problems.push(`${rel}: only src/cli may install signal handlers`);
   }
   const lines = text.split('\n').length - (text.endsWith('\n') ? 1 : 0);
-  if (lines > MAX_LINES) {
-    if (oversizeAllowed.has(rel)) oversize.push(`${rel} (${lines})`);
-    else problems.push(`${rel}: ${lines} lines, over ${MAX_LINES}: split it by concern into new small files`);
-  }
+  if (lines > MAX_LINES) problems.push(`${rel}: ${lines} lines, over ${MAX_LINES}: split it by concern into new small files`);
 }
-for (const rel of oversizeAllowed) {
-  if (!files.some((f) => relative(root, f) === rel)) problems.push(`scripts/oversize-allow.txt: ${rel} no longer exists; remove it from the list`);
-}
-if (oversize.length) console.warn(`over ${MAX_LINES} lines, allowed for now by scripts/oversize-allow.txt: ${oversize.join(', ')}`);
 if (problems.length) {
   console.error(`import rules broken (${problems.length}):\n  ${problems.join('\n  ')}`);
   process.exit(1);

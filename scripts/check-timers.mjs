@@ -2,7 +2,7 @@
 // and timers from a `Scheduler` (src/lib/clock.ts), so unit tests and the simulator run them on their own time.
 // A bare setTimeout/setInterval/Date.now/performance.now or `new Date()` (now) in one of them would read or wait
 // on the real clock behind the simulator's back. `new Date(ms)` (formatting a given time) is allowed.
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 
 const files = [
   'src/agent/runner.ts',
@@ -12,6 +12,8 @@ const files = [
   'src/agent/execute-promote.ts',
   'src/agent/status-builder.ts',
   'src/dcs/cluster-cache.ts',
+  // The router's rooms: every file of src/router/ but source.ts (the process-level etcd client's shutdown).
+  ...readdirSync('src/router').filter((f) => f.endsWith('.ts') && f !== 'source.ts').map((f) => `src/router/${f}`),
 ];
 const bare = /\b(setTimeout|setInterval|Date\.now|performance\.now)\b|new Date\(\s*\)/;
 const problems = [];

@@ -8,9 +8,9 @@ import { dirname, join, resolve } from 'node:path';
 const SCRIPT = resolve('scripts/check-imports.mjs');
 
 /** Runs the lint over a small src/ tree of `files` (path → text), as CI runs it over the real one. */
-function lint(root: string, files: Record<string, string>, allow = ''): { ok: boolean; out: string } {
+function lint(root: string, files: Record<string, string>): { ok: boolean; out: string } {
   rmSync(root, { recursive: true, force: true });
-  for (const [path, text] of Object.entries({ ...files, 'scripts/oversize-allow.txt': allow })) {
+  for (const [path, text] of Object.entries(files)) {
     mkdirSync(dirname(join(root, path)), { recursive: true });
     writeFileSync(join(root, path), text);
   }
@@ -30,7 +30,7 @@ const base = {
 describe('the import lint (scripts/check-imports.mjs)', () => {
   let dir: string;
   let n = 0;
-  const run = (files: Record<string, string>, allow = '') => lint(join(dir, String(n++)), { ...base, ...files }, allow);
+  const run = (files: Record<string, string>) => lint(join(dir, String(n++)), { ...base, ...files });
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'pgha-lint-'));
   });
@@ -70,16 +70,10 @@ describe('the import lint (scripts/check-imports.mjs)', () => {
     assert.match(r.out, /decide-store\.ts: must import types only from \.\.\/dcs\/store/);
   });
 
-  test('a file over 400 lines is refused unless the temporary allow-list names it; a stale entry is refused', () => {
-    const big = { 'src/dcs/big.ts': `${'export const x = 1;\n'.repeat(401)}` };
-    const refused = run(big);
+  test('a file over 400 lines is refused', () => {
+    const refused = run({ 'src/dcs/big.ts': `${'export const x = 1;\n'.repeat(401)}` });
     assert.equal(refused.ok, false);
     assert.match(refused.out, /dcs\/big\.ts: 401 lines, over 400/);
-    const allowed = run(big, '# being split\ndcs/big.ts\n');
-    assert.ok(allowed.ok, allowed.out);
-    assert.match(allowed.out, /allowed for now by scripts\/oversize-allow\.txt: dcs\/big\.ts \(401\)/);
-    const stale = run({}, 'dcs/gone.ts\n');
-    assert.equal(stale.ok, false);
-    assert.match(stale.out, /dcs\/gone\.ts no longer exists/);
+    assert.ok(run({ 'src/dcs/big.ts': `${'export const x = 1;\n'.repeat(400)}` }).ok);
   });
 });
