@@ -14,7 +14,6 @@
 import { parseClusterView, type ClusterView, type KeyValue } from '../model/cluster';
 import type { ClusterKeys } from '../model/keys';
 import type { Logger } from '../log/logger';
-import { describe } from '../lib/errors';
 import type { ClusterStore, Watch, WatchEvent } from './store';
 import { realScheduler, type Scheduler } from '../lib/clock';
 
@@ -213,7 +212,7 @@ export class ClusterCache {
       try {
         fn(this.current, changed);
       } catch (err) {
-        this.log?.error({ err: describe(err) }, 'cluster change listener failed');
+        this.log?.error({ err }, 'cluster change listener failed');
       }
     }
   }
@@ -275,7 +274,7 @@ export class ClusterCache {
     const prev = this.stateValue;
     if (prev === next) return;
     this.stateValue = next;
-    if (next === 'down') this.log?.warn({ err: describe(err), retryMs: this.backoffMs }, 'etcd unreachable');
+    if (next === 'down') this.log?.warn({ err, retryMs: this.backoffMs }, 'etcd unreachable');
     else if (next === 'live' && prev === 'down') this.log?.info({}, 'etcd reachable again');
   }
 }
