@@ -78,7 +78,7 @@ export class LeaseKeeper {
         const id = await this.store.grantLease(this.opts.ttlSeconds);
         this.lease = id;
         this.lastGoodSendMs = sentAt;
-        this.armFence();
+        this.armFence('grant');
         this.opts.logger.info({ lease: id, ttlSeconds: this.opts.ttlSeconds }, 'lease granted');
         return id;
       })().finally(() => {
@@ -114,7 +114,7 @@ export class LeaseKeeper {
       }
       if (this.lease === lease) {
         this.lastGoodSendMs = Math.max(this.lastGoodSendMs, sentAt);
-        this.armFence();
+        this.armFence('keepalive');
       }
       return true;
     } catch (err) {
@@ -154,7 +154,8 @@ export class LeaseKeeper {
     this.opts.onLost();
   }
 
-  private armFence(): void {
+  /** Sets the fence timer to the end of the validity (after a grant or a good keepalive). Protected: the simulator plants defects here. */
+  protected armFence(_after: 'grant' | 'keepalive'): void {
     if (this.fenceTimer) this.scheduler.clearTimer(this.fenceTimer);
     const delay = Math.max(0, this.validUntilMs() - this.now());
     this.fenceTimer = this.scheduler.setTimer(() => {

@@ -17,8 +17,8 @@ import { actionsWhenDecideFails, lockExpired, planFence, type FenceFacts } from 
 import { decide, type Decision } from './decide';
 import { LONG_ACTIONS, REQUEST_ACTIONS, type Action } from './actions';
 import type { RequestQueue } from './requests';
-import { Executor } from './execute';
-import { LeaseKeeper } from './lease-keeper';
+import type { Executor } from './execute';
+import type { LeaseKeeper } from './lease-keeper';
 import { observeDcs, observePostgres } from './observe';
 import type { LocalPostgres, Observation, TaskState } from './observation';
 import { askPeers, type PeerFetch } from './peers';
@@ -27,7 +27,8 @@ import { canCreateReplicaWithoutLeader } from '../config/methods';
 import type { PostgresOps } from './postgres-ops';
 import type { AgentStatus } from './status';
 import { TaskSlot } from './task-slot';
-import { DynamicConfigSource } from './dynamic-source';
+import type { DynamicConfigSource } from './dynamic-source';
+import { defaultSeams, type RunnerSeams } from './runner-seams';
 import { initialStatus, statusAfterTick } from './status-builder';
 import { realScheduler, type Scheduler } from '../lib/clock';
 
@@ -49,6 +50,8 @@ export interface RunnerDeps {
   requests?: RequestQueue;
   /** GETs another member's /patroni (default: no private CA, no client certificate). */
   peerFetch?: PeerFetch;
+  /** The simulator's replacements for what the runner builds (runner-seams.ts); production passes none. */
+  seams?: RunnerSeams;
 }
 
 const TASK_KIND: Partial<Record<Action['type'], TaskState['kind']>> = {
@@ -89,10 +92,11 @@ export class AgentRunner {
     this.now = () => this.scheduler.now();
     this.keys = clusterKeys(d.config.namespace, d.config.scope);
     this.log = d.logger.child({ component: 'ha' });
-    this.dynamicSource = DynamicConfigSource.atStart(d.config.bootstrap.dynamic ?? parseDynamicConfig(d.config.bootstrap.dcs),
+    const seams = { ...defaultSeams, ...d.seams };
+    this.dynamicSource = seams.dynamicSource(d.config.bootstrap.dynamic ?? parseDynamicConfig(d.config.bootstrap.dcs),
       d.config.postgresql.dataDir, d.logger.child({ component: 'config' }));
     this.dynamic = this.dynamicSource.config;
-    this.lease = new LeaseKeeper(d.store, {
+    this.lease = seams.leaseKeeper(d.store, {
       ttlSeconds: this.dynamic.ttlSeconds,
       scheduler: this.scheduler,
       logger: d.logger.child({ component: 'lease' }),
@@ -101,7 +105,7 @@ export class AgentRunner {
       onKeepalive: (s, ok) => d.metrics?.observeKeepalive(s, ok),
     });
     this.tasks = new TaskSlot(this.now, (ok) => this.afterTask(ok));
-    this.exec = new Executor({
+    this.exec = seams.executor({
       config: d.config, keys: this.keys, store: d.store, lease: this.lease, ops: d.ops, scheduler: this.scheduler, ...(d.methods ? { methods: d.methods } : {}),
       logger: d.logger.child({ component: 'executor' }), exit: d.exit,
       onProgress: (step, report) => this.tasks.report(step, report),

@@ -1,14 +1,15 @@
 /** One simulated machine: a postgres, an agent process (absent while crashed), its links to the DCS and peers. */
 import type { Cut } from './net';
-import { SimAgent, type AgentWorld } from './agent';
+import { ShellAgent, type ShellWorld } from './shell';
 import { SimPostgres } from './postgres-model';
 import type { SimContext } from './context';
 import { newProc, type Proc } from './scheduler';
 
 export class SimNode {
   readonly pg: SimPostgres;
-  readonly agentProc: Proc;
-  agent: SimAgent | undefined;
+  /** The running agent's process; a new one for each start after a crash. */
+  agentProc: Proc;
+  agent: ShellAgent | undefined;
   dcsCut: Cut = false;
   /** Cut off from the other nodes (their REST APIs, replication), not from clients. */
   isolated = false;
@@ -20,7 +21,7 @@ export class SimNode {
   replCutUntil = 0;
   frozenUntil = 0;
 
-  constructor(readonly name: string, private readonly ctx: SimContext, private readonly world: AgentWorld) {
+  constructor(readonly name: string, private readonly ctx: SimContext, private readonly world: ShellWorld) {
     this.pg = new SimPostgres(name, ctx);
     this.agentProc = newProc(`${name}/agent`);
   }
@@ -30,18 +31,28 @@ export class SimNode {
   }
 
   startAgent(): void {
-    this.agent = new SimAgent(this.world, this.name, this.agentProc, this.pg, this);
+    this.agent = new ShellAgent(this.world, this.name, this.agentProc, this.pg, this);
     this.ctx.trace(this.name, 'agent started');
     this.agent.start();
   }
 
   /** The machine dies: postgres and agent gone; it comes back after `downMs`. */
   crash(downMs: number): void {
-    this.ctx.sched.kill(this.agentProc);
-    this.agent = undefined;
+    this.retireAgent();
     this.pg.crash();
     this.ctx.trace(this.name, `node crashed (down for ${Math.round(downMs)} ms)`);
-    this.ctx.sched.after(downMs, () => this.startAgent());
+    this.ctx.sched.after(downMs, () => this.startAgent(), this.agentProc);
+  }
+
+  /** The agent process exited by itself (decide's `exit`): it stays down, as under a service manager that gave up. */
+  exited(): void {
+    this.retireAgent();
+  }
+
+  private retireAgent(): void {
+    this.ctx.sched.retire(this.agentProc);
+    this.agent = undefined;
+    this.agentProc = newProc(`${this.name}/agent`);
   }
 
   get agentFrozen(): boolean {

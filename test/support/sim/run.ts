@@ -2,11 +2,11 @@
  * Replays simulated runs.
  *   node dist/test/support/sim/run.js --seed 1234 --verbose      one seed, its full trace
  *   node dist/test/support/sim/run.js --from 0 --count 200       a range of seeds, failures listed
- * Options: --bug no-margin|no-fence-timer|validity-from-receive, --sync off|on|strict, --nodes N, --strict-freeze,
+ * Options: --bug no-margin|no-fence-timer|skip-fence-renewal|stale-rewind, --sync off|on|strict, --nodes N, --strict-freeze,
  * --faults crash,stall,… (default: all kinds).
  */
 import type { FaultKind } from './faults';
-import type { LeaseBug } from './lease-model';
+import type { ShellBug } from './shell';
 import { reproCommand, runSeed, sweep } from './sweep';
 import type { SimOptions } from './world';
 
@@ -17,7 +17,7 @@ function arg(name: string): string | undefined {
 
 async function main(): Promise<void> {
   const base: Omit<SimOptions, 'seed'> = {
-    ...(arg('bug') ? { bug: arg('bug') as LeaseBug } : {}),
+    ...(arg('bug') ? { bug: arg('bug') as ShellBug } : {}),
     ...(arg('sync') ? { sync: arg('sync') as 'off' | 'on' | 'strict' } : {}),
     ...(arg('nodes') ? { nodes: Number(arg('nodes')) } : {}),
     ...(process.argv.includes('--strict-freeze') ? { strictFreeze: true } : {}),

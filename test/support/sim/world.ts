@@ -2,20 +2,17 @@
  * One simulated run: N nodes, the memory DCS on a simulated clock, a client writing to whoever accepts writes,
  * replication, the fault plan, and the invariant checker. Deterministic for a seed.
  */
-import { decide as realDecide } from '../../../src/agent/decide';
-import type { PeerReport } from '../../../src/agent/observation';
-import { peerFromDocument } from '../../../src/agent/peers';
 import { parseDynamicConfig } from '../../../src/config/dynamic';
 import type { DynamicConfig } from '../../../src/config/types';
 import { MemoryStore } from '../../../src/dcs/memory/memory-store';
-import type { ClusterView } from '../../../src/model/cluster';
 import { clusterKeys, type ClusterKeys } from '../../../src/model/keys';
 import type { PostgresProbe } from '../../../src/model/postgres-state';
-import type { AgentWorld, DecideFn } from './agent';
+import type { RunnerSeams } from '../../../src/agent/runner-seams';
 import type { SimContext } from './context';
 import { ALL_FAULTS, planFaults, type Fault, type FaultKind } from './faults';
 import { Checker, type Violation } from './invariants';
-import type { LeaseBug } from './lease-model';
+import { simSeams } from './shell-bugs';
+import type { ShellBug, ShellWorld } from './shell';
 import type { DcsNet } from './net';
 import { SimNode } from './node';
 import type { SimPostgres } from './postgres-model';
@@ -26,10 +23,8 @@ import { Scheduler } from './scheduler';
 export interface SimOptions {
   seed: number;
   nodes?: number;
-  /** Plant a lease-keeper defect. */
-  bug?: LeaseBug;
-  /** Replace decide() (e.g. a wrapper that plants a bug). */
-  decide?: DecideFn;
+  /** Plant a defect in the shell (shell-bugs.ts). */
+  bug?: ShellBug;
   sync?: 'off' | 'on' | 'strict';
   faults?: readonly FaultKind[];
   /** Count a SIGSTOPped primary's writes (no watchdog can stop them) as a violation too. */
@@ -70,7 +65,7 @@ const TIMINGS = [
   { ttl: 30, loop_wait: 10, retry_timeout: 10 },
 ] as const;
 
-export class World implements SimContext, AgentWorld {
+export class World implements SimContext, ShellWorld {
   readonly sched = new Scheduler();
   readonly ctx: SimContext = this;
   readonly rng: Rng;
@@ -79,8 +74,7 @@ export class World implements SimContext, AgentWorld {
   readonly net: DcsNet;
   readonly rawDcs: Record<string, unknown>;
   readonly dynamic: DynamicConfig;
-  readonly decide: DecideFn;
-  readonly bug: LeaseBug | undefined;
+  readonly seams: RunnerSeams;
   readonly nodes = new Map<string, SimNode>();
   readonly checker: Checker;
   readonly faults: Fault[];
@@ -88,6 +82,7 @@ export class World implements SimContext, AgentWorld {
   readonly quietAtMs: number;
   readonly endAtMs: number;
   readonly marginMs: number;
+  readonly verbose: boolean;
   private readonly lines: string[] = [];
   private dirty = false;
   private writeSeq = 0;
@@ -105,8 +100,8 @@ export class World implements SimContext, AgentWorld {
       postgresql: { use_pg_rewind: true, use_slots: true },
     };
     this.dynamic = parseDynamicConfig(this.rawDcs);
-    this.decide = opts.decide ?? realDecide;
-    this.bug = opts.bug;
+    this.seams = simSeams(opts.bug);
+    this.verbose = opts.verbose ?? false;
     this.store = new MemoryStore({ now: () => this.sched.now });
     const delays = plan.fork();
     this.net = {
@@ -135,7 +130,7 @@ export class World implements SimContext, AgentWorld {
     this.dirty = true;
   }
 
-  // ---- AgentWorld ----
+  // ---- ShellWorld ----
 
   probe(name: string): PostgresProbe {
     const node = this.nodes.get(name)!;
@@ -151,19 +146,15 @@ export class World implements SimContext, AgentWorld {
     };
   }
 
-  askPeers(me: string, view: ClusterView, lastLeaderView: ClusterView | undefined): { reports: PeerReport[]; timedOut: boolean } {
-    const known = new Set<string>();
-    for (const m of lastLeaderView?.members.values() ?? []) known.add(m.name);
-    for (const m of view.members.values()) known.add(m.name);
-    known.delete(me);
-    let timedOut = false;
-    const reports = [...known].map((name) => {
-      const target = this.nodes.get(name);
-      const ok = target?.agent && !target.agentFrozen && !target.isolated && !this.nodes.get(me)!.isolated;
-      if (!ok) timedOut = true;
-      return peerFromDocument(name, ok ? target.agent!.restDoc() : undefined);
-    });
-    return { reports, timedOut };
+  peerDocument(from: string, name: string): Record<string, unknown> | undefined {
+    const target = this.nodes.get(name);
+    const ok = target?.agent && !target.agentFrozen && !target.isolated && !this.nodes.get(from)!.isolated;
+    return ok ? target.agent!.restDoc() : undefined;
+  }
+
+  exited(name: string, message: string): void {
+    this.trace(name, `agent exited: ${message}`);
+    this.nodes.get(name)!.exited();
   }
 
   reachablePostgres(from: string, name: string): SimPostgres | undefined {
@@ -176,7 +167,7 @@ export class World implements SimContext, AgentWorld {
   // ---- the run ----
 
   async run(): Promise<SimResult> {
-    for (const node of this.nodes.values()) this.sched.at(this.rng.range(0, 500), () => node.startAgent());
+    for (const node of this.nodes.values()) this.sched.at(this.rng.range(0, 500), () => node.startAgent(), node.agentProc);
     for (const f of this.faults) this.sched.at(f.at, () => this.inject(f));
     this.clientLoop();
     this.replicationLoop();
@@ -282,8 +273,9 @@ export class World implements SimContext, AgentWorld {
         }
         this.touched();
         if (f.kind === 'fence-race') {
-          const lease = node.agent?.lease;
-          const stallAt = this.dynamic.ttlSeconds * 1000 - this.marginMs - this.rng.range(0, (lease?.intervalMs ?? 0) + 500);
+          // The lease keeper's keepalive period (lease-keeper.ts intervalMs).
+          const keepaliveMs = node.agent ? Math.max(250, (this.dynamic.ttlSeconds * 1000) / 4) : 0;
+          const stallAt = this.dynamic.ttlSeconds * 1000 - this.marginMs - this.rng.range(0, keepaliveMs + 500);
           const stallFor = this.rng.range(0.3, 0.95) * this.marginMs;
           this.sched.after(Math.max(0, stallAt), () => this.freeze(node, stallFor, 'stall', (m) => this.trace('FAULT', `${m} for ${Math.round(stallFor)} ms`)));
         }
@@ -326,11 +318,11 @@ export class World implements SimContext, AgentWorld {
     const end = this.sched.now + ms;
     node.frozenUntil = end;
     if (kind === 'freeze') node.unfencedUntil = end + (this.dynamic.loopWaitSeconds + this.dynamic.retryTimeoutSeconds) * 1000 + this.marginMs;
-    const inc = node.agentProc.incarnation;
+    const proc = node.agentProc;
     this.sched.at(end, () => {
-      if (node.agentProc.incarnation !== inc || !node.agentFrozen) return;
+      if (node.agentProc !== proc || !proc.frozen) return;
       this.trace('FAULT', `${kind === 'stall' ? 'stall of' : 'SIGCONT'} agent of ${node.name} over`);
-      this.sched.thaw(node.agentProc);
+      this.sched.thaw(proc);
     });
   }
 }
