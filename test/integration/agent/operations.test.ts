@@ -44,6 +44,14 @@ describe('operating a pgha cluster', { timeout: 900_000 }, () => {
     const leader = before.leader!.name;
     const candidate = c.nodes.map((n) => n.name).find((n) => n !== leader)!;
     const historyBefore = before.history?.length ?? 0;
+    // As an operator reads `list` first: a replica still replaying the bootstrap's WAL switch is refused as a
+    // candidate (lagging > maximum_lag_on_failover), which is right, so wait until the candidate shows caught up.
+    await waitFor(`${candidate} caught up with ${leader}`, async () => {
+      const v = await c.view();
+      const lead = Number(v.members.get(leader)?.doc.xlog_location);
+      const cand = Number(v.members.get(candidate)?.doc.xlog_location);
+      return Number.isFinite(lead) && Number.isFinite(cand) && lead - cand <= 1024 * 1024;
+    }, { timeoutMs: 60_000, intervalMs: 200 });
     const t0 = Date.now();
     const res = await run('patronictl', ['-c', c.nodes[0]!.configFile, 'switchover', '--leader', leader, '--candidate', candidate, '--force']);
     assert.equal(res.code, 0, res.out);

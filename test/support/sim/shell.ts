@@ -60,6 +60,13 @@ function nodeConfig(name: string, rawDcs: Record<string, unknown>): AgentConfig 
   return config;
 }
 
+/** A field as a trace shows it; an error by its message only (its stack names the caller, so it differs per call site). */
+function traceValue(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (v && typeof v === 'object' && 'stack' in v && 'message' in v) return String((v as { message: unknown }).message);
+  return JSON.stringify(v);
+}
+
 /** The agent's log lines as trace lines: message, then the fields (no time, level or component). */
 function traceLogger(trace: (msg: string) => void): Logger {
   return createLogger({
@@ -67,7 +74,7 @@ function traceLogger(trace: (msg: string) => void): Logger {
     destination: {
       write: (line: string) => {
         const { msg, time: _t, level, component: _c, ...fields } = JSON.parse(line) as Record<string, unknown>;
-        const rest = Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
+        const rest = Object.entries(fields).map(([k, v]) => `${k}=${traceValue(v)}`).join(' ');
         trace(`${level === 'info' ? '' : `${String(level)}: `}${String(msg)}${rest ? ` (${rest})` : ''}`);
       },
     },
