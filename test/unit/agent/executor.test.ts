@@ -15,7 +15,7 @@ import { silentLogger } from '../../../src/log/logger';
 import { MEMBER_SLOT_RETENTION_MS } from '../../../src/agent/plan-slots';
 import { aCluster, dynamic, KEYS } from '../../support/agent-builders';
 import { FakePostgres } from '../../support/fake-postgres';
-import { ManualClock } from '../router/manual-clock';
+import { ManualClock } from '../../support/manual-clock';
 import { parseEdited, section } from '../config/helpers';
 
 /** An executor for ty-db2 over a memory store whose writes to the sync key are logged into the same steps as postgres'. */

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { MemoryStore } from '../../../src/dcs/memory/memory-store';
 import { LeaseKeeper } from '../../../src/agent/lease-keeper';
 import { silentLogger } from '../../../src/log/logger';
-import { ManualClock } from '../router/manual-clock';
+import { ManualClock } from '../../support/manual-clock';
 
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 

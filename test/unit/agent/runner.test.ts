@@ -13,7 +13,7 @@ import type { ClusterStore } from '../../../src/dcs/store';
 import { silentLogger } from '../../../src/log/logger';
 import { KEYS } from '../../support/agent-builders';
 import { FAKE_SYSTEM_ID, FakePostgres } from '../../support/fake-postgres';
-import { ManualClock } from '../router/manual-clock';
+import { ManualClock } from '../../support/manual-clock';
 import { parseEdited, section } from '../config/helpers';
 
 const dirs: string[] = [];

@@ -4,7 +4,7 @@ import { Negotiation } from '../../../src/router/negotiation';
 import type { RoomContext } from '../../../src/router/context';
 import type { Session } from '../../../src/router/session';
 import type { Socket } from 'node:net';
-import { ManualClock } from './manual-clock';
+import { ManualClock } from '../../support/manual-clock';
 
 function directTlsSession(opaque: Map<string, { backend: unknown; count: number }>): Session {
   const backend = { member: 'n1', host: '127.0.0.1', port: 5432 };

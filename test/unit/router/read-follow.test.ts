@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import { deriveRoutingTable } from '../../../src/router/routing';
 import { planReadFollow, type ReadEnd, type ReadFollowPlan } from '../../../src/router/read-follow';
 import { ReadFollowTimers } from '../../../src/router/read-follow-timers';
-import { ManualClock } from './manual-clock';
+import { ManualClock } from '../../support/manual-clock';
 import { createLogger } from '../../../src/log/logger';
 import type { EndSessionsConfig, ListenerConfig, MemberHealth, MemberLag, RoutingTable } from '../../../src/router/types';
 import { aMember, aView } from '../../support/builders';

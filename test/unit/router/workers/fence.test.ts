@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { expireWrites, shiftTable } from '../../../../src/router/workers/fence';
 import { RemoteTopology } from '../../../../src/router/workers/remote-topology';
-import { ManualClock } from '../manual-clock';
+import { ManualClock } from '../../../support/manual-clock';
 import type { Backend, RoutingTable } from '../../../../src/router/types';
 
 const LEADER: Backend = { member: 'node1', host: '127.0.0.1', port: 5432, weight: 1 };

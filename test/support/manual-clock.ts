@@ -1,4 +1,4 @@
-import type { Scheduler } from '../../../src/lib/clock';
+import type { Scheduler } from '../../src/lib/clock';
 
 /** A manual clock for the router's timers: they fire only when the test advances time, in deadline order. */
 export class ManualClock implements Scheduler {
