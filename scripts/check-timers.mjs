@@ -13,8 +13,10 @@ const listed = [
   'src/agent/execute-promote.ts',
   'src/agent/status-builder.ts',
   'src/dcs/cluster-cache.ts',
-  // The router's rooms: every file of src/router/ but source.ts (the process-level etcd client's shutdown).
-  ...readdirSync('src/router').filter((f) => f.endsWith('.ts') && f !== 'source.ts').map((f) => `src/router/${f}`),
+  // The router: every file of src/router/ and its workers' control plane; worker-main.ts is a worker process's entry
+  // point (as src/cli is the daemons'), which hands realScheduler to the rest.
+  ...readdirSync('src/router').filter((f) => f.endsWith('.ts')).map((f) => `src/router/${f}`),
+  ...readdirSync('src/router/workers').filter((f) => f.endsWith('.ts') && f !== 'worker-main.ts').map((f) => `src/router/workers/${f}`),
 ];
 const files = process.argv.length > 2 ? process.argv.slice(2) : listed;
 const bare = /\b(setTimeout|setInterval|Date\.now|performance\.now)\b|new Date\(\s*\)/;
@@ -22,7 +24,7 @@ const problems = [];
 for (const file of files) {
   const lines = readFileSync(file, 'utf8').split('\n');
   lines.forEach((line, i) => {
-    const code = line.replace(/\/\/.*$/, '').replace(/^\s*\*.*$/, '');
+    const code = line.replace(/\/\*.*?\*\//g, '').replace(/\/\/.*$/, '').replace(/^\s*\*.*$/, '');
     const m = bare.exec(code);
     if (m) problems.push(`${file}:${i + 1}: bare ${m[0]} (take it from the injected Scheduler, src/lib/clock.ts)`);
   });

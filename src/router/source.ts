@@ -8,7 +8,7 @@ import { EtcdStore } from '../dcs/etcd/etcd-store';
 import type { ClusterStore } from '../dcs/store';
 import type { Logger } from '../log/logger';
 import { clusterKeys } from '../model/keys';
-import type { Scheduler } from '../lib/clock';
+import { sleep, type Scheduler } from '../lib/clock';
 import type { ViewSource } from './topology';
 import type { RouterConfig } from './types';
 
@@ -62,7 +62,7 @@ export function createViewSource(
     close: async () => {
       if (!ownStore) return;
       // Give the watch cancellation a moment to reach etcd before the client goes (see docs/router.md, "Known issues").
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(deps.scheduler, 200);
       await store.close();
     },
   };

@@ -116,13 +116,12 @@ export class WorkerPool {
     slot.ready = false;
     slot.startedAtMs = this.deps.scheduler.now();
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.deps.scheduler.setTimer(() => {
         reject(new Error(`router worker ${slot.index} did not start listening within ${READY_TIMEOUT_MS / 1000} s`));
         worker.process.kill('SIGKILL');
       }, READY_TIMEOUT_MS);
-      timer.unref();
       const settle = (err?: Error): void => {
-        clearTimeout(timer);
+        this.deps.scheduler.clearTimer(timer);
         if (err) reject(err);
         else resolve();
       };
@@ -216,12 +215,12 @@ export class WorkerPool {
         (s) =>
           new Promise<FromWorker | undefined>((resolve) => {
             const id = this.nextId++;
-            const timer = setTimeout(() => {
+            const timer = this.deps.scheduler.setTimer(() => {
               this.waiting.delete(id);
               resolve(undefined);
             }, timeoutMs);
             this.waiting.set(id, (m) => {
-              clearTimeout(timer);
+              this.deps.scheduler.clearTimer(timer);
               this.waiting.delete(id);
               resolve(m);
             });
@@ -259,8 +258,7 @@ export class WorkerPool {
         return new Promise<void>((resolve) => {
           if (w.isDead()) return resolve();
           w.once('exit', () => resolve());
-          const timer = setTimeout(() => w.process.kill('SIGKILL'), this.config.drainTimeoutMs + 5000);
-          timer.unref();
+          this.deps.scheduler.setTimer(() => w.process.kill('SIGKILL'), this.config.drainTimeoutMs + 5000);
           if (w.isConnected()) w.send({ t: 'stop' } satisfies ToWorker);
           else w.process.kill('SIGTERM');
         });
