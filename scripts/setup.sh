@@ -18,6 +18,9 @@ command -v pgbackrest >/dev/null 2>&1 || missing+=(pgbackrest)
 # The anchors bench/router.sh compares the router with (not needed by the tests).
 [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
+# Python drivers the pooling tests connect with (psycopg; asyncpg sends its CancelRequest inside TLS).
+/usr/bin/python3 -c 'import psycopg' 2>/dev/null || missing+=(python3-psycopg)
+/usr/bin/python3 -c 'import asyncpg' 2>/dev/null || missing+=(python3-asyncpg)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing Debian packages: ${missing[*]}; run as root (or: sudo apt-get install ${missing[*]})" >&2
