@@ -11,7 +11,7 @@
  * `SET LOCAL` inside the transaction, `ALTER ROLE … SET`, or session pooling). docs/router.md says so.
  */
 
-import { decodeParameterStatus } from './txn-codec';
+import { decodeParameterStatus } from './messages';
 
 /**
  * The reported parameters a client may set and expects to keep. server_version, server_encoding,
@@ -57,7 +57,7 @@ export class ReportedParams {
 
   /** Records a ParameterStatus message; returns what it said (undefined when malformed). */
   observe(msg: Buffer): { name: string; value: string } | undefined {
-    const p = decodeParameterStatus(msg);
+    const p = decodeParameterStatus(msg.subarray(5));
     if (p) this.set(p.name, p.value);
     return p;
   }

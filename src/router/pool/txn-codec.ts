@@ -1,10 +1,12 @@
 /**
  * The few extended-protocol messages transaction pooling reads and rewrites (protocol docs, "Message Formats"):
- * Parse, Bind, Describe and Close from the client; ParameterStatus, CommandComplete and ReadyForQuery from the
- * server; and the small replies the router answers itself. Each function takes or returns one whole message
- * (type byte + int32 length + body), as the pooled session's framing hands them over. Decoders return undefined
- * for a malformed body: the caller answers 08P01 rather than guessing.
+ * Parse, Bind, Describe, Close and Query from the client, CommandComplete from the server. Each function takes or
+ * returns one whole message (type byte + int32 length + body), as the pooled session's framing (messages.ts, whose
+ * encoders serve the rest) hands them over. Decoders return undefined for a malformed body: the caller answers
+ * 08P01 rather than guessing.
  */
+
+import { MSG, encodeMessage, readCString } from './messages';
 
 export interface ParseMsg {
   name: string;
@@ -13,32 +15,24 @@ export interface ParseMsg {
   paramTypes: number[];
 }
 
-/** A C string at `pos` within `end`: its text and the position after its NUL, or undefined. */
-function cstring(msg: Buffer, pos: number, end: number): { text: string; next: number } | undefined {
-  const nul = msg.indexOf(0, pos);
-  if (nul < 0 || nul >= end) return undefined;
-  return { text: msg.toString('utf8', pos, nul), next: nul + 1 };
-}
-
-/** The end of the message as its length field says, when the buffer holds it all. */
-function messageEnd(msg: Buffer): number | undefined {
+/** The body of a whole message (what follows the length), or undefined when the buffer does not hold it all. */
+function bodyOf(msg: Buffer): Buffer | undefined {
   if (msg.length < 5) return undefined;
   const end = 1 + msg.readInt32BE(1);
-  return end >= 5 && end <= msg.length ? end : undefined;
+  return end >= 5 && end <= msg.length ? msg.subarray(5, end) : undefined;
 }
 
 export function decodeParse(msg: Buffer): ParseMsg | undefined {
-  const end = messageEnd(msg);
-  if (end === undefined) return undefined;
-  const name = cstring(msg, 5, end);
-  if (!name) return undefined;
-  const query = cstring(msg, name.next, end);
-  if (!query || query.next + 2 > end) return undefined;
-  const count = msg.readInt16BE(query.next);
-  if (count < 0 || query.next + 2 + 4 * count !== end) return undefined;
+  const body = bodyOf(msg);
+  if (!body) return undefined;
+  const name = readCString(body, 0);
+  const query = name && readCString(body, name.next);
+  if (!query || query.next + 2 > body.length) return undefined;
+  const count = body.readInt16BE(query.next);
+  if (count < 0 || query.next + 2 + 4 * count !== body.length) return undefined;
   const paramTypes: number[] = [];
-  for (let i = 0; i < count; i++) paramTypes.push(msg.readUInt32BE(query.next + 2 + 4 * i));
-  return { name: name.text, query: query.text, paramTypes };
+  for (let i = 0; i < count; i++) paramTypes.push(body.readUInt32BE(query.next + 2 + 4 * i));
+  return { name: name.value, query: query.value, paramTypes };
 }
 
 export function encodeParse(p: ParseMsg): Buffer {
@@ -68,13 +62,11 @@ export interface BindNames {
 }
 
 export function decodeBindNames(msg: Buffer): BindNames | undefined {
-  const end = messageEnd(msg);
-  if (end === undefined) return undefined;
-  const portal = cstring(msg, 5, end);
-  if (!portal) return undefined;
-  const statement = cstring(msg, portal.next, end);
+  const body = bodyOf(msg);
+  const portal = body && readCString(body, 0);
+  const statement = portal && readCString(body, portal.next);
   if (!statement) return undefined;
-  return { portal: portal.text, statement: statement.text, statementStart: portal.next, statementEnd: statement.next };
+  return { portal: portal.value, statement: statement.value, statementStart: 5 + portal.next, statementEnd: 5 + statement.next };
 }
 
 /** The same Bind naming `statement` instead (parameters and formats copied as they are). */
@@ -96,85 +88,35 @@ export interface TargetMsg {
 }
 
 export function decodeTarget(msg: Buffer): TargetMsg | undefined {
-  const end = messageEnd(msg);
-  if (end === undefined || end < 7) return undefined;
-  const target = String.fromCharCode(msg[5]!);
+  const body = bodyOf(msg);
+  if (!body || body.length < 2) return undefined;
+  const target = String.fromCharCode(body[0]!);
   if (target !== 'S' && target !== 'P') return undefined;
-  const name = cstring(msg, 6, end);
-  if (!name || name.next !== end) return undefined;
-  return { target, name: name.text };
+  const name = readCString(body, 1);
+  if (!name || name.next !== body.length) return undefined;
+  return { target, name: name.value };
 }
 
 export function encodeTarget(type: 'D' | 'C', t: TargetMsg): Buffer {
-  const name = Buffer.from(t.name + '\0', 'utf8');
-  const out = Buffer.alloc(6 + name.length);
-  out[0] = type.charCodeAt(0);
-  out.writeInt32BE(5 + name.length, 1);
-  out[5] = t.target.charCodeAt(0);
-  name.copy(out, 6);
-  return out;
+  return encodeMessage(type.charCodeAt(0), Buffer.from(`${t.target}${t.name}\0`, 'utf8'));
 }
 
 /** The text of a simple Query ('Q'), or undefined when malformed. */
 export function decodeQuery(msg: Buffer): string | undefined {
-  const end = messageEnd(msg);
-  if (end === undefined) return undefined;
-  const text = cstring(msg, 5, end);
-  return text && text.next === end ? text.text : undefined;
+  const body = bodyOf(msg);
+  const text = body && readCString(body, 0);
+  return text && text.next === body.length ? text.value : undefined;
 }
 
 export function encodeQuery(text: string): Buffer {
-  const body = Buffer.from(text + '\0', 'utf8');
-  const out = Buffer.alloc(5 + body.length);
-  out[0] = 0x51; // 'Q'
-  out.writeInt32BE(4 + body.length, 1);
-  body.copy(out, 5);
-  return out;
-}
-
-/** ParameterStatus ('S' from the server): name and value. */
-export function decodeParameterStatus(msg: Buffer): { name: string; value: string } | undefined {
-  const end = messageEnd(msg);
-  if (end === undefined) return undefined;
-  const name = cstring(msg, 5, end);
-  if (!name) return undefined;
-  const value = cstring(msg, name.next, end);
-  return value && value.next === end ? { name: name.text, value: value.text } : undefined;
-}
-
-export function encodeParameterStatus(name: string, value: string): Buffer {
-  const body = Buffer.from(`${name}\0${value}\0`, 'utf8');
-  const out = Buffer.alloc(5 + body.length);
-  out[0] = 0x53; // 'S'
-  out.writeInt32BE(4 + body.length, 1);
-  body.copy(out, 5);
-  return out;
+  return encodeMessage(MSG.query, Buffer.from(text + '\0', 'utf8'));
 }
 
 /** CommandComplete's tag ('C' from the server), e.g. "DISCARD ALL". */
 export function decodeCommandTag(msg: Buffer): string | undefined {
-  const end = messageEnd(msg);
-  if (end === undefined) return undefined;
-  return cstring(msg, 5, end)?.text;
+  const body = bodyOf(msg);
+  return body && readCString(body, 0)?.value;
 }
 
-/** A message with an empty body: ParseComplete '1', BindComplete '2', CloseComplete '3', Sync 'S', Flush 'H'. */
-export function emptyMessage(type: string): Buffer {
-  const out = Buffer.alloc(5);
-  out[0] = type.charCodeAt(0);
-  out.writeInt32BE(4, 1);
-  return out;
-}
-
-/** ReadyForQuery with its transaction status: 'I' idle, 'T' in a block, 'E' in a failed block. */
-export function encodeReadyForQuery(status: number): Buffer {
-  const out = Buffer.alloc(6);
-  out[0] = 0x5a; // 'Z'
-  out.writeInt32BE(5, 1);
-  out[5] = status;
-  return out;
-}
-
-export const PARSE_COMPLETE = emptyMessage('1');
-export const CLOSE_COMPLETE = emptyMessage('3');
-export const SYNC = emptyMessage('S');
+export const PARSE_COMPLETE = encodeMessage(MSG.parseComplete);
+export const CLOSE_COMPLETE = encodeMessage(MSG.closeComplete);

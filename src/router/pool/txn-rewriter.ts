@@ -19,9 +19,10 @@ import { decodeErrorResponse, encodeErrorResponse, type ErrorFields } from '../w
 import { ClientStatements, ServerStatements, statementKey, type ClientStatement } from './prepared';
 import { ReportedParams, setStatements } from './params';
 import {
-  CLOSE_COMPLETE, PARSE_COMPLETE, decodeBindNames, decodeCommandTag, decodeParameterStatus, decodeParse, decodeQuery, decodeTarget,
-  encodeParse, encodeQuery, encodeReadyForQuery, encodeTarget, renameBind,
+  CLOSE_COMPLETE, PARSE_COMPLETE, decodeBindNames, decodeCommandTag, decodeParse, decodeQuery, decodeTarget,
+  encodeParse, encodeQuery, encodeTarget, renameBind,
 } from './txn-codec';
+import { decodeParameterStatus, readyForQuery, type TxStatus } from './messages';
 import { findUnsupported } from './unsupported';
 
 /** What the router keeps with each server connection of a transaction-mode pool. */
@@ -89,7 +90,7 @@ export class TxnRewriter {
   /** The router refused an extended-protocol message: the client's messages up to Sync are dropped. */
   private skipClient = false;
   /** The last ReadyForQuery status ('I' until a server says otherwise). */
-  private status = 0x49;
+  private status: TxStatus = 'I';
 
   /** `params`: the client's view (params.ts clientParams), followed across server connections. */
   constructor(readonly params: ReportedParams) {}
@@ -111,7 +112,7 @@ export class TxnRewriter {
     this.attached = undefined;
     this.skipReplies = false;
     this.skipClient = false;
-    this.status = 0x49;
+    this.status = 'I';
   }
 
   fromClient(msg: Buffer, server: ServerSide | undefined): ClientStep {
@@ -128,7 +129,7 @@ export class TxnRewriter {
         if (!server && this.queue.length === 0) {
           // Nothing outstanding and no server connection: the router is the whole session, it answers.
           this.skipClient = false;
-          this.push({ kind: 'reply', reply: () => [encodeReadyForQuery(this.status)], sync: true });
+          this.push({ kind: 'reply', reply: () => [readyForQuery(this.status)], sync: true });
           return this.flush([]);
         }
         if (!server) return NEED;
@@ -151,7 +152,7 @@ export class TxnRewriter {
     if (type === 'S') {
       // ParameterStatus: the server's value changed; the client's too unless it came from our own SET, which
       // applied the client's value (the server now spells it canonically: the client's view takes that form).
-      const p = decodeParameterStatus(msg);
+      const p = decodeParameterStatus(msg.subarray(5));
       if (p) {
         this.attached?.params.set(p.name, p.value);
         this.params.set(p.name, p.value);
@@ -160,7 +161,7 @@ export class TxnRewriter {
     }
     if (type === 'A') return { toClient: [msg] };
     if (type === 'N') return { toClient: head?.swallow ? [] : [msg] };
-    if (type === 'Z') this.status = msg[5] ?? 0x49;
+    if (type === 'Z') this.status = String.fromCharCode(msg[5] ?? 0x49) as TxStatus;
     if (!head) return { toClient: [msg] }; // nothing outstanding (a FATAL before the server closes): pass it on
     const toClient: Buffer[] = [];
     let setupError: Record<string, string> | undefined;
@@ -193,7 +194,7 @@ export class TxnRewriter {
     if (refused) {
       // A simple Query answers with ReadyForQuery after its error; nothing to skip.
       const err = encodeErrorResponse({ severity: 'ERROR', sqlstate: refused.sqlstate, message: refused.message, hint: refused.hint });
-      return this.answer(() => [err, encodeReadyForQuery(this.status)]);
+      return this.answer(() => [err, readyForQuery(this.status)]);
     }
     return this.send(server, msg, { kind: 'query' });
   }

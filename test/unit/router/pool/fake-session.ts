@@ -7,9 +7,8 @@
  * anything containing 'fail' errors (and `broken` texts fail to parse), anything else returns one row.
  */
 import { encodeErrorResponse } from '../../../../src/router/wire';
-import {
-  decodeBindNames, decodeParse, decodeQuery, decodeTarget, emptyMessage, encodeParameterStatus, encodeReadyForQuery,
-} from '../../../../src/router/pool/txn-codec';
+import { decodeBindNames, decodeParse, decodeQuery, decodeTarget } from '../../../../src/router/pool/txn-codec';
+import { MSG, encodeMessage, parameterStatus, readyForQuery } from '../../../../src/router/pool/messages';
 
 export const LOGIN_PARAMS: Record<string, string> = {
   application_name: '',
@@ -51,20 +50,20 @@ export class FakeSession {
     this.received.push(describe(msg));
     if (this.ignoreTillSync && type !== 'S') return [];
     switch (type) {
-      case 'Q': return [...this.simple(decodeQuery(msg)!), encodeReadyForQuery(this.status.charCodeAt(0))];
+      case 'Q': return [...this.simple(decodeQuery(msg)!), readyForQuery(this.status)];
       case 'P': {
         const p = decodeParse(msg)!;
         if (p.name !== '' && this.statements.has(p.name)) return this.fail('42P05', `prepared statement "${p.name}" already exists`);
         if (this.broken.has(p.query) || p.query.includes('syntax')) return this.fail('42601', 'syntax error');
         this.statements.set(p.name, p.query);
-        return [emptyMessage('1')];
+        return [encodeMessage(MSG.parseComplete)];
       }
       case 'B': {
         const b = decodeBindNames(msg)!;
         const query = this.statements.get(b.statement);
         if (query === undefined) return this.fail('26000', `prepared statement "${b.statement}" does not exist`);
         this.portals.set(b.portal, query);
-        return [emptyMessage('2')];
+        return [encodeMessage(MSG.bindComplete)];
       }
       case 'D': {
         const t = decodeTarget(msg)!;
@@ -83,12 +82,12 @@ export class FakeSession {
       case 'C': {
         const t = decodeTarget(msg)!;
         (t.target === 'S' ? this.statements : this.portals).delete(t.name);
-        return [emptyMessage('3')];
+        return [encodeMessage(MSG.closeComplete)];
       }
       case 'S':
         this.ignoreTillSync = false;
         if (this.status === 'I') this.portals.clear();
-        return [encodeReadyForQuery(this.status.charCodeAt(0))];
+        return [readyForQuery(this.status)];
       default:
         return [];
     }
@@ -132,7 +131,7 @@ export class FakeSession {
     const canonical = [...this.params.keys()].find((k) => k.toLowerCase() === name.toLowerCase()) ?? name;
     if (this.params.get(canonical) === value) return [];
     this.params.set(canonical, value);
-    return [encodeParameterStatus(canonical, value)];
+    return [parameterStatus(canonical, value)];
   }
 }
 

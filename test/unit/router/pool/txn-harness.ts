@@ -4,7 +4,8 @@
  * ReadyForQuery 'I' with nothing outstanding. `direct` runs the same messages on one FakeSession: the reference.
  */
 import { decodeErrorResponse } from '../../../../src/router/wire';
-import { decodeParameterStatus, emptyMessage, encodeParse, encodeQuery, encodeTarget } from '../../../../src/router/pool/txn-codec';
+import { encodeParse, encodeQuery, encodeTarget } from '../../../../src/router/pool/txn-codec';
+import { MSG, decodeParameterStatus, encodeMessage } from '../../../../src/router/pool/messages';
 import { ServerSide, TxnRewriter } from '../../../../src/router/pool/txn-rewriter';
 import { clientParams } from '../../../../src/router/pool/params';
 import { FakeSession, LOGIN_PARAMS } from './fake-session';
@@ -13,8 +14,8 @@ export const parse = (name: string, query: string, types: number[] = []) => enco
 export const describeS = (name: string) => encodeTarget('D', { target: 'S', name });
 export const describeP = (name = '') => encodeTarget('D', { target: 'P', name });
 export const closeS = (name: string) => encodeTarget('C', { target: 'S', name });
-export const sync = () => emptyMessage('S');
-export const flush = () => emptyMessage('H');
+export const sync = () => encodeMessage(MSG.sync);
+export const flush = () => encodeMessage(MSG.flush);
 export const query = (text: string) => encodeQuery(text);
 
 export function bind(statement: string, params: string[] = [], portal = ''): Buffer {
@@ -49,7 +50,7 @@ export function show(msg: Buffer): string {
   if (type === 'Z') return `Z ${String.fromCharCode(msg[5]!)}`;
   if (type === 'E') return `E ${decodeErrorResponse(msg)?.C}`;
   if (type === 'S') {
-    const p = decodeParameterStatus(msg)!;
+    const p = decodeParameterStatus(msg.subarray(5))!;
     return `S ${p.name}=${p.value}`;
   }
   if (type === 'C') return `C ${msg.toString('utf8', 5, msg.length - 1)}`;
