@@ -42,11 +42,6 @@ export type ClientStep =
   | { kind: 'need-server' }
   | { kind: 'ok'; toServer: Buffer[]; toClient: Buffer[] };
 
-export interface ServerStep {
-  toClient: Buffer[];
-  /** The injected SET failed (its error is not the client's): worth a log line; the client goes on. */
-  setupError?: Record<string, string>;
-}
 
 type SlotKind = 'parse' | 'bind' | 'describe-s' | 'describe-p' | 'execute' | 'close' | 'sync' | 'query' | 'setup' | 'reply';
 
@@ -78,6 +73,9 @@ const ENDS: Record<Exclude<SlotKind, 'reply'>, string> = {
 };
 const UNTIL_READY = new Set<SlotKind>(['sync', 'query', 'setup']);
 
+/** Parse, Bind, Describe, Execute, Close, Flush: the server holds their state until a Sync. */
+const EXTENDED = new Set([0x50, 0x42, 0x44, 0x45, 0x43, 0x48]);
+
 const OK: ClientStep = { kind: 'ok', toServer: [], toClient: [] };
 const NEED: ClientStep = { kind: 'need-server' };
 
@@ -89,15 +87,17 @@ export class TxnRewriter {
   private skipReplies = false;
   /** The router refused an extended-protocol message: the client's messages up to Sync are dropped. */
   private skipClient = false;
+  /** Extended-protocol messages went to the server since its last Sync: it must get that Sync too. */
+  private openBatch = false;
   /** The last ReadyForQuery status ('I' until a server says otherwise). */
   private status: TxStatus = 'I';
 
   /** `params`: the client's view (params.ts clientParams), followed across server connections. */
   constructor(readonly params: ReportedParams) {}
 
-  /** No reply is outstanding: the server connection may be released (after ReadyForQuery 'I'). */
+  /** No reply is outstanding and no extended batch is open: the server connection may go (after ReadyForQuery 'I'). */
   get idle(): boolean {
-    return this.queue.length === 0;
+    return this.queue.length === 0 && !this.openBatch;
   }
 
   /** The server connection goes back to the pool (call only when idle). */
@@ -112,6 +112,7 @@ export class TxnRewriter {
     this.attached = undefined;
     this.skipReplies = false;
     this.skipClient = false;
+    this.openBatch = false;
     this.status = 'I';
   }
 
@@ -145,7 +146,12 @@ export class TxnRewriter {
     }
   }
 
-  fromServer(msg: Buffer): ServerStep {
+  /**
+   * Pushes onto `toClient` what the client gets for this server message (on the hot path: no allocation for a
+   * message that passes). Returns the fields of an error the injected SET got (not the client's error: worth a
+   * log line; the client goes on), else undefined.
+   */
+  fromServer(msg: Buffer, toClient: Buffer[]): Record<string, string> | undefined {
     const type = String.fromCharCode(msg[0]!);
     const head = this.queue[0];
     const injected = head?.kind === 'setup';
@@ -157,13 +163,19 @@ export class TxnRewriter {
         this.attached?.params.set(p.name, p.value);
         this.params.set(p.name, p.value);
       }
-      return { toClient: injected ? [] : [msg] };
+      if (!injected) toClient.push(msg);
+      return undefined;
     }
-    if (type === 'A') return { toClient: [msg] };
-    if (type === 'N') return { toClient: head?.swallow ? [] : [msg] };
     if (type === 'Z') this.status = String.fromCharCode(msg[5] ?? 0x49) as TxStatus;
-    if (!head) return { toClient: [msg] }; // nothing outstanding (a FATAL before the server closes): pass it on
-    const toClient: Buffer[] = [];
+    if (type === 'A' || !head) {
+      // A notification, or nothing outstanding (a FATAL before the server closes): pass it on.
+      toClient.push(msg);
+      return undefined;
+    }
+    if (type === 'N') {
+      if (!head.swallow) toClient.push(msg);
+      return undefined;
+    }
     let setupError: Record<string, string> | undefined;
     if (type === 'E' && injected) setupError = decodeErrorResponse(msg);
     else if (!head.swallow || type === 'E') toClient.push(msg);
@@ -177,7 +189,7 @@ export class TxnRewriter {
       }
       this.drain(toClient);
     }
-    return setupError ? { toClient, setupError } : { toClient };
+    return setupError;
   }
 
   /** DISCARD ALL and DEALLOCATE ALL dropped every prepared statement of the server connection and the client. */
@@ -208,6 +220,7 @@ export class TxnRewriter {
     if (this.statements.get(p.name)) return this.refuse({ sqlstate: '42P05', message: `prepared statement "${p.name}" already exists` });
     if (!server) return NEED;
     const out = this.attach(server);
+    this.openBatch = true;
     const key = statementKey(p);
     const s = this.statements.add(p);
     if (server.statements.use(key) !== undefined) {
@@ -229,6 +242,7 @@ export class TxnRewriter {
     if (!s) return this.refuse(missing(names.statement));
     if (!server) return NEED;
     const out = this.attach(server);
+    this.openBatch = true;
     const name = this.ensure(server, s, out);
     this.push({ kind: 'bind' });
     out.push(renameBind(msg, names, name));
@@ -244,6 +258,7 @@ export class TxnRewriter {
     if (!s) return this.refuse(missing(t.name));
     if (!server) return NEED;
     const out = this.attach(server);
+    this.openBatch = true;
     const name = this.ensure(server, s, out);
     this.push({ kind });
     out.push(encodeTarget('D', { target: 'S', name }));
@@ -294,6 +309,7 @@ export class TxnRewriter {
   private send(server: ServerSide | undefined, msg: Buffer, slot?: Slot): ClientStep {
     if (!server) return NEED;
     const out = this.attach(server);
+    this.openBatch = EXTENDED.has(msg[0]!) || (this.openBatch && msg[0] !== 0x53 /* Sync */);
     if (slot) this.push(slot);
     out.push(msg);
     return this.flush(out);

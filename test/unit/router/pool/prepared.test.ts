@@ -158,6 +158,17 @@ describe('transaction pooling: named prepared statements follow the client acros
     assert.deepEqual(servers[0]!.received, ['P  SELECT 1', 'B ', 'DP p1', 'E', 'S']);
   });
 
+  it('holds the server connection while an extended batch waits for its Sync, replies all read', () => {
+    const c = new Pooled([new FakeSession(), new FakeSession()]);
+    c.lineup = [0, 1];
+    assert.deepEqual(c.run([parse('', 'SELECT 1'), bind(''), execute(), flush()]), ['1', '2', 'D', 'C SELECT 1']);
+    assert.equal(c.rewriter.idle, false);
+    assert.equal(c.current, 0);
+    assert.deepEqual(c.run([sync()]), ['Z I']);
+    assert.equal(c.rewriter.idle, true);
+    assert.equal(c.acquisitions, 1);
+  });
+
   it('drops what the server connection had in flight when it is lost', () => {
     const c = new Pooled([new FakeSession(), new FakeSession()]);
     c.lineup = [0, 1];

@@ -96,9 +96,8 @@ export class Pooled {
     const replies = this.replies;
     this.replies = [];
     for (const r of replies) {
-      const s = this.rewriter.fromServer(r);
-      this.received.push(...s.toClient);
-      if (s.setupError) this.setupErrors.push(s.setupError);
+      const setupError = this.rewriter.fromServer(r, this.received);
+      if (setupError) this.setupErrors.push(setupError);
       if (r[0] === 0x5a && r[5] === 0x49 && this.rewriter.idle) {
         this.rewriter.release();
         this.current = undefined;
