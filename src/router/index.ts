@@ -15,6 +15,7 @@ import { Topology, type ViewSource } from './topology';
 import { WorkerPool, type WorkerStatus } from './workers/control-plane';
 import { statusPage } from '../status-page/page';
 import type { RouterConfig, RoutingTable } from './types';
+import type { SecretSource } from './pool/pools';
 
 export { loadRouterConfig } from '../config/router';
 export { parseRouterFlags } from '../config/router-flags';
@@ -34,6 +35,8 @@ export interface RouterDependencies {
   /** Tests: the REST fetcher and the clock. */
   fetch?: FetchJson;
   scheduler?: Scheduler;
+  /** Pooled listeners: where the router finds the secret it logs in to PostgreSQL with, per user (tests; lane auth's AuthSource otherwise). */
+  poolSecrets?: SecretSource;
 }
 
 export interface RunningRouter {
@@ -106,7 +109,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
           recompute: () => topology.recompute(),
         })
       : undefined;
-  router = pool ?? new Router(current, { topology, metrics, logger: logger.child({ component: 'router-proxy' }), scheduler });
+  router = pool ?? new Router(current, { topology, metrics, logger: logger.child({ component: 'router-proxy' }), scheduler }, deps.poolSecrets ? { secrets: deps.poolSecrets } : undefined);
   const workers = (): WorkerStatus[] | undefined => pool?.workers();
 
   const status = (): unknown => {

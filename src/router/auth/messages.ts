@@ -102,3 +102,21 @@ function splitCStrings(buf: Buffer): string[] | undefined {
     pos = end + 1;
   }
 }
+
+/** A PasswordMessage body: one NUL-terminated string and nothing after it; undefined otherwise. */
+export function decodePasswordMessage(body: Buffer): string | undefined {
+  const nul = body.indexOf(0);
+  if (nul !== body.length - 1) return undefined;
+  return body.toString('utf8', 0, nul);
+}
+
+/** A SASLInitialResponse body: mechanism, int32 length (-1: no data), exactly that many bytes of data. */
+export function decodeSASLInitialResponse(body: Buffer): { mechanism: string; data?: Buffer } | undefined {
+  const nul = body.indexOf(0);
+  if (nul < 0 || body.length < nul + 5) return undefined;
+  const mechanism = body.toString('utf8', 0, nul);
+  const length = body.readInt32BE(nul + 1);
+  const data = body.subarray(nul + 5);
+  if (length === -1) return data.length === 0 ? { mechanism } : undefined;
+  return length === data.length ? { mechanism, data } : undefined;
+}

@@ -15,7 +15,7 @@
  *
  * Error messages name the user and the method, never a password, hash or key.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import {
   AUTH_CLEARTEXT,
   AUTH_MD5,
@@ -30,6 +30,7 @@ import {
 } from './messages';
 import { SCRAM_MECHANISM, clientProof, decodeBase64, keysForPassword, newNonce, parseAttributes, parseServerFirst, sameBytes, serverSignature, sha256, type ScramKeys } from './scram';
 import type { Secret } from './secrets';
+import { md5Inner, md5Response } from './md5';
 
 export interface ServerLoginOptions {
   user: string;
@@ -124,13 +125,10 @@ export class ServerLogin {
 
   private md5(salt: Buffer): ServerLoginStep {
     if (!this.firstRequest()) return this.fail('unexpected MD5Password request in the middle of authentication');
-    const secret = this.opts.secret;
-    let inner: string;
-    if (secret?.kind === 'plain') inner = md5hex(Buffer.from(secret.password + this.opts.user, 'utf8'));
-    else if (secret?.kind === 'md5') inner = secret.hash.slice(3);
-    else return this.missing('md5');
+    const inner = md5Inner(this.opts.secret, this.opts.user);
+    if (inner === undefined) return this.missing('md5');
     this.state = { at: 'password-sent' };
-    return { send: encodePasswordMessage(`md5${md5hex(Buffer.concat([Buffer.from(inner, 'utf8'), salt]))}`) };
+    return { send: encodePasswordMessage(md5Response(inner, salt)) };
   }
 
   private saslStart(mechanisms: string[]): ServerLoginStep {
@@ -187,8 +185,4 @@ export class ServerLogin {
     this.state = { at: 'sasl-verified' };
     return {};
   }
-}
-
-function md5hex(data: Buffer): string {
-  return createHash('md5').update(data).digest('hex');
 }
