@@ -53,8 +53,6 @@ interface Slot {
   undo?: () => void;
   /** The router's own reply, built when its turn comes ('reply' slots). */
   reply?: () => Buffer[];
-  /** The reply is an error in the extended protocol: the queue skips to Sync as the server would. */
-  error?: boolean;
   /** The router's answer to a Sync: it ends a skip as the server's ReadyForQuery would. */
   sync?: boolean;
 }
@@ -321,11 +319,14 @@ export class TxnRewriter {
     return this.flush([]);
   }
 
-  /** The router refuses an extended-protocol message: its error in turn, then the client's messages up to Sync dropped. */
+  /**
+   * The router refuses an extended-protocol message: its error in turn, then the client's messages up to Sync are
+   * dropped (never sent, so the server has nothing to skip: its replies keep their slots).
+   */
   private refuse(fields: Omit<ErrorFields, 'severity'>): ClientStep {
     const err = encodeErrorResponse({ ...fields, severity: 'ERROR' });
     this.skipClient = true;
-    this.push({ kind: 'reply', reply: () => [err], error: true });
+    this.push({ kind: 'reply', reply: () => [err] });
     return this.flush([]);
   }
 
@@ -355,7 +356,6 @@ export class TxnRewriter {
       if (head.kind !== 'reply') return;
       this.queue.shift();
       toClient.push(...head.reply!());
-      if (head.error) this.skipReplies = true;
     }
   }
 }

@@ -66,6 +66,8 @@ export class Pooled {
   lineup: number[] = [0];
   current?: number;
   acquisitions = 0;
+  /** Take a server connection for every message, needed or not (as the pooled session does). */
+  eager = false;
   private replies: Buffer[] = [];
 
   constructor(readonly servers: FakeSession[], readonly startup: Record<string, string> = {}, capacity?: number) {
@@ -84,9 +86,10 @@ export class Pooled {
   run(msgs: Buffer[]): string[] {
     const start = this.received.length;
     for (const m of msgs) {
+      if (this.eager && this.current === undefined) this.acquire();
       let step = this.rewriter.fromClient(m, this.side());
       if (step.kind === 'need-server') {
-        this.current = this.lineup[Math.min(this.acquisitions++, this.lineup.length - 1)];
+        this.acquire();
         step = this.rewriter.fromClient(m, this.side());
       }
       if (step.kind !== 'ok') throw new Error('asked for a server twice');
@@ -104,6 +107,10 @@ export class Pooled {
       }
     }
     return this.received.slice(start).map(show);
+  }
+
+  private acquire(): void {
+    this.current = this.lineup[Math.min(this.acquisitions++, this.lineup.length - 1)];
   }
 
   private side(): ServerSide | undefined {

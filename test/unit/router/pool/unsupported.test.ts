@@ -85,6 +85,19 @@ describe('transaction pooling: what cannot work is refused, named, with the fix'
     assert.deepEqual(c.run([parse('', 'SELECT 1'), bind(''), execute(), sync()]), ['1', '2', 'D', 'C SELECT 1', 'Z I']);
   });
 
+  it('refuses on a server connection that first needs the client\'s parameters back, replies in order', () => {
+    const servers = [new FakeSession()];
+    const other = new Pooled(servers);
+    other.run([query("SET TimeZone TO 'Asia/Tokyo'")]);
+    const c = new Pooled(servers);
+    c.sides.splice(0, 1, other.sides[0]!);
+    c.eager = true;
+    assert.deepEqual(c.run([query('LISTEN x')]), ['E 0A000', 'Z I']);
+    assert.deepEqual(c.run([parse('', 'SELECT pg_advisory_lock(1)'), bind(''), execute(), sync()]), ['E 0A000', 'Z I']);
+    assert.deepEqual(c.run([query('SELECT 1')]), ['T', 'D', 'C SELECT 1', 'Z I']);
+    assert.equal(servers[0]!.params.get('TimeZone'), 'UTC');
+  });
+
   it('keeps the order of replies when the refusal follows work already sent to the server', () => {
     const servers = [new FakeSession()];
     const c = new Pooled(servers);
