@@ -14,6 +14,7 @@ import { encodeCancelRequest } from '../wire';
 import { ClientKeys } from './client-keys';
 import { PooledSession, type ServerPipe } from './pooled-session';
 import { Pools, type SecretSource } from './pools';
+import { transactionPipe } from './txn-pipe';
 
 /** SSLRequest / GSSENCRequest answered 'N' at most this often before the StartupMessage (as refusals.ts allows). */
 const MAX_ENCRYPTION_REQUESTS = 2;
@@ -29,6 +30,8 @@ export interface PoolRoomOptions {
 export class PoolRoom {
   readonly pools: Pools;
   readonly keys: ClientKeys<PooledSession>;
+  /** Transaction mode's rewriting: named prepared statements, reported parameters, refusals (txn-pipe.ts). */
+  private readonly txnPipe: (session: PooledSession) => ServerPipe;
 
   constructor(
     private readonly ctx: RoomContext,
@@ -37,6 +40,7 @@ export class PoolRoom {
   ) {
     this.pools = new Pools(ctx, options.secrets);
     this.keys = new ClientKeys<PooledSession>(options.workerIndex ?? 0);
+    this.txnPipe = transactionPipe(ctx.log);
   }
 
   /** A pooled listener's session after its first packet (first-packet.ts checked it and the limits). */
@@ -80,7 +84,7 @@ export class PoolRoom {
     }
     const leftover = s.reader!.detach();
     s.reader = undefined;
-    new PooledSession({ ctx: this.ctx, pools: this.pools, keys: this.keys, ...(this.options.pipe ? { pipe: this.options.pipe } : {}) }, s, user, p.params.database || user, p.params.application_name).start(leftover);
+    new PooledSession({ ctx: this.ctx, pools: this.pools, keys: this.keys, pipe: this.options.pipe ?? this.txnPipe }, s, user, p.params.database || user, p.params.application_name).start(leftover);
   }
 
   /**

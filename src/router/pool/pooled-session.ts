@@ -39,10 +39,12 @@ import type { PoolMode } from './types';
 
 /** Where client messages go to a server connection and server messages come back (rewriting: lane txn). */
 export interface ServerPipe {
-  /** Push what to send the server for this client message (by default, the message itself). */
-  toServer(m: Message, out: Buffer[]): void;
+  /** Push what to send `conn` for this client message (by default, the message itself), and what the router answers itself. */
+  toServer(m: Message, out: Buffer[], conn: ServerConnection, reply: Buffer[]): void;
   /** Push what to forward to the client for this server message (by default, the message itself). */
   toClient(m: Message, out: Buffer[]): void;
+  /** The server connection went back to the pool (or was lost): the next one may be another. */
+  detached?(lost: boolean): void;
 }
 
 export const PASS_THROUGH_PIPE: ServerPipe = {
@@ -96,7 +98,7 @@ export class PooledSession implements ServerHandler, BackendWaiter, Cancellable 
     private readonly s: Session,
     readonly user: string,
     readonly database: string,
-    private readonly applicationName: string | undefined,
+    readonly applicationName: string | undefined,
   ) {
     this.rt = s.rt;
     this.client = s.client;
@@ -157,6 +159,7 @@ export class PooledSession implements ServerHandler, BackendWaiter, Cancellable 
     }
     if (this.server && !this.acquiring) {
       this.send(m);
+      this.maybeRelease();
       return;
     }
     // The rest of a COPY whose server connection is gone: nothing to send it to.
@@ -168,7 +171,8 @@ export class PooledSession implements ServerHandler, BackendWaiter, Cancellable 
 
   private send(m: Message): void {
     const out: Buffer[] = [];
-    this.pipe.toServer(m, out);
+    const reply: Buffer[] = [];
+    this.pipe.toServer(m, out, this.server!, reply);
     const sock = this.server!.socket;
     for (const b of out) sock.write(b);
     if (SYNC_POINTS.has(m.type)) {
@@ -177,6 +181,8 @@ export class PooledSession implements ServerHandler, BackendWaiter, Cancellable 
     } else if (EXTENDED.has(m.type)) {
       this.unsynced++;
     }
+    for (const b of reply) if (b[0] === MSG.readyForQuery && this.outstanding > 0) this.outstanding--;
+    if (reply.length > 0) this.write(reply.length === 1 ? reply[0]! : Buffer.concat(reply));
   }
 
   private write(b: Buffer): void {
@@ -333,11 +339,11 @@ export class PooledSession implements ServerHandler, BackendWaiter, Cancellable 
 
   serverMessage(conn: ServerConnection, m: Message): void {
     if (conn !== this.server) return;
-    if (m.type === MSG.readyForQuery) {
-      if (this.outstanding > 0) this.outstanding--;
-      this.txStatus = String.fromCharCode(m.body[0] ?? 0x49) as TxStatus;
-    }
+    if (m.type === MSG.readyForQuery) this.txStatus = String.fromCharCode(m.body[0] ?? 0x49) as TxStatus;
+    const before = this.toClient.length;
     this.pipe.toClient(m, this.toClient);
+    // Each ReadyForQuery the client gets ends one of its sync points (the pipe may hide the server's or add its own).
+    for (let i = before; i < this.toClient.length; i++) if (this.toClient[i]![0] === MSG.readyForQuery && this.outstanding > 0) this.outstanding--;
   }
 
   serverBatchEnd(conn: ServerConnection): void {
@@ -359,6 +365,7 @@ export class PooledSession implements ServerHandler, BackendWaiter, Cancellable 
     this.server = undefined;
     this.pool?.lost(conn);
     this.pool = undefined;
+    this.pipe.detached?.(true);
     const { answers, loss } = onLoss(this.outstanding, this.unsynced, this.txStatus);
     this.rooms.ctx.log.info({ listener: this.rt.config.name, session: this.s.id, backend: conn.member, inFlight: this.outstanding, status: this.txStatus }, 'pooled client lost its server connection');
     this.outstanding = 0;
@@ -378,6 +385,7 @@ export class PooledSession implements ServerHandler, BackendWaiter, Cancellable 
     conn.handler = undefined;
     this.pool.release(conn, true);
     this.pool = undefined;
+    this.pipe.detached?.(false);
   }
 
   /** Cancellable: the server connection running this client's query now. */
