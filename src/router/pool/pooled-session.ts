@@ -12,7 +12,7 @@
  * on its way to a server connection and every server message on its way back passes through it.
  */
 import type { Socket } from 'node:net';
-import type { RoomContext } from '../context';
+import { END_BACKSTOP_MS, destroyAfter, type RoomContext } from '../context';
 import type { HoldTicket } from '../hold';
 import type { ListenerRuntime } from '../listeners';
 import { noBackendError } from '../refusals';
@@ -90,6 +90,7 @@ export class PooledSession implements ServerHandler, BackendWaiter, Cancellable 
   private greeted = false;
   private closed = false;
   private key = { processId: 0, secretKey: 0 };
+  private authFinal: Buffer | undefined;
 
   constructor(
     private readonly rooms: PooledRooms,
@@ -105,8 +106,9 @@ export class PooledSession implements ServerHandler, BackendWaiter, Cancellable 
     this.pipe = rooms.pipe?.(this) ?? PASS_THROUGH_PIPE;
   }
 
-  /** Authenticated (trust until lane auth's exchange runs first): greet, then read the client's messages. */
-  start(leftover: Buffer | undefined): void {
+  /** Authenticated (client-login.ts; `authFinal`: its SASLFinal): greet, then read the client's messages. */
+  start(leftover: Buffer | undefined, authFinal?: Buffer): void {
+    this.authFinal = authFinal;
     this.rt.pending.delete(this.s);
     this.rt.sessions.add(this.s);
     this.key = this.rooms.keys.issue(this);
@@ -187,12 +189,13 @@ export class PooledSession implements ServerHandler, BackendWaiter, Cancellable 
   private fatal(fields: Omit<ErrorFields, 'severity'>): void {
     if (this.closed) return;
     this.client.end(encodeErrorResponse({ ...fields, severity: 'FATAL' }));
-    this.client.destroySoon?.();
+    destroyAfter(this.rooms.ctx.deps.scheduler, this.client, END_BACKSTOP_MS);
   }
 
   private greet(params: ReadonlyMap<string, string>): void {
     this.greeted = true;
-    const out = [authenticationOk()];
+    const out = this.authFinal ? [this.authFinal, authenticationOk()] : [authenticationOk()];
+    this.authFinal = undefined;
     for (const [name, value] of params) {
       out.push(parameterStatus(name, name === 'application_name' && this.applicationName !== undefined ? this.applicationName : value));
     }
