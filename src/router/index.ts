@@ -164,6 +164,8 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
         }),
       ),
       members: t.members,
+      // Server pools of the pooled listeners (PgBouncer's SHOW POOLS figures).
+      pools: router instanceof Router ? router.pool.pools.stats() : [],
       ...(pool ? { workers: workers() } : {}),
       leaderChanges: leaderChanges.list().map((c) => ({
         at: new Date(c.atMs).toISOString(),
