@@ -38,7 +38,7 @@ export interface RouterDependencies {
   scheduler?: Scheduler;
   /**
    * Pooled listeners: where the router finds each user's secret (to check clients and to log in to PostgreSQL) and
-   * how clients authenticate (default trust); lane auth's AuthSource and auth.type once configured.
+   * how clients authenticate (default scram-sha-256); lane auth's AuthSource and auth.type once configured.
    */
   poolAuth?: { secrets: SecretSource; type?: AuthType };
 }

@@ -25,7 +25,10 @@ const NO_ENCRYPTION = Buffer.from('N');
 export interface PoolRoomOptions {
   /** The secrets of the users clients authenticate as and the router logs in as (lane auth's AuthSource). */
   secrets: SecretSource;
-  /** How clients authenticate to the router (auth.type); default trust, until lane auth's configuration sets it. */
+  /**
+   * How clients authenticate to the router (auth.type); default scram-sha-256, as the design's auth.type: with no
+   * secrets configured every client is refused (fail closed), never let in unchecked.
+   */
   authType?: AuthType;
   /** 0 for the single-process router, 1..N for workers (the top 8 bits of the keys it issues). */
   workerIndex?: number;
@@ -86,7 +89,7 @@ export class PoolRoom {
     }
     const leftover = s.reader!.detach();
     s.reader = undefined;
-    const type = this.options.authType ?? 'trust';
+    const type = this.options.authType ?? 'scram-sha-256';
     const { scheduler } = this.ctx.deps;
     let secret;
     try {
