@@ -29,6 +29,9 @@ Options:
                                then follows etcd and the agents and feeds every worker the same routing table
   --proxy-protocol CIDR[,CIDR] every listener expects a PROXY v1/v2 header from these networks (the client's
                                address for logs, limits, /status); other sources are closed at once
+  --pool-mode MODE             passthrough (default: bytes spliced, authentication end to end), session or
+                               transaction (the router pools server connections: docs/router.md "Pool modes")
+  --pool-size N                server connections per pool (user, database, member; default 20)
   -h, --help                   this text
 See docs/router.md.
 `;

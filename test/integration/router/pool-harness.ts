@@ -1,7 +1,7 @@
 /**
  * The pooled listeners' integration setup: a real etcd, one real PostgreSQL 15 primary with its stub agent and
  * Patroni keys, and a router whose listeners the test gives (pool_mode session/transaction). The router logs in to
- * PostgreSQL with the test password; `direct` is the test's own connection to the primary (to look at
+ * PostgreSQL with the test password, and clients to the router with it (SCRAM); `direct` is the test's own connection to the primary (to look at
  * pg_stat_activity, pg_locks…). `stop()` ends whatever was started, also after a failed start.
  */
 import { spawn } from 'node:child_process';
@@ -75,7 +75,7 @@ export async function startPooledPrimary(o: { scope: string; member: string; lis
       },
       'pool integration test',
     );
-    router = await startRouter(config, { logger: log, poolSecrets: { lookup: async () => ({ kind: 'plain', password: PASSWORD }) } });
+    router = await startRouter(config, { logger: log, poolAuth: { secrets: { lookup: async () => ({ kind: 'plain', password: PASSWORD }) }, type: 'scram-sha-256' } });
     await waitFor('leader confirmed', () => router!.table().leader?.member === o.member, { timeoutMs: 30_000, intervalMs: 50 });
     direct = await connectTo(pg0.port, { application_name: 'test-direct' });
   } catch (err) {

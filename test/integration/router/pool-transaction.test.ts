@@ -1,13 +1,15 @@
 /**
  * A transaction-mode write listener in front of a real PostgreSQL 15 and a real etcd: many clients on few server
  * connections, psql, pgbench (simple and extended protocol), a cancel through the router's own key, COPY in and out,
- * an error inside BEGIN…COMMIT. Client authentication is trust at the router here; the router logs in to
- * PostgreSQL with the test password (SCRAM, lane auth's ServerLogin).
+ * an error inside BEGIN…COMMIT. Clients authenticate to the router with SCRAM (lane auth's ClientAuthExchange); the
+ * router logs in to PostgreSQL with the test password (SCRAM, lane auth's ServerLogin).
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import type { Socket } from 'node:net';
 import pg from 'pg';
+import postgres from 'postgres';
 import { EtcdStore } from '../../../src/dcs/etcd/etcd-store';
 import { createLogger, silentLogger } from '../../../src/log/logger';
 import { startRouter, loadRouterConfig, type RunningRouter } from '../../../src/router/index';
@@ -70,7 +72,7 @@ describe('router pool_mode transaction', { timeout: 600_000 }, () => {
       },
       'pool integration test',
     );
-    router = await startRouter(config, { logger: log, poolSecrets: { lookup: async () => ({ kind: 'plain', password: PASSWORD }) } });
+    router = await startRouter(config, { logger: log, poolAuth: { secrets: { lookup: async () => ({ kind: 'plain', password: PASSWORD }) }, type: 'scram-sha-256' } });
     await waitFor('leader confirmed', () => router!.table().leader?.member === 'pool1', { timeoutMs: 30_000, intervalMs: 50 });
     direct = await connectTo(pg0.port, { application_name: 'test-direct' });
   });
@@ -88,6 +90,12 @@ describe('router pool_mode transaction', { timeout: 600_000 }, () => {
     const r = await psql(url(), "select current_user || ' ' || current_setting('server_version_num')::int / 10000");
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), 'admin 15');
+  });
+
+  test('clients authenticate to the router (SCRAM): a wrong password gets 28P01 and reaches no server', async () => {
+    const before = await serverConns();
+    await assert.rejects(connectTo(port(), { password: 'wrong' }), (err: Error & { code?: string }) => err.code === '28P01');
+    assert.equal(await serverConns(), before);
   });
 
   test('20 node-postgres clients share at most pool.size server connections', async () => {
@@ -189,5 +197,36 @@ describe('router pool_mode transaction', { timeout: 600_000 }, () => {
     } finally {
       await b.end();
     }
+  });
+
+  test('postgres.js pipelines 50 queries on one client connection (unnamed statements): every answer to its query', async () => {
+    const sql = postgres({ host: '127.0.0.1', port: port(), user: 'admin', password: PASSWORD, database: 'postgres', max: 1, prepare: false, onnotice: () => undefined });
+    try {
+      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => sql`select ${i}::int as i, pg_backend_pid() as pid`));
+      results.forEach((r, i) => assert.equal(r[0]!.i, i));
+      assert.ok(new Set(results.map((r) => r[0]!.pid)).size <= POOL_SIZE);
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  });
+
+  test('an oversized message after login: FATAL 08P01 and the connection closed, nothing forwarded', async () => {
+    const c = await connectTo(port());
+    const stream = (c as unknown as { connection: { stream: Socket } }).connection.stream;
+    let got = '';
+    stream.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    const closed = new Promise((r) => stream.once('close', r));
+    const header = Buffer.alloc(5);
+    header[0] = 0x51; // 'Q', with a length of 2 GB
+    header.writeInt32BE(0x7fffffff, 1);
+    stream.write(header);
+    await closed;
+    assert.match(got, /FATAL/);
+    assert.match(got, /08P01/);
+    assert.match(got, /too long/);
+    await c.end().catch(() => undefined);
+    const next = await connectTo(port());
+    assert.equal((await next.query('select 1 as one')).rows[0].one, 1, 'the pool is unharmed');
+    await next.end();
   });
 });
