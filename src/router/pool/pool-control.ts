@@ -34,6 +34,8 @@ export interface PoolStats extends PoolKey {
   maxwait: number;
   /** True while the pool hands out no server connection (PoolControl.pause). */
   paused: boolean;
+  /** Named statements prepared on its server connections (transaction mode: shared by clients; txn-pipe.ts). */
+  prepared?: number;
 }
 
 export interface PoolControl {

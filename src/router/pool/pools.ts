@@ -15,6 +15,7 @@ import type { Secret } from '../auth/secrets';
 import type { PoolControl, PoolStats } from './pool-control';
 import { ServerConnection } from './server-conn';
 import { ServerPool } from './server-pool';
+import { preparedOn } from './server-sides';
 
 /** Where the router finds the secret of a user it logs in as (lane auth's AuthSource has this shape). */
 export interface SecretSource {
@@ -216,6 +217,7 @@ export class Pools implements PoolControl {
       sv_login: e.pool.openingCount,
       maxwait: e.pool.maxWaitMs() / 1000,
       paused: e.pool.paused,
+      prepared: preparedOn(e.pool.connections()),
     }));
   }
 }

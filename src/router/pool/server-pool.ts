@@ -73,6 +73,10 @@ export class ServerPool<C extends PooledConnection> {
   get busy(): number {
     return this.slots.size - this.idleList.length;
   }
+  /** Every open server connection (figures such as the prepared statements on them). */
+  connections(): IterableIterator<C> {
+    return this.slots.keys();
+  }
   get idle(): number {
     return this.idleList.length;
   }

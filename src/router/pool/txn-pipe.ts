@@ -1,26 +1,14 @@
 /**
  * Transaction pooling's rewriting (txn-rewriter.ts) on the pooled session's seam (ServerPipe): one rewriter per
- * client session, one ServerSide per server connection (the statements prepared on it and the parameters it
- * reported), kept beside the connection for as long as it lives, whichever client holds it.
+ * client session, one ServerSide per server connection (server-sides.ts).
  */
 import type { Logger } from '../../log/logger';
 import type { Message } from './messages';
 import { clientParams } from './params';
 import { PASS_THROUGH_PIPE, type PooledSession, type ServerPipe } from './pooled-session';
 import type { ServerConnection } from './server-conn';
-import { ServerSide, TxnRewriter } from './txn-rewriter';
-
-const SIDES = new WeakMap<ServerConnection, ServerSide>();
-
-function sideOf(conn: ServerConnection): ServerSide {
-  let side = SIDES.get(conn);
-  if (!side) {
-    // The parameters it reported at login: what it holds before any client changed one.
-    side = new ServerSide(Object.fromEntries(conn.params));
-    SIDES.set(conn, side);
-  }
-  return side;
-}
+import { sideOf } from './server-sides';
+import { TxnRewriter } from './txn-rewriter';
 
 class TxnPipe implements ServerPipe {
   private rewriter: TxnRewriter | undefined;

@@ -55,6 +55,10 @@ describe('router pool_mode transaction: session state across server connections'
         }
       }));
       assert.ok((await serverConns()) <= POOL_SIZE);
+      // Three distinct texts, shared by the clients: prepared once per server connection that ran them.
+      const status = cluster!.router.status() as { pools?: { listener: string; prepared?: number }[] };
+      const prepared = status.pools?.find((p) => p.listener === 'write')?.prepared ?? 0;
+      assert.ok(prepared >= 3 && prepared <= POOL_SIZE * (3 + 7), `prepared statements on /status: ${prepared}`);
     } finally {
       await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
     }
