@@ -13,7 +13,7 @@ import { sameBackend } from '../routing';
 import type { Backend, RoutingTable } from '../types';
 import type { Secret } from '../auth/secrets';
 import type { PoolControl, PoolStats } from './pool-control';
-import { ServerConnection } from './server-conn';
+import { ServerConnection, type OpenOptions } from './server-conn';
 import { ServerPool } from './server-pool';
 
 /** Where the router finds the secret of a user it logs in as (lane auth's AuthSource has this shape). */
@@ -53,6 +53,8 @@ export class Pools implements PoolControl {
   constructor(
     private readonly ctx: RoomContext,
     private readonly secrets: SecretSource,
+    /** Opens (connects and logs in) a server connection; tests pass a fake. */
+    private readonly open: (o: OpenOptions) => Promise<ServerConnection> = (o) => ServerConnection.open(o),
   ) {}
 
   /** The routing table, recomputed when its write bound has passed (writes fail closed at once, as router.ts does). */
@@ -103,7 +105,7 @@ export class Pools implements PoolControl {
       this.ctx.deps.scheduler,
       () => this.ctx.config().pool,
       async () => {
-        const conn = await ServerConnection.open({
+        const conn = await this.open({
           backend,
           user,
           database,
