@@ -13,7 +13,7 @@ import { sameBackend } from '../routing';
 import type { Backend, RoutingTable } from '../types';
 import type { Secret } from '../auth/secrets';
 import type { PoolControl, PoolStats } from './pool-control';
-import { ServerConnection } from './server-conn';
+import { ServerConnection, type OpenOptions } from './server-conn';
 import { ServerPool } from './server-pool';
 import { preparedOn } from './server-sides';
 
@@ -54,6 +54,8 @@ export class Pools implements PoolControl {
   constructor(
     private readonly ctx: RoomContext,
     private readonly secrets: SecretSource,
+    /** Opens (connects and logs in) a server connection; tests pass a fake. */
+    private readonly open: (o: OpenOptions) => Promise<ServerConnection> = (o) => ServerConnection.open(o),
   ) {}
 
   /** The routing table, recomputed when its write bound has passed (writes fail closed at once, as router.ts does). */
@@ -104,7 +106,7 @@ export class Pools implements PoolControl {
       this.ctx.deps.scheduler,
       () => this.ctx.config().pool,
       async () => {
-        const conn = await ServerConnection.open({
+        const conn = await this.open({
           backend,
           user,
           database,
@@ -114,7 +116,12 @@ export class Pools implements PoolControl {
           timeoutMs: config.connectTimeoutMs,
           keepaliveMs: config.tcpKeepaliveMs,
         });
-        conn.onIdleLoss = (c) => pool.lost(c);
+        conn.onIdleLoss = (c, err) => {
+          // An idle server connection ended (server restarted, idle_session_timeout, an administrator): the pool
+          // forgets it; worth a debug line only.
+          this.ctx.log.debug({ listener, backend: backend.member, user, database, err }, 'idle server connection closed');
+          pool.lost(c);
+        };
         const pk = `${listener}\0${user}\0${database}`;
         if (!this.params.has(pk)) this.params.set(pk, new Map(conn.params));
         return conn;
