@@ -29,6 +29,10 @@ Options:
                                then follows etcd and the agents and feeds every worker the same routing table
   --proxy-protocol CIDR[,CIDR] every listener expects a PROXY v1/v2 header from these networks (the client's
                                address for logs, limits, /status); other sources are closed at once
+  --auth-file FILE             PgBouncer-format userlist ("user" "password-or-SCRAM-secret" per line): checks
+                               clients of pooled listeners and logs in to PostgreSQL (never a password in a flag)
+  --auth-user USER             the role auth_query runs as (its password from --auth-file)
+  --auth-query SQL             looks up users the file lacks, $1 = user (default: PgBouncer's pg_authid query)
   -h, --help                   this text
 See docs/router.md.
 `;

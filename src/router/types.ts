@@ -3,6 +3,7 @@
  * so routing.ts (pure) can import them.
  */
 import type { ClientTlsFiles } from '../lib/json-get';
+import type { AuthConfig } from './auth/types';
 
 /** What a listener routes to (docs/router.md "Listeners"). */
 export type ListenerRole = 'primary' | 'replica' | 'read-only' | 'any';
@@ -114,6 +115,8 @@ export interface RouterConfig {
    * (the kernel spreads accepted connections), fed one routing table by this process (src/router/workers/).
    */
   workers: number;
+  /** The router's own authentication for pooled listeners (`auth:`); undefined = not configured. */
+  auth?: AuthConfig;
 }
 
 export interface HealthCheckConfig {
