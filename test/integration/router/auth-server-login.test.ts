@@ -119,11 +119,28 @@ describe('ServerLogin against a real PostgreSQL', () => {
     removeDir(dir);
   });
 
-  it("derives the very SCRAM secret PostgreSQL stores (same salt and iterations)", () => {
+  it("derives the very SCRAM secret PostgreSQL stores (same salt and iterations), SASLprep included", async () => {
     const stored = parseSecret(authid.get('scram_user')!);
     assert.equal(stored.kind, 'scram');
     if (stored.kind !== 'scram') return;
     assert.equal(formatScramSecret(scramSecretFromPassword(SCRAM_PW, stored.salt, stored.iterations)), authid.get('scram_user'));
+    // Passwords SASLprep changes (full-width letters, a soft hyphen, a no-break space, a roman numeral) and one it
+    // refuses (a control character: used raw): PostgreSQL hashes what pg_saslprep gives, and so must the router.
+    const admin = new Client({ host: '127.0.0.1', port: pg.port, user: pg.superuser.username, password: pg.superuser.password, database: 'postgres' });
+    await admin.connect();
+    try {
+      await admin.query("SET password_encryption = 'scram-sha-256'");
+      for (const [i, password] of ['ｐａｓｓ\u00adword', 'caf\u00e9\u00a0\u2168', 'bell\u0007pw'].entries()) {
+        await admin.query(`CREATE ROLE prep_${i} LOGIN PASSWORD '${password}'`);
+        const { rows } = await admin.query<{ rolpassword: string }>(`SELECT rolpassword FROM pg_authid WHERE rolname = 'prep_${i}'`);
+        const theirs = parseSecret(rows[0]!.rolpassword);
+        assert.ok(theirs.kind === 'scram');
+        assert.equal(formatScramSecret(scramSecretFromPassword(password, theirs.salt, theirs.iterations)), rows[0]!.rolpassword, JSON.stringify(password));
+        assert.deepEqual(await login(pg.port, `prep_${i}`, { kind: 'plain', password }), { user: `prep_${i}` });
+      }
+    } finally {
+      await admin.end();
+    }
   });
 
   it('SCRAM-SHA-256: logs in from the plain password, and from the secret plus the ClientKey', async () => {
