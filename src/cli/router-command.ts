@@ -32,6 +32,10 @@ Options:
   --pool-mode MODE             passthrough (default: bytes spliced, authentication end to end), session or
                                transaction (the router pools server connections: docs/router.md "Pool modes")
   --pool-size N                server connections per pool (user, database, member; default 20)
+  --auth-file FILE             PgBouncer-format userlist ("user" "password-or-SCRAM-secret" per line): checks
+                               clients of pooled listeners and logs in to PostgreSQL (never a password in a flag)
+  --auth-user USER             the role auth_query runs as (its password from --auth-file)
+  --auth-query SQL             looks up users the file lacks, $1 = user (default: PgBouncer's pg_authid query)
   -h, --help                   this text
 See docs/router.md.
 `;

@@ -8,7 +8,7 @@ import { loadRouterConfig } from './router';
 import { DEFAULT_READ_PORT, DEFAULT_WRITE_PORT } from './router-listeners';
 import type { YamlMap } from './values';
 
-const FLAG_HELP = '--etcd HOST:PORT --scope NAME [--namespace /service/] [--write ADDR:PORT] [--read ADDR:PORT] [--metrics ADDR:PORT] [--read-max-lag SIZE] [--read-max-lag-seconds N] [--read-fallback-to-leader] [--hold-timeout DURATION] [--max-connections N] [--workers N|auto] [--proxy-protocol CIDR[,CIDR...]] [--pool-mode passthrough|session|transaction] [--pool-size N]';
+const FLAG_HELP = '--etcd HOST:PORT --scope NAME [--namespace /service/] [--write ADDR:PORT] [--read ADDR:PORT] [--metrics ADDR:PORT] [--read-max-lag SIZE] [--read-max-lag-seconds N] [--read-fallback-to-leader] [--hold-timeout DURATION] [--max-connections N] [--workers N|auto] [--proxy-protocol CIDR[,CIDR...]] [--pool-mode passthrough|session|transaction] [--pool-size N] [--auth-file FILE] [--auth-user USER] [--auth-query SQL]';
 
 /** `pgha router --etcd HOST:PORT --scope NAME …`: the short form, validated by the same loader. */
 export function parseRouterFlags(argv: string[]): RouterConfig {
@@ -18,6 +18,7 @@ export function parseRouterFlags(argv: string[]): RouterConfig {
   let read: string | undefined;
   const readExtra: YamlMap = {};
   let poolMode: string | undefined;
+  const auth: YamlMap = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const eq = arg.indexOf('=');
@@ -65,6 +66,15 @@ export function parseRouterFlags(argv: string[]): RouterConfig {
       case '--pool-size':
         doc.pool = { size: value() };
         break;
+      case '--auth-file':
+        auth.file = value();
+        break;
+      case '--auth-user':
+        auth.user = value();
+        break;
+      case '--auth-query':
+        auth.query = value();
+        break;
       case '--read-max-lag':
         readExtra.max_lag = value();
         break;
@@ -81,6 +91,7 @@ export function parseRouterFlags(argv: string[]): RouterConfig {
   if (etcd.length === 0) throw new ConfigError('--etcd', 'is missing', 'pass the etcd endpoint, e.g. --etcd 127.0.0.1:2379');
   doc.etcd = { hosts: etcd };
   const mode = poolMode === undefined ? {} : { pool_mode: poolMode };
+  if (Object.keys(auth).length > 0) doc.auth = auth;
   doc.listeners = [
     { name: 'write', role: 'primary', listen: write ?? `0.0.0.0:${DEFAULT_WRITE_PORT}`, ...mode },
     { name: 'read', role: 'replica', listen: read ?? `0.0.0.0:${DEFAULT_READ_PORT}`, max_lag: '16MB', ...readExtra, ...mode },

@@ -12,6 +12,7 @@ import { DEFAULT_END_SESSIONS } from '../router/read-follow';
 import { DEFAULT_SWITCHOVER_HOLD_MS } from '../router/routing';
 import type { RouterConfig } from '../router/types';
 import { optionalDuration } from './duration';
+import { parseAuth } from './router-auth';
 import { parseEndSessions } from './router-end-sessions';
 import { parseRouterEtcd } from './router-etcd';
 import { checkPoolWorkers, parsePool } from './router-pool';
@@ -24,6 +25,7 @@ const TOP_KEYS = [
   'startup_timeout', 'max_startup_packet', 'connect_timeout', 'drain_timeout', 'weight_tag', 'tcp_keepalive',
   'switchover_hold', 'max_connections', 'max_held', 'max_connections_per_client', 'workers', 'proxy_protocol', 'end_sessions',
   'pool',
+  'auth',
 ];
 const HEALTH_KEYS = ['interval', 'timeout', 'rise', 'fall', 'fast_interval', 'max_age', 'verify_tls', 'cacert', 'cert', 'key', 'key_password'];
 const LAG_KEYS = ['position', 'history'];
@@ -89,6 +91,7 @@ function load(doc: unknown, source: string): RouterConfig {
     switchoverHoldMs: optionalDuration(map, 'switchover_hold', '', DEFAULT_SWITCHOVER_HOLD_MS),
     workers,
     pool: parsePool(map.pool, holdTimeoutMs),
+    ...(map.auth !== undefined && map.auth !== null ? { auth: parseAuth(map.auth) } : {}),
     ...(warnings.length > 0 ? { warnings } : {}),
   };
 }

@@ -10,6 +10,7 @@
  * State (lag, qualification, watch state, generation) is read from a snapshot at scrape time.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { AuthFailureReason } from '../router/auth/client-auth';
 import type { ReadExitCause, RefusalReason } from '../router/types';
 import { PoolMetrics } from './router-pool-metrics';
 
@@ -65,6 +66,7 @@ export class RouterMetrics {
   private readonly switchoverHeld: Counter<'listener'>;
   private readonly switchovers: Counter<'outcome'>;
   private readonly switchoverHoldSeconds: Histogram<'outcome'>;
+  private readonly authFailures: Counter<'listener' | 'reason'>;
   private readonly members = new Set<string>();
   private readonly children = new Map<string, ConnectionMetrics>();
   private readonly fill: () => void;
@@ -89,6 +91,7 @@ export class RouterMetrics {
     this.leaderChanges = new Counter({ name: 'pgha_router_leader_changes_total', help: 'Changes of the leader key seen in etcd (including to and from no leader).', registers: r, aggregator: 'max' });
     this.closedOnLeaderChange = new Counter({ name: 'pgha_router_connections_closed_on_leader_change_total', help: 'Write connections closed because the leader changed or could no longer be confirmed.', labelNames: ['listener'], registers: r });
     this.readSessionsEnded = new Counter({ name: 'pgha_router_read_sessions_ended_total', help: 'Read sessions ended because their member left the pool: promoted, lag or tags (end_sessions).', labelNames: ['listener', 'reason'], registers: r });
+    this.authFailures = new Counter({ name: 'pgha_router_auth_failures_total', help: "Clients refused by the router's own authentication (pooled listeners), by reason.", labelNames: ['listener', 'reason'], registers: r });
     this.cancels = new Counter({ name: 'pgha_router_cancel_requests_total', help: 'CancelRequests: routed by key, broadcast (TLS sessions), unknown key, failed.', labelNames: ['listener', 'outcome'], registers: r });
     this.cancelTargets = new Counter({ name: 'pgha_router_cancel_broadcast_targets_total', help: 'Backends a broadcast CancelRequest was sent to.', labelNames: ['listener'], registers: r });
     this.bytes = new Counter({ name: 'pgha_router_bytes_total', help: 'Bytes relayed, counted when a connection closes.', labelNames: ['listener', 'backend', 'direction'], registers: r });
@@ -212,6 +215,10 @@ export class RouterMetrics {
   /** Read sessions ended because their member left the pool (read-follow.ts). */
   readSessionsEndedFor(listener: string, reason: ReadExitCause, n: number): void {
     if (n > 0) this.readSessionsEnded.inc({ listener, reason }, n);
+  }
+
+  authFailed(listener: string, reason: AuthFailureReason): void {
+    this.authFailures.inc({ listener, reason });
   }
 
   cancel(listener: string, outcome: CancelOutcome, targets = 0): void {

@@ -16,6 +16,7 @@ import { WorkerPool, type WorkerStatus } from './workers/control-plane';
 import { statusPage } from '../status-page/page';
 import type { RouterConfig, RoutingTable } from './types';
 import type { SecretSource } from './pool/pools';
+import { PoolAuth } from './auth/pool-auth';
 import type { AuthType } from './auth/client-auth';
 
 export { loadRouterConfig } from '../config/router';
@@ -113,7 +114,12 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
           recompute: () => topology.recompute(),
         })
       : undefined;
-  router = pool ?? new Router(current, { topology, metrics, logger: logger.child({ component: 'router-proxy' }), scheduler }, deps.poolAuth ? { secrets: deps.poolAuth.secrets, ...(deps.poolAuth.type ? { authType: deps.poolAuth.type } : {}) } : undefined);
+  // The pooled listeners' users: the test's secrets, else the `auth:` section (read before anything listens).
+  const configuredAuth = deps.poolAuth ? undefined : await PoolAuth.start(config, { scheduler, logger: logger.child({ component: 'router-auth' }), leader: () => topology.table().leader });
+  const poolAuth = deps.poolAuth
+    ? { secrets: deps.poolAuth.secrets, ...(deps.poolAuth.type ? { authType: deps.poolAuth.type } : {}) }
+    : { secrets: configuredAuth!, get authType() { return configuredAuth!.type; } };
+  router = pool ?? new Router(current, { topology, metrics, logger: logger.child({ component: 'router-proxy' }), scheduler }, poolAuth);
   const workers = (): WorkerStatus[] | undefined => pool?.workers();
 
   const status = (): unknown => {
@@ -231,6 +237,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
         if (a !== b) throw new ConfigError(field, `changed from ${a} to ${b}: a reload cannot move the router to another cluster`, 'restart the router to apply it');
       }
       healthTls(next.health); // unreadable certificate files refuse the reload before anything changes
+      await configuredAuth?.reload(next); // so does an unreadable userlist
 
       current = next;
       await router!.reconfigure(next);

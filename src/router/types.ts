@@ -4,6 +4,7 @@
  */
 import type { ClientTlsFiles } from '../lib/json-get';
 import type { PoolConfig, PoolMode } from './pool/types';
+import type { AuthConfig } from './auth/types';
 
 /** What a listener routes to (docs/router.md "Listeners"). */
 export type ListenerRole = 'primary' | 'replica' | 'read-only' | 'any';
@@ -119,6 +120,8 @@ export interface RouterConfig {
   workers: number;
   /** The limits of every server pool (pooled listeners). */
   pool: PoolConfig;
+  /** The router's own authentication for pooled listeners (`auth:`); undefined = not configured. */
+  auth?: AuthConfig;
 }
 
 export interface HealthCheckConfig {

@@ -33,9 +33,9 @@ import { DEFAULT_SCRAM_ITERATIONS, SCRAM_MECHANISM, SCRAM_SALT_LENGTH, keysForPa
 import { ScramVerifier } from './scram-server';
 import { md5Inner, md5Response } from './md5';
 import { scramSecretFromPassword, type ScramSecret, type Secret } from './secrets';
+import type { AuthType } from './types';
 
-export type AuthType = 'scram-sha-256' | 'md5' | 'plain' | 'trust';
-export const AUTH_TYPES: readonly AuthType[] = ['scram-sha-256', 'md5', 'plain', 'trust'];
+export { AUTH_TYPES, type AuthType } from './types';
 
 export type AuthFailureReason = 'wrong_password' | 'unknown_user' | 'protocol' | 'method';
 

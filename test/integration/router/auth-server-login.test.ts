@@ -2,7 +2,9 @@
  * ServerLogin against a real PostgreSQL 15: the router logs in over a raw socket (a tiny driver here: startup,
  * then each 'R' message fed to ServerLogin, then one query) as users whose passwords pg_authid stores as SCRAM
  * secrets and as md5 hashes, with a cleartext pg_hba line and a trust line, from a plain password, from the md5
- * hash, and from the SCRAM secret plus the ClientKey a client proof would reveal.
+ * hash, and from the SCRAM secret plus the ClientKey a client proof would reveal. Then auth_query (AuthSource)
+ * finds a user's secret through a dedicated auth user, and the whole PgBouncer-style chain runs: a client proves
+ * its password to ClientAuthExchange, and the router logs in with the secret and the ClientKey that proof gave.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +15,13 @@ import { Client } from 'pg';
 import { ServerLogin } from '../../../src/router/auth/server-login';
 import { formatScramSecret, parseSecret, scramSecretFromPassword, type Secret } from '../../../src/router/auth/secrets';
 import { keysForPassword } from '../../../src/router/auth/scram';
+import { ConfiguredAuthSource } from '../../../src/router/auth/auth-source';
+import { ClientAuthExchange } from '../../../src/router/auth/client-auth';
+import { DEFAULT_AUTH_QUERY } from '../../../src/router/auth/types';
+import { realScheduler } from '../../../src/lib/clock';
+import { createLogger } from '../../../src/log/logger';
+import { Writable } from 'node:stream';
+import { removeDir, tempDir } from '../../support/tmp';
 import { decodeErrorResponse, encodeStartup } from '../../../src/router/wire';
 import { initPrimary, type TestPostgres } from '../../support/postgres';
 import { waitFor } from '../../support/wait';
@@ -104,15 +113,34 @@ describe('ServerLogin against a real PostgreSQL', () => {
     await waitFor('the trust line to apply', async () => (await login(pg.port, 'trust_user', undefined)).user === 'trust_user', { timeoutMs: DEADLINE_MS });
   });
 
+  const dir = tempDir('auth-source');
   after(async () => {
     await pg?.destroy();
+    removeDir(dir);
   });
 
-  it("derives the very SCRAM secret PostgreSQL stores (same salt and iterations)", () => {
+  it("derives the very SCRAM secret PostgreSQL stores (same salt and iterations), SASLprep included", async () => {
     const stored = parseSecret(authid.get('scram_user')!);
     assert.equal(stored.kind, 'scram');
     if (stored.kind !== 'scram') return;
     assert.equal(formatScramSecret(scramSecretFromPassword(SCRAM_PW, stored.salt, stored.iterations)), authid.get('scram_user'));
+    // Passwords SASLprep changes (full-width letters, a soft hyphen, a no-break space, a roman numeral) and one it
+    // refuses (a control character: used raw): PostgreSQL hashes what pg_saslprep gives, and so must the router.
+    const admin = new Client({ host: '127.0.0.1', port: pg.port, user: pg.superuser.username, password: pg.superuser.password, database: 'postgres' });
+    await admin.connect();
+    try {
+      await admin.query("SET password_encryption = 'scram-sha-256'");
+      for (const [i, password] of ['ｐａｓｓ\u00adword', 'caf\u00e9\u00a0\u2168', 'bell\u0007pw'].entries()) {
+        await admin.query(`CREATE ROLE prep_${i} LOGIN PASSWORD '${password}'`);
+        const { rows } = await admin.query<{ rolpassword: string }>(`SELECT rolpassword FROM pg_authid WHERE rolname = 'prep_${i}'`);
+        const theirs = parseSecret(rows[0]!.rolpassword);
+        assert.ok(theirs.kind === 'scram');
+        assert.equal(formatScramSecret(scramSecretFromPassword(password, theirs.salt, theirs.iterations)), rows[0]!.rolpassword, JSON.stringify(password));
+        assert.deepEqual(await login(pg.port, `prep_${i}`, { kind: 'plain', password }), { user: `prep_${i}` });
+      }
+    } finally {
+      await admin.end();
+    }
   });
 
   it('SCRAM-SHA-256: logs in from the plain password, and from the secret plus the ClientKey', async () => {
@@ -152,5 +180,46 @@ describe('ServerLogin against a real PostgreSQL', () => {
 
   it('trust: logs in with no secret at all', async () => {
     assert.deepEqual(await login(pg.port, 'trust_user', undefined), { user: 'trust_user' });
+  });
+
+  /** An AuthSource over a real userlist file holding the auth user's password; `logs` collects its log lines. */
+  async function authSource(authPassword: string) {
+    const file = join(dir, `userlist-${authPassword.length}.txt`);
+    writeFileSync(file, `"${pg.superuser.username}" "${authPassword}"\n`);
+    const logs: string[] = [];
+    const logger = createLogger({ destination: new Writable({ write: (chunk, _e, cb) => (logs.push(String(chunk)), cb()) }) });
+    const auth = new ConfiguredAuthSource({
+      config: { file, type: 'scram-sha-256', user: pg.superuser.username, query: DEFAULT_AUTH_QUERY },
+      scheduler: realScheduler,
+      logger,
+      defaultTarget: () => ({ host: '127.0.0.1', port: pg.port, database: 'postgres' }),
+    });
+    await auth.load();
+    return { auth, logs };
+  }
+
+  it('auth_query: a client proves its password to the router, which then logs in with the looked-up secret and the ClientKey', async () => {
+    const { auth } = await authSource(pg.superuser.password);
+    const secret = await auth.lookup('scram_user');
+    assert.ok(secret?.kind === 'scram');
+    assert.equal(formatScramSecret(secret), authid.get('scram_user'));
+    assert.equal(await auth.lookup('nobody'), undefined);
+
+    const router = new ClientAuthExchange({ user: 'scram_user', secret, type: 'scram-sha-256' });
+    const client = new ServerLogin({ user: 'scram_user', secret: { kind: 'plain', password: SCRAM_PW } });
+    let step = router.start();
+    while (step.kind === 'send') step = router.receive(client.receive(step.messages[0]!.subarray(5)).send!.subarray(5));
+    assert.equal(step.kind, 'ok');
+    assert.ok(step.kind === 'ok' && step.clientKey);
+    assert.deepEqual(await login(pg.port, 'scram_user', secret, step.clientKey), { user: 'scram_user' });
+  });
+
+  it('auth_query with a wrong auth user password: the user counts as unknown, the failure is logged without the password', async () => {
+    const { auth, logs } = await authSource('wrong auth pw');
+    assert.equal(await auth.lookup('scram_user'), undefined);
+    const line = logs.find((l) => l.includes('auth_query failed'));
+    assert.ok(line, logs.join(''));
+    assert.match(line, /28P01/);
+    assert.doesNotMatch(logs.join(''), /wrong auth pw/);
   });
 });

@@ -6,6 +6,7 @@ import { ServerLogin } from '../../../../src/router/auth/server-login';
 import { parseSecret, scramSecretFromPassword, type Secret } from '../../../../src/router/auth/secrets';
 import { keysForPassword } from '../../../../src/router/auth/scram';
 import { encodeSASLInitialResponse, encodeSASLResponse, encodePasswordMessage } from '../../../../src/router/auth/messages';
+import { RouterMetrics } from '../../../../src/metrics/router-metrics';
 
 const body = (msg: Buffer): Buffer => msg.subarray(5);
 const md5hex = (s: string | Buffer): string => createHash('md5').update(s).digest('hex');
@@ -187,5 +188,18 @@ describe('ClientAuthExchange: hostile clients get clean failures, never a throw'
 describe('secrets in the round trip', () => {
   it("pg_authid's md5 form parses to what the exchange uses", () => {
     assert.deepEqual(parseSecret(`md5${md5hex(PASSWORD + 'ann')}`), md5);
+  });
+});
+
+describe('failures are counted by reason', () => {
+  it('pgha_router_auth_failures_total{listener,reason} takes the failed step\'s reason', async () => {
+    const metrics = new RouterMetrics();
+    for (const [secret, password] of [[scram, 'wrong'], [undefined, 'any']] as const) {
+      const { step } = exchange('scram-sha-256', secret, { kind: 'plain', password });
+      if (step.kind === 'fail') metrics.authFailed('write', step.reason);
+    }
+    const text = await metrics.registry.metrics();
+    assert.match(text, /pgha_router_auth_failures_total\{listener="write",reason="wrong_password"\} 1/);
+    assert.match(text, /pgha_router_auth_failures_total\{listener="write",reason="unknown_user"\} 1/);
   });
 });
