@@ -3,9 +3,9 @@
  *
  * The router's YAML has no `auth:` section yet (lane auth's config is not on this branch), and `pgha router`
  * then logs in to PostgreSQL with no secret, which a server asking for a password refuses. So this entry point
- * does what `pgha router -c` does (load the file, start, stop on SIGTERM) and hands startRouter the server-login
- * secrets from a PgBouncer-format userlist, as the integration tests do. Clients authenticate with trust at the
- * router (the only client method the pooled session runs on this branch): the bench prints that beside the rows.
+ * does what `pgha router -c` does (load the file, start, stop on SIGTERM) and hands startRouter the secrets of a
+ * PgBouncer-format userlist (startRouter's poolAuth), as the integration tests do. Clients authenticate with trust
+ * at the router, as the bench's PgBouncer takes any client (auth_type = any): the bench prints that beside the rows.
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   const config = loadRouterConfig(parseYaml(readFileSync(file, 'utf8')) as unknown, file);
   const secrets = parseUserlist(readFileSync(userlist, 'utf8'), userlist);
   const logger = createLogger({ base: { component: 'router' } });
-  const router = await startRouter(config, { logger, poolSecrets: { lookup: async (user) => secrets.get(user) } });
+  const router = await startRouter(config, { logger, poolAuth: { secrets: { lookup: async (user) => secrets.get(user) }, type: 'trust' } });
   logger.info({ ports: router.ports }, 'router started');
   await new Promise<void>((resolve) => {
     const stop = () => void router.stop().finally(resolve);

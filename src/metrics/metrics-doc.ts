@@ -85,6 +85,8 @@ const LABEL_NOTES: Readonly<Record<string, Readonly<Record<string, string>>>> = 
   pgha_router_read_sessions_ended_total: { reason: oneOf(READ_EXIT_CAUSES) },
   pgha_router_switchover_hold_seconds: { outcome: oneOf(SWITCHOVER_OUTCOMES) },
   pgha_router_etcd_watch_state: { state: `${oneOf(WATCH_STATES)} (the series of the current state is 1)` },
+  pgha_router_pool_clients: { state: oneOf(['active', 'waiting']) },
+  pgha_router_pool_server_connections: { state: oneOf(['active', 'idle', 'used', 'login']) },
 };
 
 /** Shared meaning of label names that mean the same on every metric. */
@@ -94,6 +96,8 @@ const COMMON_LABELS: Readonly<Record<string, string>> = {
   listener: 'router listener name from its config (e.g. `write`, `read`)',
   backend: 'member name of the backend (at most 64 distinct, later ones `other`)',
   member: 'member name (at most 64 distinct, later ones `other`)',
+  user: 'PostgreSQL user of a server pool (pooled listeners)',
+  database: 'database of a server pool (pooled listeners)',
 };
 
 function oneOf(values: readonly string[]): string {

@@ -11,6 +11,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ReadExitCause, RefusalReason } from '../router/types';
+import { PoolMetrics } from './router-pool-metrics';
 
 export type CloseReason = 'client' | 'backend' | 'leader_change' | 'role_change' | 'error' | 'shutdown';
 export type ConnectFailureReason = 'refused' | 'timeout' | 'reset' | 'tls_refused' | 'error';
@@ -45,6 +46,8 @@ export interface RouterMetricsSnapshot {
 
 export class RouterMetrics {
   readonly registry = new Registry();
+  /** Server pools of the pooled listeners (router-pool-metrics.ts). */
+  readonly pool: PoolMetrics;
   private readonly opened: Counter<'listener' | 'backend'>;
   private readonly active: Gauge<'listener' | 'backend'>;
   private readonly closed: Counter<'listener' | 'backend' | 'reason'>;
@@ -72,6 +75,7 @@ export class RouterMetrics {
    */
   constructor(snapshot?: () => RouterMetricsSnapshot) {
     const r = [this.registry];
+    this.pool = new PoolMetrics(this.registry);
     this.opened = new Counter({ name: 'pgha_router_connections_opened_total', help: 'Client connections routed to a backend (backend connection established).', labelNames: ['listener', 'backend'], registers: r });
     this.active = new Gauge({ name: 'pgha_router_connections_active', help: 'Client connections currently routed to a backend.', labelNames: ['listener', 'backend'], registers: r });
     this.closed = new Counter({ name: 'pgha_router_connections_closed_total', help: 'Routed connections closed, by who ended them.', labelNames: ['listener', 'backend', 'reason'], registers: r });

@@ -16,6 +16,7 @@ import { WorkerPool, type WorkerStatus } from './workers/control-plane';
 import { statusPage } from '../status-page/page';
 import type { RouterConfig, RoutingTable } from './types';
 import type { SecretSource } from './pool/pools';
+import type { AuthType } from './auth/client-auth';
 
 export { loadRouterConfig } from '../config/router';
 export { parseRouterFlags } from '../config/router-flags';
@@ -35,8 +36,11 @@ export interface RouterDependencies {
   /** Tests: the REST fetcher and the clock. */
   fetch?: FetchJson;
   scheduler?: Scheduler;
-  /** Pooled listeners: where the router finds the secret it logs in to PostgreSQL with, per user (tests; lane auth's AuthSource otherwise). */
-  poolSecrets?: SecretSource;
+  /**
+   * Pooled listeners: where the router finds each user's secret (to check clients and to log in to PostgreSQL) and
+   * how clients authenticate (default trust); lane auth's AuthSource and auth.type once configured.
+   */
+  poolAuth?: { secrets: SecretSource; type?: AuthType };
 }
 
 export interface RunningRouter {
@@ -109,7 +113,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
           recompute: () => topology.recompute(),
         })
       : undefined;
-  router = pool ?? new Router(current, { topology, metrics, logger: logger.child({ component: 'router-proxy' }), scheduler }, deps.poolSecrets ? { secrets: deps.poolSecrets } : undefined);
+  router = pool ?? new Router(current, { topology, metrics, logger: logger.child({ component: 'router-proxy' }), scheduler }, deps.poolAuth ? { secrets: deps.poolAuth.secrets, ...(deps.poolAuth.type ? { authType: deps.poolAuth.type } : {}) } : undefined);
   const workers = (): WorkerStatus[] | undefined => pool?.workers();
 
   const status = (): unknown => {
@@ -160,6 +164,8 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
         }),
       ),
       members: t.members,
+      // Server pools of the pooled listeners (PgBouncer's SHOW POOLS figures).
+      pools: router instanceof Router ? router.pool.pools.stats() : [],
       ...(pool ? { workers: workers() } : {}),
       leaderChanges: leaderChanges.list().map((c) => ({
         at: new Date(c.atMs).toISOString(),

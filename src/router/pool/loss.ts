@@ -41,14 +41,15 @@ export interface Loss {
  * At the loss: the answers for the sync points in flight, and the state for what the client sends next
  * (undefined: nothing left to tell, the next message takes a new server connection).
  */
-export function onLoss(inFlight: number, unsynced: number, status: TxStatus): { answers: Buffer[]; loss: Loss | undefined } {
+export function onLoss(inFlight: number, unsynced: number, status: TxStatus, detail?: string): { answers: Buffer[]; loss: Loss | undefined } {
   const block = status !== 'I';
   const answers: Buffer[] = [];
-  for (let i = 0; i < inFlight; i++) answers.push(statementError(SERVER_LOST), readyForQuery(block ? 'E' : 'I'));
+  const lost = detail ? { ...SERVER_LOST, detail } : SERVER_LOST;
+  for (let i = 0; i < inFlight; i++) answers.push(statementError(lost), readyForQuery(block ? 'E' : 'I'));
   const told = inFlight > 0;
   if (!block && unsynced === 0) return { answers, loss: undefined };
   // Unsynced messages are answered at their Sync; an idle block hears of the loss at its next statement.
-  const error = unsynced > 0 || !told ? SERVER_LOST : undefined;
+  const error = unsynced > 0 || !told ? lost : undefined;
   return { answers, loss: { ...(error ? { error } : {}), block, batch: [], rollbackParsed: false } };
 }
 

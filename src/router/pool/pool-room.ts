@@ -10,7 +10,10 @@ import type { ListenerRuntime } from '../listeners';
 import type { Refusals } from '../refusals';
 import type { Session } from '../session';
 import type { RoutingTable } from '../types';
-import { encodeCancelRequest } from '../wire';
+import type { AuthType } from '../auth/client-auth';
+import { encodeCancelRequest, encodeErrorResponse } from '../wire';
+import { END_BACKSTOP_MS, destroyAfter } from '../context';
+import { clientLogin } from './client-login';
 import { ClientKeys } from './client-keys';
 import { PooledSession, type ServerPipe } from './pooled-session';
 import { Pools, type SecretSource } from './pools';
@@ -20,7 +23,10 @@ const MAX_ENCRYPTION_REQUESTS = 2;
 const NO_ENCRYPTION = Buffer.from('N');
 
 export interface PoolRoomOptions {
+  /** The secrets of the users clients authenticate as and the router logs in as (lane auth's AuthSource). */
   secrets: SecretSource;
+  /** How clients authenticate to the router (auth.type); default trust, until lane auth's configuration sets it. */
+  authType?: AuthType;
   /** 0 for the single-process router, 1..N for workers (the top 8 bits of the keys it issues). */
   workerIndex?: number;
   pipe?: (session: PooledSession) => ServerPipe;
@@ -80,7 +86,34 @@ export class PoolRoom {
     }
     const leftover = s.reader!.detach();
     s.reader = undefined;
-    new PooledSession({ ctx: this.ctx, pools: this.pools, keys: this.keys, ...(this.options.pipe ? { pipe: this.options.pipe } : {}) }, s, user, p.params.database || user, p.params.application_name).start(leftover);
+    const type = this.options.authType ?? 'trust';
+    const { scheduler } = this.ctx.deps;
+    let secret;
+    try {
+      secret = type === 'trust' ? undefined : await this.options.secrets.lookup(user);
+    } catch (err) {
+      // auth_query failing (the auth user cannot log in, PostgreSQL down): the client cannot be checked.
+      this.ctx.log.warn({ listener: s.rt.config.name, session: s.id, err }, 'pooled client: looking up the user secret failed');
+      this.loginFailed(s, { sqlstate: '08006', message: 'the router could not look up the user' });
+      return;
+    }
+    const r = await clientLogin({ client: s.client, leftover, user, secret, type, scheduler, timeoutMs: startup.timeoutMs });
+    if (!r.ok) {
+      this.ctx.log.info({ listener: s.rt.config.name, session: s.id, reason: r.reason }, 'pooled client authentication failed');
+      if (r.reason === 'closed' || r.reason === 'timeout') this.rooms.refusals.destroyPending(s);
+      else this.loginFailed(s, r);
+      return;
+    }
+    if (r.clientKey) this.pools.rememberClientKey(user, r.clientKey);
+    const rooms = { ctx: this.ctx, pools: this.pools, keys: this.keys, ...(this.options.pipe ? { pipe: this.options.pipe } : {}) };
+    new PooledSession(rooms, s, user, p.params.database || user, p.params.application_name).start(r.leftover, r.final);
+  }
+
+  /** Authentication failed: a FATAL ErrorResponse (no detail: nothing about the user or the secret), then close. */
+  private loginFailed(s: Session, e: { sqlstate: string; message: string }): void {
+    this.rooms.refusals.leave(s);
+    s.client.end(encodeErrorResponse({ sqlstate: e.sqlstate, message: e.message }));
+    destroyAfter(this.ctx.deps.scheduler, s.client, END_BACKSTOP_MS);
   }
 
   /**

@@ -12,20 +12,20 @@
  * on its way to a server connection and every server message on its way back passes through it.
  */
 import type { Socket } from 'node:net';
-import type { RoomContext } from '../context';
+import { END_BACKSTOP_MS, destroyAfter, type RoomContext } from '../context';
 import type { HoldTicket } from '../hold';
 import type { ListenerRuntime } from '../listeners';
 import { noBackendError } from '../refusals';
 import type { Session } from '../session';
 import { encodeErrorResponse, type ErrorFields } from '../wire';
 import type { Cancellable, ClientKeys } from './client-keys';
+import { giveBack } from './give-back';
 import { afterLoss, onLoss, type Loss } from './loss';
 import {
   MSG,
   MessageFramer,
   authenticationOk,
   backendKeyData,
-  encodeMessage,
   parameterStatus,
   readyForQuery,
   statementError,
@@ -33,7 +33,7 @@ import {
   type TxStatus,
 } from './messages';
 import type { BackendWaiter, Pools } from './pools';
-import { ServerLoginError, type ServerConnection, type ServerHandler } from './server-conn';
+import { ServerLoginError, endsConnection, serverSaid, type ServerConnection, type ServerHandler } from './server-conn';
 import type { AcquireTicket, ServerPool } from './server-pool';
 import type { PoolMode } from './types';
 
@@ -90,6 +90,9 @@ export class PooledSession implements ServerHandler, BackendWaiter, Cancellable 
   private greeted = false;
   private closed = false;
   private key = { processId: 0, secretKey: 0 };
+  private authFinal: Buffer | undefined;
+  /** What the server said when it ended the connection (a FATAL), for the loss error's detail. */
+  private lossDetail: string | undefined;
 
   constructor(
     private readonly rooms: PooledRooms,
@@ -105,8 +108,9 @@ export class PooledSession implements ServerHandler, BackendWaiter, Cancellable 
     this.pipe = rooms.pipe?.(this) ?? PASS_THROUGH_PIPE;
   }
 
-  /** Authenticated (trust until lane auth's exchange runs first): greet, then read the client's messages. */
-  start(leftover: Buffer | undefined): void {
+  /** Authenticated (client-login.ts; `authFinal`: its SASLFinal): greet, then read the client's messages. */
+  start(leftover: Buffer | undefined, authFinal?: Buffer): void {
+    this.authFinal = authFinal;
     this.rt.pending.delete(this.s);
     this.rt.sessions.add(this.s);
     this.key = this.rooms.keys.issue(this);
@@ -187,12 +191,13 @@ export class PooledSession implements ServerHandler, BackendWaiter, Cancellable 
   private fatal(fields: Omit<ErrorFields, 'severity'>): void {
     if (this.closed) return;
     this.client.end(encodeErrorResponse({ ...fields, severity: 'FATAL' }));
-    this.client.destroySoon?.();
+    destroyAfter(this.rooms.ctx.deps.scheduler, this.client, END_BACKSTOP_MS);
   }
 
   private greet(params: ReadonlyMap<string, string>): void {
     this.greeted = true;
-    const out = [authenticationOk()];
+    const out = this.authFinal ? [this.authFinal, authenticationOk()] : [authenticationOk()];
+    this.authFinal = undefined;
     for (const [name, value] of params) {
       out.push(parameterStatus(name, name === 'application_name' && this.applicationName !== undefined ? this.applicationName : value));
     }
@@ -208,30 +213,10 @@ export class PooledSession implements ServerHandler, BackendWaiter, Cancellable 
     this.rooms.keys.remove(this.key.processId);
     this.rt.sessions.delete(this.s);
     const conn = this.server;
-    if (conn && this.pool) this.giveBack(conn, this.pool);
-  }
-
-  /** The client left while holding `conn`: a clean one goes back (after reset_query in session mode), else closed. */
-  private giveBack(conn: ServerConnection, pool: ServerPool<ServerConnection>): void {
-    this.server = undefined;
-    conn.handler = undefined;
-    const clean = this.outstanding === 0 && this.unsynced === 0 && this.txStatus === 'I';
-    const reset = this.rooms.ctx.config().pool.resetQuery;
-    if (!clean || this.mode !== 'session' || reset === '') {
-      pool.release(conn, clean);
-      return;
+    if (conn && this.pool) {
+      this.server = undefined;
+      giveBack(conn, this.pool, this.outstanding === 0 && this.unsynced === 0 && this.txStatus === 'I', this.mode === 'session' ? this.rooms.ctx.config().pool.resetQuery : '');
     }
-    conn.handler = {
-      serverMessage: (_c, m) => {
-        if (m.type === MSG.readyForQuery) {
-          conn.handler = undefined;
-          pool.release(conn, m.body[0] === 0x49 /* I */);
-        }
-      },
-      serverBatchEnd: () => undefined,
-      serverLost: (c) => pool.lost(c),
-    };
-    conn.socket.write(encodeMessage(MSG.query, Buffer.from(`${reset}\0`, 'utf8')));
   }
 
   // ------------------------------------------------------------------------------------------- acquiring
@@ -254,8 +239,10 @@ export class PooledSession implements ServerHandler, BackendWaiter, Cancellable 
         this.ticket = undefined;
         if (this.closed) return;
         if (reason === 'retired') this.acquire();
-        else if (reason === 'queue_timeout') this.failPending({ sqlstate: '08P01', message: 'query_wait_timeout: no server connection became free within pool.queue_timeout' });
-        else if (err instanceof ServerLoginError) this.failPending({ sqlstate: err.fields.C ?? '08006', message: err.fields.M ?? err.message, ...(err.fields.D ? { detail: err.fields.D } : {}) });
+        else if (reason === 'queue_timeout') {
+          this.rooms.ctx.deps.metrics.pool.queueTimeout(this.rt.config.name);
+          this.failPending({ sqlstate: '08P01', message: 'query_wait_timeout: no server connection became free within pool.queue_timeout' });
+        } else if (err instanceof ServerLoginError) this.failPending({ sqlstate: err.fields.C ?? '08006', message: err.fields.M ?? err.message, ...(err.fields.D ? { detail: err.fields.D } : {}) });
         else {
           // The member refused or timed out (down, or killed a moment ago): not offered again in this table; the
           // client waits for another backend or a new table, as a passthrough connection would.
@@ -333,6 +320,12 @@ export class PooledSession implements ServerHandler, BackendWaiter, Cancellable 
 
   serverMessage(conn: ServerConnection, m: Message): void {
     if (conn !== this.server) return;
+    if (m.type === MSG.errorResponse && endsConnection(m)) {
+      // A FATAL ends the server connection, not the client's: the client hears of it as a loss (08006), with the
+      // server's words in the detail; its connection stays open. The close follows.
+      this.lossDetail = serverSaid(m);
+      return;
+    }
     if (m.type === MSG.readyForQuery) {
       if (this.outstanding > 0) this.outstanding--;
       this.txStatus = String.fromCharCode(m.body[0] ?? 0x49) as TxStatus;
@@ -359,8 +352,10 @@ export class PooledSession implements ServerHandler, BackendWaiter, Cancellable 
     this.server = undefined;
     this.pool?.lost(conn);
     this.pool = undefined;
-    const { answers, loss } = onLoss(this.outstanding, this.unsynced, this.txStatus);
+    const { answers, loss } = onLoss(this.outstanding, this.unsynced, this.txStatus, this.lossDetail);
+    this.lossDetail = undefined;
     this.rooms.ctx.log.info({ listener: this.rt.config.name, session: this.s.id, backend: conn.member, inFlight: this.outstanding, status: this.txStatus }, 'pooled client lost its server connection');
+    this.rooms.ctx.deps.metrics.pool.lost(this.rt.config.name);
     this.outstanding = 0;
     this.unsynced = 0;
     this.txStatus = 'I';

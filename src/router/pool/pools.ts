@@ -47,6 +47,8 @@ export class Pools implements PoolControl {
   private readonly paused = new Set<string>();
   private pausedAll = false;
   private idleWaiters: { member?: string; resolve(): void }[] = [];
+  /** The ClientKey a client's SCRAM proof revealed, per user: lets a SCRAM secret log in to PostgreSQL (as PgBouncer). */
+  private readonly clientKeys = new Map<string, Buffer>();
 
   constructor(
     private readonly ctx: RoomContext,
@@ -82,6 +84,10 @@ export class Pools implements PoolControl {
     return q.add(w, timeoutMs);
   }
 
+  rememberClientKey(user: string, key: Buffer): void {
+    this.clientKeys.set(user, key);
+  }
+
   paramsFor(listener: string, user: string, database: string): ReadonlyMap<string, string> | undefined {
     return this.params.get(`${listener}\0${user}\0${database}`);
   }
@@ -102,6 +108,7 @@ export class Pools implements PoolControl {
           user,
           database,
           secret: await this.secrets.lookup(user),
+          ...(this.clientKeys.has(user) ? { clientKey: this.clientKeys.get(user)! } : {}),
           scheduler: this.ctx.deps.scheduler,
           timeoutMs: config.connectTimeoutMs,
           keepaliveMs: config.tcpKeepaliveMs,

@@ -21,6 +21,19 @@ export class ServerLoginError extends Error {
   }
 }
 
+/** An ErrorResponse of severity FATAL or PANIC: the server ends the connection after it. */
+export function endsConnection(m: Message): boolean {
+  const f = decodeErrorResponse(m.raw);
+  const severity = f?.V ?? f?.S;
+  return severity === 'FATAL' || severity === 'PANIC';
+}
+
+/** A server error in words for a detail line: message and SQLSTATE. */
+export function serverSaid(m: Message): string {
+  const f = decodeErrorResponse(m.raw) ?? {};
+  return `the server said: ${f.M ?? 'nothing'} (SQLSTATE ${f.C ?? '?'})`;
+}
+
 /** Who gets a busy connection's messages (the pooled session holding it). */
 export interface ServerHandler {
   /** Whole messages from the server; `batchEnd` after the last one of a read (the session flushes then). */

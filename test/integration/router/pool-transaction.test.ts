@@ -1,8 +1,8 @@
 /**
  * A transaction-mode write listener in front of a real PostgreSQL 15 and a real etcd: many clients on few server
  * connections, psql, pgbench (simple and extended protocol), a cancel through the router's own key, COPY in and out,
- * an error inside BEGIN…COMMIT. Client authentication is trust at the router here; the router logs in to
- * PostgreSQL with the test password (SCRAM, lane auth's ServerLogin).
+ * an error inside BEGIN…COMMIT. Clients authenticate to the router with SCRAM (lane auth's ClientAuthExchange); the
+ * router logs in to PostgreSQL with the test password (SCRAM, lane auth's ServerLogin).
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -70,7 +70,7 @@ describe('router pool_mode transaction', { timeout: 600_000 }, () => {
       },
       'pool integration test',
     );
-    router = await startRouter(config, { logger: log, poolSecrets: { lookup: async () => ({ kind: 'plain', password: PASSWORD }) } });
+    router = await startRouter(config, { logger: log, poolAuth: { secrets: { lookup: async () => ({ kind: 'plain', password: PASSWORD }) }, type: 'scram-sha-256' } });
     await waitFor('leader confirmed', () => router!.table().leader?.member === 'pool1', { timeoutMs: 30_000, intervalMs: 50 });
     direct = await connectTo(pg0.port, { application_name: 'test-direct' });
   });
@@ -88,6 +88,12 @@ describe('router pool_mode transaction', { timeout: 600_000 }, () => {
     const r = await psql(url(), "select current_user || ' ' || current_setting('server_version_num')::int / 10000");
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), 'admin 15');
+  });
+
+  test('clients authenticate to the router (SCRAM): a wrong password gets 28P01 and reaches no server', async () => {
+    const before = await serverConns();
+    await assert.rejects(connectTo(port(), { password: 'wrong' }), (err: Error & { code?: string }) => err.code === '28P01');
+    assert.equal(await serverConns(), before);
   });
 
   test('20 node-postgres clients share at most pool.size server connections', async () => {
