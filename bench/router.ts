@@ -226,7 +226,7 @@ async function main(): Promise<void> {
     if (o.only.includes('router-txn')) {
       await addRouter('router-txn', undefined, false, { mode: 'transaction', size: o.poolSize, userlist });
       const m = modes[modes.length - 1]!;
-      m.note = `pool_mode: transaction, pool: {size: ${o.poolSize}}; clients authenticate with trust at the router (the only client method the pooled session runs on this branch), its server logins take the userlist's password (lib/pooled-router.ts)`;
+      m.note = `pool_mode: transaction, pool: {size: ${o.poolSize}}; clients authenticate with trust at the router (as pgbouncer's auth_type = any), its server logins take the userlist's password (lib/pooled-router.ts: the router's YAML has no auth: section on this branch)`;
     }
     if (o.only.includes('pgbouncer-txn')) {
       const b = await startPgbouncer(dir, pg.port, 'pgbouncer-txn', 'transaction', o.poolSize);
