@@ -125,7 +125,11 @@ function printTables(modes: Mode[], cfgs: Config[], samples: Sample[]): void {
       const txs = sum(ss.map((s) => s.transactions));
       const perTx = cpu === undefined || txs === 0 ? '' : ((cpu * 1e6) / txs).toFixed(1);
       const share = cpu === undefined ? '' : `${((cpu / sum(ss.map((s) => s.wallSec))) * 100).toFixed(0)}%`;
-      const p = (f: (s: Sample) => number) => avg(ss.map(f)).toFixed(3);
+      // A run whose clients all aborted logged no transaction (NaN percentiles): average the runs that logged some.
+      const p = (f: (s: Sample) => number) => {
+        const xs = ss.map(f).filter(Number.isFinite);
+        return xs.length > 0 ? avg(xs).toFixed(3) : 'n/a';
+      };
       const aborted = sum(ss.map((s) => s.aborted));
       const error = ss.find((s) => s.error)?.error;
       if (aborted > 0) errors.push(`${m.name}, ${c.workload} -M ${c.protocol} c=${c.clients}: ${aborted} client(s) aborted over ${ss.length} run(s)${error ? `, first error: ${error}` : ''}`);
