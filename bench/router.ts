@@ -1,17 +1,19 @@
 /**
  * Router benchmark: pgbench direct to PostgreSQL vs through the pgha router (1 worker and `workers: auto`), HAProxy
- * configured like Patroni's template and PgBouncer in session mode, interleaved (a rotated order per round), with
- * p50/p99 latency from pgbench's per-transaction log and each proxy's CPU per transaction from /proc (summed over
- * its process tree). Then a leader-change timing through the router and 10,000 idle client connections through
- * the router (to a fake backend) with the memory of the whole router.
+ * configured like Patroni's template, PgBouncer in session mode, and the transaction-mode pair (the router with
+ * `pool_mode: transaction`, PgBouncer with `pool_mode = transaction`, the same pool size), interleaved (a rotated
+ * order per round), with p50/p99 latency from pgbench's per-transaction log and each proxy's CPU per transaction
+ * from /proc (summed over its process tree). Then many clients (10,000) on one transaction-mode pool of 50 against
+ * the real postgres, a leader-change timing through the router and 10,000 idle client connections through the
+ * router (to a fake backend) with the memory of the whole router.
  *
  *   bench/router.sh [--duration 5] [--rounds 2] [--clients 8,32] [--protocol simple,prepared] [--idle 10000]
- *                   [--only router,haproxy,pgbouncer] [--quick]
+ *                   [--only router,haproxy,pgbouncer,router-txn,pgbouncer-txn] [--pool-size 20] [--quick]
  *
  * Everything runs on loopback on free ports, as the postgres OS user where needed, and is stopped at the end.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { EtcdStore } from '../src/dcs/etcd/etcd-store';
@@ -20,12 +22,13 @@ import { initPrimary } from '../test/support/postgres';
 import { tempDir, removeDir } from '../test/support/tmp';
 import { fdLimit, idleConnections, serveFakeBackend, startFakeBackendProcess } from './lib/idle';
 import { measureLeaderChange } from './lib/leader-change';
+import { createManyUser, MANY_USER, runManyClients } from './lib/many-clients';
 import { PGBENCH_PASSWORD, pgbench, type PgbenchResult } from './lib/pgbench';
 import { sleep, stopChild, treeCpuSeconds, treeMemory } from './lib/procs';
-import { startForwarder, startHaproxy, startPgbouncer, startRouterProcess, startStubAgent, writeKeys, type RouterProcess, type Workers } from './lib/targets';
+import { startForwarder, startHaproxy, startPgbouncer, startRouterProcess, startStubAgent, writeKeys, type PoolOptions, type RouterProcess, type Workers } from './lib/targets';
 
 type Protocol = 'simple' | 'prepared';
-type Subset = 'router' | 'haproxy' | 'pgbouncer';
+type Subset = 'router' | 'haproxy' | 'pgbouncer' | 'router-txn' | 'pgbouncer-txn';
 
 interface Options {
   durationSec: number;
@@ -34,12 +37,14 @@ interface Options {
   protocols: Protocol[];
   idle: number;
   only: Subset[];
+  /** Server connections per pool of the transaction-mode targets (router-txn, pgbouncer-txn). */
+  poolSize: number;
 }
 
-const ALL: Subset[] = ['router', 'haproxy', 'pgbouncer'];
+const ALL: Subset[] = ['router', 'haproxy', 'pgbouncer', 'router-txn', 'pgbouncer-txn'];
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { durationSec: 5, rounds: 2, clients: [8, 32], protocols: ['simple', 'prepared'], idle: 10_000, only: ALL };
+  const o: Options = { durationSec: 5, rounds: 2, clients: [8, 32], protocols: ['simple', 'prepared'], idle: 10_000, only: ALL, poolSize: 20 };
   const list = (s: string | undefined) => (s ?? '').split(',').filter(Boolean);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -49,12 +54,13 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--protocol') o.protocols = list(argv[++i]) as Protocol[];
     else if (a === '--idle') o.idle = Number(argv[++i]);
     else if (a === '--only') o.only = list(argv[++i]) as Subset[];
+    else if (a === '--pool-size') o.poolSize = Number(argv[++i]);
     else if (a === '--quick') Object.assign(o, { durationSec: 3, rounds: 1, clients: [8], protocols: ['simple'], idle: 1000 });
     else throw new Error(`unknown argument ${a} (see bench/README.md)`);
   }
   for (const s of o.only) if (!ALL.includes(s)) throw new Error(`--only takes ${ALL.join('|')} (comma-separated), not ${s}`);
   for (const p of o.protocols) if (p !== 'simple' && p !== 'prepared') throw new Error(`--protocol takes simple,prepared, not ${p}`);
-  if (!(o.durationSec > 0 && o.rounds > 0 && o.clients.every((c) => c > 0))) throw new Error('--duration, --rounds and --clients must be positive');
+  if (!(o.durationSec > 0 && o.rounds > 0 && o.poolSize > 0 && o.clients.every((c) => c > 0))) throw new Error('--duration, --rounds, --clients and --pool-size must be positive');
   return o;
 }
 
@@ -98,8 +104,9 @@ function configs(o: Options): Config[] {
 
 function printTables(modes: Mode[], cfgs: Config[], samples: Sample[]): void {
   const of = (c: Config, mode: string) => samples.filter((s) => key(s.config) === key(c) && s.mode === mode);
-  console.log('\n| workload | -M | clients | target | tps | ratio | p50 ms | p99 ms | CPU µs/tx | CPU share |');
-  console.log('|---|---|---:|---|---:|---:|---:|---:|---:|---:|');
+  console.log('\n| workload | -M | clients | target | tps | ratio | p50 ms | p99 ms | CPU µs/tx | CPU share | aborted clients |');
+  console.log('|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|');
+  const errors: string[] = [];
   const ratios = new Map<string, string>();
   for (const c of cfgs) {
     const direct = avg(of(c, 'direct').map((s) => s.tps));
@@ -107,7 +114,7 @@ function printTables(modes: Mode[], cfgs: Config[], samples: Sample[]): void {
       const head = `| ${c.workload} | ${c.protocol} | ${c.clients} | ${m.name}`;
       const ss = of(c, m.name);
       if (m.na || ss.length === 0) {
-        console.log(`${head} | n/a (${m.na ?? 'no run'}) | | | | | |`);
+        console.log(`${head} | n/a (${m.na ?? 'no run'}) | | | | | | |`);
         ratios.set(`${key(c)}|${m.name}`, 'n/a');
         continue;
       }
@@ -115,16 +122,35 @@ function printTables(modes: Mode[], cfgs: Config[], samples: Sample[]): void {
       const ratio = (tps / direct).toFixed(2);
       ratios.set(`${key(c)}|${m.name}`, ratio);
       const cpu = m.pid === undefined ? undefined : sum(ss.map((s) => s.cpuSec ?? 0));
-      const perTx = cpu === undefined ? '' : ((cpu * 1e6) / Math.max(1, sum(ss.map((s) => s.transactions)))).toFixed(1);
+      const txs = sum(ss.map((s) => s.transactions));
+      const perTx = cpu === undefined || txs === 0 ? '' : ((cpu * 1e6) / txs).toFixed(1);
       const share = cpu === undefined ? '' : `${((cpu / sum(ss.map((s) => s.wallSec))) * 100).toFixed(0)}%`;
-      const p = (f: (s: Sample) => number) => avg(ss.map(f)).toFixed(3);
-      console.log(`${head} | ${tps.toFixed(0)} | ${m.name === 'direct' ? '1.00' : ratio} | ${p((s) => s.p50Ms)} | ${p((s) => s.p99Ms)} | ${perTx} | ${share} |`);
+      // A run whose clients all aborted logged no transaction (NaN percentiles): average the runs that logged some.
+      const p = (f: (s: Sample) => number) => {
+        const xs = ss.map(f).filter(Number.isFinite);
+        return xs.length > 0 ? avg(xs).toFixed(3) : 'n/a';
+      };
+      const aborted = sum(ss.map((s) => s.aborted));
+      const error = ss.find((s) => s.error)?.error;
+      if (aborted > 0) errors.push(`${m.name}, ${c.workload} -M ${c.protocol} c=${c.clients}: ${aborted} client(s) aborted over ${ss.length} run(s)${error ? `, first error: ${error}` : ''}`);
+      console.log(`${head} | ${tps.toFixed(0)} | ${m.name === 'direct' ? '1.00' : ratio} | ${p((s) => s.p50Ms)} | ${p((s) => s.p99Ms)} | ${perTx} | ${share} | ${aborted} |`);
     }
   }
+  for (const e of errors) console.log(`aborted: ${e}`);
   const proxies = modes.filter((m) => m.name !== 'direct');
-  console.log(`\nratio to direct (proxy tps / direct tps):\n\n| workload | -M | clients | ${proxies.map((m) => m.name).join(' | ')} |`);
-  console.log(`|---|---|---:|${proxies.map(() => '---:').join('|')}|`);
-  for (const c of cfgs) console.log(`| ${c.workload} | ${c.protocol} | ${c.clients} | ${proxies.map((m) => ratios.get(`${key(c)}|${m.name}`)).join(' | ')} |`);
+  // Issue 13's throughput target: the router's transaction mode at or above PgBouncer's, both against direct.
+  const txn = ['router-txn', 'pgbouncer-txn'].every((n) => proxies.some((m) => m.name === n && !m.na));
+  const txnRatio = (c: Config) => {
+    const [r, b] = ['router-txn', 'pgbouncer-txn'].map((n) => Number(ratios.get(`${key(c)}|${n}`)));
+    return r! > 0 && b! > 0 ? (r! / b!).toFixed(2) : 'n/a';
+  };
+  console.log(`\nratio to direct (proxy tps / direct tps):\n\n| workload | -M | clients | ${proxies.map((m) => m.name).join(' | ')}${txn ? ' | router-txn / pgbouncer-txn' : ''} |`);
+  console.log(`|---|---|---:|${proxies.map(() => '---:').join('|')}${txn ? '|---:' : ''}|`);
+  for (const c of cfgs) console.log(`| ${c.workload} | ${c.protocol} | ${c.clients} | ${proxies.map((m) => ratios.get(`${key(c)}|${m.name}`)).join(' | ')}${txn ? ` | ${txnRatio(c)}` : ''} |`);
+  for (const c of cfgs.filter((x) => x.args.includes('-C'))) {
+    const r = Number(ratios.get(`${key(c)}|router-txn`));
+    if (r > 0) console.log(`target -S -C (router-txn ≥ 3 × direct), -M ${c.protocol} c=${c.clients}: ${r.toFixed(2)} × direct: ${r >= 3 ? 'met' : 'NOT met'}`);
+  }
   for (const m of modes) if (m.note) console.log(`note: ${m.name}: ${m.note}`);
 }
 
@@ -163,10 +189,17 @@ async function main(): Promise<void> {
       { name: 'pg2', pgPort: pg2.port, apiPort: agent.port },
     ]);
 
+    // The pooling routers log in to postgres with these (PgBouncer's userlist format; see lib/pooled-router.ts).
+    const userlist = `${dir}/userlist.txt`;
+    writeFileSync(userlist, `"admin" "${PGBENCH_PASSWORD}"\n"${MANY_USER}" "${PGBENCH_PASSWORD}"\n`, { mode: 0o600 });
+    await createManyUser(pg.port);
+
     const modes: Mode[] = [{ name: 'direct', port: pg.port }];
     const routers: RouterProcess[] = [];
-    const addRouter = async (name: string, workers: Workers, fallback: boolean): Promise<void> => {
-      let r = await startRouterProcess(dir, name, etcd.endpoint, 'bench', workers);
+    /** The passthrough routers: the leader change and the idle connections measure these. */
+    const passthrough: RouterProcess[] = [];
+    const addRouter = async (name: string, workers: Workers, fallback: boolean, pool?: PoolOptions): Promise<void> => {
+      let r = await startRouterProcess(dir, name, etcd.endpoint, 'bench', workers, pool);
       let note: string | undefined;
       if ('unsupported' in r && fallback) {
         // One worker is what a build without the key runs anyway: measure it rather than print nothing.
@@ -177,6 +210,7 @@ async function main(): Promise<void> {
       const proc = r;
       cleanups.push(() => stopChild(proc.child));
       routers.push(proc);
+      if (!pool) passthrough.push(proc);
       modes.push({ name, port: proc.port, pid: proc.child.pid!, ...(note ? { note } : {}) });
     };
     if (o.only.includes('router')) {
@@ -193,6 +227,16 @@ async function main(): Promise<void> {
       cleanups.push(() => stopChild(b.child));
       modes.push({ name: 'pgbouncer', port: b.port, pid: b.child.pid! });
     }
+    if (o.only.includes('router-txn')) {
+      await addRouter('router-txn', undefined, false, { mode: 'transaction', size: o.poolSize, userlist });
+      const m = modes[modes.length - 1]!;
+      m.note = `pool_mode: transaction, pool: {size: ${o.poolSize}}; clients authenticate with trust at the router (as pgbouncer's auth_type = any), its server logins take the userlist's password (lib/pooled-router.ts: the router's YAML has no auth: section on this branch)`;
+    }
+    if (o.only.includes('pgbouncer-txn')) {
+      const b = await startPgbouncer(dir, pg.port, 'pgbouncer-txn', 'transaction', o.poolSize);
+      cleanups.push(() => stopChild(b.child));
+      modes.push({ name: 'pgbouncer-txn', port: b.port, pid: b.child.pid!, note: `pool_mode = transaction, default_pool_size = ${o.poolSize}, auth_type = any` });
+    }
     const runnable = modes.filter((m) => !m.na);
     console.log(`# ${cfgs.length * runnable.length * o.rounds} runs, about ${Math.ceil((cfgs.length * runnable.length * o.rounds * (o.durationSec + 0.7)) / 60)} min`);
 
@@ -208,8 +252,9 @@ async function main(): Promise<void> {
           const wallSec = (performance.now() - t0) / 1000;
           const cpuSec = m.pid ? treeCpuSeconds(m.pid) - cpu0 : undefined;
           samples.push({ ...r, config: c, mode: m.name, wallSec, ...(cpuSec !== undefined ? { cpuSec } : {}) });
-          const cpuText = cpuSec !== undefined ? `, cpu ${((cpuSec * 1e6) / Math.max(1, r.transactions)).toFixed(1)} µs/tx (${((cpuSec / wallSec) * 100).toFixed(0)}%)` : '';
-          console.log(`  round ${round + 1} ${c.workload} -M ${c.protocol} c=${c.clients} ${m.name}: ${r.tps.toFixed(0)} tps, p50 ${r.p50Ms.toFixed(3)} ms, p99 ${r.p99Ms.toFixed(3)} ms${cpuText}`);
+          const cpuText = cpuSec !== undefined && r.transactions > 0 ? `, cpu ${((cpuSec * 1e6) / Math.max(1, r.transactions)).toFixed(1)} µs/tx (${((cpuSec / wallSec) * 100).toFixed(0)}%)` : '';
+          const abortText = r.aborted > 0 ? `, ${r.aborted} client(s) aborted${r.error ? `: ${r.error}` : ''}` : '';
+          console.log(`  round ${round + 1} ${c.workload} -M ${c.protocol} c=${c.clients} ${m.name}: ${r.tps.toFixed(0)} tps, p50 ${r.p50Ms.toFixed(3)} ms, p99 ${r.p99Ms.toFixed(3)} ms${cpuText}${abortText}`);
         }
       }
     }
@@ -220,8 +265,18 @@ async function main(): Promise<void> {
     }
     console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 
+    // Many clients on one transaction-mode pool: before the leader change, which moves the leader to the forwarder.
+    if (o.only.includes('router-txn')) {
+      const limit = fdLimit();
+      const clients = Math.min(o.idle, limit - 500);
+      if (clients < o.idle) console.log(`(open-file limit ${limit}: ${clients} clients instead of ${o.idle}; raise ulimit -n to go further)`);
+      await runManyClients({ dir, etcd: etcd.endpoint, pgPort: pg.port, userlist, clients, poolSize: 50, durationSec: Math.min(10, o.durationSec * 2) }).catch((err: unknown) =>
+        console.log(`\nmany clients: failed: ${(err as Error).message}`),
+      );
+    }
+
     // Leader change: on the `workers: auto` router when this build has it (every worker must follow).
-    const measured = routers[routers.length - 1];
+    const measured = passthrough[passthrough.length - 1];
     if (measured) {
       const name = modes.find((m) => m.pid === measured.child.pid)?.name;
       try {

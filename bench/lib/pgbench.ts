@@ -30,6 +30,17 @@ export interface PgbenchResult {
   p99Ms: number;
   /** Transactions in the log the percentiles come from. */
   logged: number;
+  /** Clients pgbench aborted on an error (e.g. a prepared statement missing on a transaction pooler's server connection). */
+  aborted: number;
+  /** The first error pgbench printed, when clients were aborted. */
+  error?: string;
+}
+
+/** Clients pgbench aborted (`client N script M aborted in command …`) and the first of their errors. */
+export function abortedClients(out: string): { aborted: number; error?: string } {
+  const aborted = out.match(/client \d+ (?:script \d+ )?aborted/g)?.length ?? 0;
+  const error = /aborted in command \d+ query \d+: (.*)/.exec(out)?.[1]?.trim();
+  return { aborted, ...(aborted > 0 && error ? { error } : {}) };
 }
 
 let runCounter = 0;
@@ -85,14 +96,17 @@ export function pgbench(run: PgbenchRun): Promise<PgbenchResult> {
       } catch (err) {
         return reject(err);
       }
-      if (!tps || !lat || !count) return reject(new Error(`pgbench failed (pgbench ${args.join(' ')}):\n${out}`));
+      const failed = abortedClients(out);
+      // Aborted clients are a figure (counted and printed), not a failed bench; no summary and none aborted is.
+      if ((!tps || !lat || !count) && failed.aborted === 0) return reject(new Error(`pgbench failed (pgbench ${args.join(' ')}):\n${out}`));
       resolveRun({
-        tps: Number(tps[1]),
-        transactions: Number(count[1]),
-        latencyAvgMs: Number(lat[1]),
+        tps: Number(tps?.[1] ?? 0),
+        transactions: Number(count?.[1] ?? 0),
+        latencyAvgMs: Number(lat?.[1] ?? NaN),
         p50Ms: quantile(latencies, 0.5),
         p99Ms: quantile(latencies, 0.99),
         logged: latencies.length,
+        ...failed,
       });
     });
   });

@@ -63,18 +63,31 @@ export interface Unsupported {
   unsupported: string;
 }
 
-/** `pgha router -c <name>.yml` with one primary listener, writable once the leader is confirmed. */
-export async function startRouterProcess(dir: string, name: string, etcd: string, scope: string, workers: Workers): Promise<RouterProcess | Unsupported> {
+/** A pooling listener: `pool_mode` and `pool: {size}`, the server logins' secrets from a userlist file. */
+export interface PoolOptions {
+  mode: 'session' | 'transaction';
+  size: number;
+  userlist: string;
+}
+
+/**
+ * `pgha router -c <name>.yml` with one primary listener, writable once the leader is confirmed. With `pool`, the
+ * listener pools and the router runs through pooled-router.js (the same start, plus the userlist's secrets).
+ */
+export async function startRouterProcess(dir: string, name: string, etcd: string, scope: string, workers: Workers, pool?: PoolOptions): Promise<RouterProcess | Unsupported> {
   const port = await freePort();
   const metrics = await freePort();
   const file = join(dir, `${name}.yml`);
   const lines = [`scope: ${scope}`, 'namespace: /service/', `etcd: {hosts: ["${etcd}"]}`];
   if (workers !== undefined) lines.push(`workers: ${workers}`);
-  lines.push('listeners:', `  - {name: write, role: primary, listen: "127.0.0.1:${port}"}`, `metrics: {listen: "127.0.0.1:${metrics}"}`, '');
+  if (pool) lines.push(`pool: {size: ${pool.size}}`);
+  const poolMode = pool ? `, pool_mode: ${pool.mode}` : '';
+  lines.push('listeners:', `  - {name: write, role: primary, listen: "127.0.0.1:${port}"${poolMode}}`, `metrics: {listen: "127.0.0.1:${metrics}"}`, '');
   writeFileSync(file, lines.join('\n'));
   const log = join(dir, `${name}.log`);
   const out = openSync(log, 'a');
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'pgha.js'), 'router', '-c', file], { stdio: ['ignore', out, out] });
+  const argv = pool ? [join(__dirname, 'pooled-router.js'), file, pool.userlist] : [join(ROOT, 'bin', 'pgha.js'), 'router', '-c', file];
+  const child = spawn(process.execPath, argv, { stdio: ['ignore', out, out] });
   try {
     await waitPort(port, child);
   } catch (err) {
@@ -127,14 +140,15 @@ listen primary
 }
 
 /**
- * PgBouncer (Debian's 1.18) in session mode, as the postgres OS user (it refuses root). `auth_type = any`: it
- * takes any client and logs in to the bench postgres as `admin` with the password from [databases]. The pool
- * (100) is larger than the largest client count, so no client ever waits for a server connection; connection
+ * PgBouncer (Debian's 1.18), as the postgres OS user (it refuses root). `auth_type = any`: it takes any client and
+ * logs in to the bench postgres as `admin` with the password from [databases]. Session mode (the default): the
+ * pool (100) is larger than the largest client count, so no client ever waits for a server connection. With
+ * `transaction` mode and a `size`, the same as the router's transaction listener (`pool: {size}`). Connection
  * logging is off, as the router and HAProxy log no line per connection either.
  */
-export async function startPgbouncer(dir: string, pgPort: number): Promise<{ child: ChildProcess; port: number; log: string }> {
+export async function startPgbouncer(dir: string, pgPort: number, name = 'pgbouncer', mode: 'session' | 'transaction' = 'session', size = 100): Promise<{ child: ChildProcess; port: number; log: string }> {
   const port = await freePort();
-  const ini = join(dir, 'pgbouncer.ini');
+  const ini = join(dir, `${name}.ini`);
   writeFileSync(
     ini,
     `[databases]
@@ -145,14 +159,14 @@ listen_addr = 127.0.0.1
 listen_port = ${port}
 unix_socket_dir =
 auth_type = any
-pool_mode = session
+pool_mode = ${mode}
 max_client_conn = 1000
-default_pool_size = 100
+default_pool_size = ${size}
 log_connections = 0
 log_disconnections = 0
 `,
   );
-  const log = join(dir, 'pgbouncer.log');
+  const log = join(dir, `${name}.log`);
   const out = openSync(log, 'a');
   const owner = postgresUser();
   const child = spawn('pgbouncer', [ini], { stdio: ['ignore', out, out], ...(owner ? { uid: owner.uid, gid: owner.gid } : {}) });
