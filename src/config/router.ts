@@ -14,6 +14,7 @@ import type { RouterConfig } from '../router/types';
 import { optionalDuration } from './duration';
 import { parseEndSessions } from './router-end-sessions';
 import { parseRouterEtcd } from './router-etcd';
+import { parseRouterDrain } from './router-drain';
 import { DEFAULT_MAX_CONNECTIONS, connectionLimits, parseListeners, proxyNetworks } from './router-listeners';
 import { checkKeys, listenAddress, section, size, str, wholeNumber } from './router-values';
 import { describeValue, optionalBool, type YamlMap } from './values';
@@ -22,6 +23,7 @@ const TOP_KEYS = [
   'scope', 'namespace', 'etcd', 'etcd3', 'listeners', 'metrics', 'health', 'lag', 'lease', 'hold_timeout',
   'startup_timeout', 'max_startup_packet', 'connect_timeout', 'drain_timeout', 'weight_tag', 'tcp_keepalive',
   'switchover_hold', 'max_connections', 'max_held', 'max_connections_per_client', 'workers', 'proxy_protocol', 'end_sessions',
+  'switchover_drain',
 ];
 const HEALTH_KEYS = ['interval', 'timeout', 'rise', 'fall', 'fast_interval', 'max_age', 'verify_tls', 'cacert', 'cert', 'key', 'key_password'];
 const LAG_KEYS = ['position', 'history'];
@@ -84,6 +86,7 @@ function load(doc: unknown, source: string): RouterConfig {
     tcpKeepaliveMs: optionalDuration(map, 'tcp_keepalive', '', 60_000),
     switchoverHoldMs: optionalDuration(map, 'switchover_hold', '', DEFAULT_SWITCHOVER_HOLD_MS),
     workers: parseWorkers(map.workers),
+    switchoverDrain: parseRouterDrain(map.switchover_drain),
     ...(warnings.length > 0 ? { warnings } : {}),
   };
 }

@@ -12,6 +12,8 @@ import { LeaderChanges } from './leader-changes';
 import { Router } from './router';
 import { closeServer, startStatusServer } from './status';
 import { Topology, type ViewSource } from './topology';
+import { Pauses, passthroughDrainable } from './drainable';
+import { registers, startDrain, type DrainHandle } from './drain-start';
 import { WorkerPool, type WorkerStatus } from './workers/control-plane';
 import { statusPage } from '../status-page/page';
 import type { RouterConfig, RoutingTable } from './types';
@@ -51,8 +53,8 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
   const logger = deps.logger;
   const scheduler = deps.scheduler ?? realScheduler;
   // Loaded on demand: a test that brings its own source does not load the etcd client.
-  const { source, close: closeSource } = deps.source
-    ? { source: deps.source, close: async () => undefined }
+  const { source, store, close: closeSource } = deps.source
+    ? { source: deps.source, store: deps.store, close: async () => undefined }
     : (await import('./source')).createViewSource(config, {
         logger: logger.child({ component: 'router-etcd' }),
         scheduler,
@@ -61,6 +63,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
   let current = config;
   let router: Router | WorkerPool | undefined;
   let metrics: RouterMetrics | undefined;
+  let drain: DrainHandle | undefined;
   const leaderChanges = new LeaderChanges();
   const topology = new Topology({
     source,
@@ -71,6 +74,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
     onTable: (table, prev) => {
       leaderChanges.record(table, prev, scheduler.wallNow());
       router?.onTable(table, prev);
+      drain?.drain.evaluate();
     },
     onCheck: (member, ok, ms) => metrics?.healthCheck(member, ok, ms),
   });
@@ -108,6 +112,12 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
       : undefined;
   router = pool ?? new Router(current, { topology, metrics, logger: logger.child({ component: 'router-proxy' }), scheduler });
   const workers = (): WorkerStatus[] | undefined => pool?.workers();
+  // Pooled listeners pause through their PoolControl; passthrough ones have nothing to pause (drainable.ts).
+  const pauses = new Pauses(passthroughDrainable);
+  drain = store && registers(config)
+    ? startDrain(config, { store, view: () => source.view(), leader: () => topology.table().leader?.member, pauses, scheduler, logger: logger.child({ component: 'router-drain' }) })
+    : undefined;
+  source.onChange(() => drain?.drain.evaluate());
 
   const status = (): unknown => {
     const t = topology.table();
@@ -157,6 +167,8 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
         }),
       ),
       members: t.members,
+      paused: pauses.list(),
+      switchoverDrain: drain ? { router: drain.registry.id, ...drain.drain.status() } : null,
       ...(pool ? { workers: workers() } : {}),
       leaderChanges: leaderChanges.list().map((c) => ({
         at: new Date(c.atMs).toISOString(),
@@ -184,6 +196,12 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
         metrics: () => (pool ? pool.metricsText(metrics!) : metrics!.text()),
         status,
         page: () => statusPage('router'),
+        control: (action, member) => {
+          if (action === 'pause') pauses.pause(member, 'operator');
+          else pauses.resume(member, 'operator');
+          logger.info({ action, member: member ?? '*' }, 'operator pause control');
+          return { paused: pauses.list() };
+        },
         health: () => {
           const t = topology.table();
           const readable = Object.fromEntries(Object.values(t.pools).map((p) => [p.listener, p.backends.length > 0]));
@@ -200,6 +218,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
   } catch (err) {
     // The start failure is what the caller needs; a failed stop of the half-started router is only logged.
     await router.stop().catch((stopErr: unknown) => logger.warn({ err: stopErr }, 'router stop after a failed start failed'));
+    await drain?.stop();
     if (statusServer) await closeServer(statusServer.server);
     await closeSource();
     throw err;
@@ -240,6 +259,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
     async stop() {
       if (stopped) return;
       stopped = true;
+      await drain?.stop();
       await router!.stop();
       await topology.stop();
       if (statusServer) await closeServer(statusServer.server);

@@ -114,6 +114,15 @@ export interface RouterConfig {
    * (the kernel spreads accepted connections), fed one routing table by this process (src/router/workers/).
    */
   workers: number;
+  /** The switchover drain handshake with the agents (drain.ts); absent in hand-built configs: the defaults. */
+  switchoverDrain?: SwitchoverDrainConfig;
+}
+
+export interface SwitchoverDrainConfig {
+  /** How long in-flight transactions on a draining leader may run before the router acknowledges anyway. */
+  timeoutMs: number;
+  /** Register in etcd for the handshake: auto = when a listener pools. */
+  register: 'auto' | 'always' | 'never';
 }
 
 export interface HealthCheckConfig {
