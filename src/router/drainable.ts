@@ -55,6 +55,8 @@ export class Pauses {
     if (!set?.delete(by) || set.size > 0) return;
     this.owners.delete(key);
     this.target.resume(member);
+    // A resume of every member lifts the per-member pauses too (PoolControl's rule): those still owned stay.
+    if (member === undefined) for (const k of this.owners.keys()) this.target.pause(memberOf(k));
   }
 
   /** Paused members ('*' = all) and who paused them: /status. */

@@ -124,6 +124,16 @@ describe('RouterDrain: pause, acknowledge when idle, resume on the new leader', 
     pauses.resume('node1', 'operator');
     assert.deepEqual(pool.calls, ['pause node1', 'resume node1']);
   });
+
+  it('an operator\'s resume of every member keeps a drain\'s pause of one (the pool\'s resume-all lifts it, so it is set again)', () => {
+    const pool = new FakePool();
+    const pauses = new Pauses(pool);
+    pauses.pause(undefined, 'operator');
+    pauses.pause('node1', 'drain');
+    pauses.resume(undefined, 'operator');
+    assert.deepEqual(pool.calls, ['pause *', 'pause node1', 'resume *', 'pause node1']);
+    assert.deepEqual(pauses.list(), { node1: ['drain'] });
+  });
 });
 
 describe('status server: POST /pause and /resume', () => {
@@ -148,7 +158,7 @@ describe('status server: POST /pause and /resume', () => {
       assert.deepEqual(await post('/pause'), { status: 200, body: { paused: { '*': ['operator'] } } });
       assert.deepEqual(await post('/pause?member=node2'), { status: 200, body: { paused: { '*': ['operator'], node2: ['operator'] } } });
       assert.deepEqual(await post('/resume'), { status: 200, body: { paused: { node2: ['operator'] } } });
-      assert.deepEqual(pool.calls, ['pause *', 'pause node2', 'resume *']);
+      assert.deepEqual(pool.calls, ['pause *', 'pause node2', 'resume *', 'pause node2']);
       const get = await fetch(`http://127.0.0.1:${srv.port}/pause`);
       await get.arrayBuffer();
       assert.equal(get.status, 405);
