@@ -8,7 +8,7 @@ import { loadRouterConfig } from './router';
 import { DEFAULT_READ_PORT, DEFAULT_WRITE_PORT } from './router-listeners';
 import type { YamlMap } from './values';
 
-const FLAG_HELP = '--etcd HOST:PORT --scope NAME [--namespace /service/] [--write ADDR:PORT] [--read ADDR:PORT] [--metrics ADDR:PORT] [--read-max-lag SIZE] [--read-max-lag-seconds N] [--read-fallback-to-leader] [--hold-timeout DURATION] [--max-connections N] [--workers N|auto] [--proxy-protocol CIDR[,CIDR...]]';
+const FLAG_HELP = '--etcd HOST:PORT --scope NAME [--namespace /service/] [--write ADDR:PORT] [--read ADDR:PORT] [--metrics ADDR:PORT] [--read-max-lag SIZE] [--read-max-lag-seconds N] [--read-fallback-to-leader] [--hold-timeout DURATION] [--max-connections N] [--workers N|auto] [--proxy-protocol CIDR[,CIDR...]] [--pool-mode passthrough|session|transaction] [--pool-size N]';
 
 /** `pgha router --etcd HOST:PORT --scope NAME …`: the short form, validated by the same loader. */
 export function parseRouterFlags(argv: string[]): RouterConfig {
@@ -17,6 +17,7 @@ export function parseRouterFlags(argv: string[]): RouterConfig {
   let write: string | undefined;
   let read: string | undefined;
   const readExtra: YamlMap = {};
+  let poolMode: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const eq = arg.indexOf('=');
@@ -58,6 +59,12 @@ export function parseRouterFlags(argv: string[]): RouterConfig {
       case '--proxy-protocol':
         doc.proxy_protocol = value();
         break;
+      case '--pool-mode':
+        poolMode = value();
+        break;
+      case '--pool-size':
+        doc.pool = { size: value() };
+        break;
       case '--read-max-lag':
         readExtra.max_lag = value();
         break;
@@ -73,9 +80,10 @@ export function parseRouterFlags(argv: string[]): RouterConfig {
   }
   if (etcd.length === 0) throw new ConfigError('--etcd', 'is missing', 'pass the etcd endpoint, e.g. --etcd 127.0.0.1:2379');
   doc.etcd = { hosts: etcd };
+  const mode = poolMode === undefined ? {} : { pool_mode: poolMode };
   doc.listeners = [
-    { name: 'write', role: 'primary', listen: write ?? `0.0.0.0:${DEFAULT_WRITE_PORT}` },
-    { name: 'read', role: 'replica', listen: read ?? `0.0.0.0:${DEFAULT_READ_PORT}`, max_lag: '16MB', ...readExtra },
+    { name: 'write', role: 'primary', listen: write ?? `0.0.0.0:${DEFAULT_WRITE_PORT}`, ...mode },
+    { name: 'read', role: 'replica', listen: read ?? `0.0.0.0:${DEFAULT_READ_PORT}`, max_lag: '16MB', ...readExtra, ...mode },
   ];
   return loadRouterConfig(doc, 'command-line flags');
 }

@@ -8,6 +8,7 @@ import { DEFAULT_END_SESSIONS } from '../router/read-follow';
 import type { BalanceMode, EndSessionsConfig, ListenerConfig, ListenerRole } from '../router/types';
 import { optionalDuration, parseDuration } from './duration';
 import { parseEndSessions } from './router-end-sessions';
+import { parsePoolMode } from './router-pool';
 import { checkKeys, listenAddress, section, size, str, wholeNumberIn } from './router-values';
 import { describeValue, isMap, join, optionalBool, type YamlMap } from './values';
 
@@ -17,7 +18,7 @@ export const DEFAULT_READ_PORT = 5001;
 const LISTENER_KEYS = [
   'name', 'listen', 'role', 'max_lag', 'max_lag_seconds', 'balance', 'tags', 'include_noloadbalance',
   'fallback_to_leader', 'require_streaming', 'hold_timeout', 'max_connections', 'max_held', 'max_connections_per_client',
-  'proxy_protocol', 'end_sessions',
+  'proxy_protocol', 'end_sessions', 'pool_mode',
 ];
 const ROLES: readonly ListenerRole[] = ['primary', 'replica', 'read-only', 'any'];
 
@@ -131,6 +132,7 @@ function parseListener(raw: unknown, field: string, nameHint: string | undefined
     holdTimeoutMs: optionalDuration(map, 'hold_timeout', field, defaults.holdTimeoutMs),
     ...connectionLimits(map, field, defaults.limits),
     proxyProtocol: proxyNetworks(map.proxy_protocol, `${field}.proxy_protocol`) ?? defaults.proxyProtocol,
+    poolMode: parsePoolMode(map.pool_mode, `${field}.pool_mode`),
     ...(role !== 'primary' ? { endSessions: parseEndSessions(map.end_sessions, `${field}.end_sessions`, defaults.endSessions) } : {}),
   };
   if (map.max_lag !== undefined && map.max_lag !== null) out.maxLagBytes = size(map.max_lag, `${field}.max_lag`);
@@ -172,7 +174,7 @@ export function defaultListeners(
   proxyProtocol: string[] = [],
   endSessions: EndSessionsConfig = DEFAULT_END_SESSIONS,
 ): ListenerConfig[] {
-  const base = { balance: 'least-connections' as const, tagFilters: {}, includeNoloadbalance: false, requireStreaming: true, holdTimeoutMs, ...limits, proxyProtocol };
+  const base = { balance: 'least-connections' as const, tagFilters: {}, includeNoloadbalance: false, requireStreaming: true, holdTimeoutMs, ...limits, proxyProtocol, poolMode: 'passthrough' as const };
   return [
     { ...base, name: 'write', role: 'primary', host: '0.0.0.0', port: DEFAULT_WRITE_PORT, fallbackToLeader: false },
     { ...base, name: 'read', role: 'replica', host: '0.0.0.0', port: DEFAULT_READ_PORT, fallbackToLeader: false, maxLagBytes: 16 * 1024 * 1024, endSessions },

@@ -15,6 +15,7 @@ import { optionalDuration } from './duration';
 import { parseEndSessions } from './router-end-sessions';
 import { parseRouterEtcd } from './router-etcd';
 import { parseRouterDrain } from './router-drain';
+import { checkPoolWorkers, parsePool } from './router-pool';
 import { DEFAULT_MAX_CONNECTIONS, connectionLimits, parseListeners, proxyNetworks } from './router-listeners';
 import { checkKeys, listenAddress, section, size, str, wholeNumber } from './router-values';
 import { describeValue, optionalBool, type YamlMap } from './values';
@@ -24,6 +25,7 @@ const TOP_KEYS = [
   'startup_timeout', 'max_startup_packet', 'connect_timeout', 'drain_timeout', 'weight_tag', 'tcp_keepalive',
   'switchover_hold', 'max_connections', 'max_held', 'max_connections_per_client', 'workers', 'proxy_protocol', 'end_sessions',
   'switchover_drain',
+  'pool',
 ];
 const HEALTH_KEYS = ['interval', 'timeout', 'rise', 'fall', 'fast_interval', 'max_age', 'verify_tls', 'cacert', 'cert', 'key', 'key_password'];
 const LAG_KEYS = ['position', 'history'];
@@ -66,6 +68,8 @@ function load(doc: unknown, source: string): RouterConfig {
   }
 
   const maxLagSeconds = Math.max(0, ...listeners.map((l) => l.maxLagSeconds ?? 0));
+  const workers = parseWorkers(map.workers);
+  checkPoolWorkers(listeners.map((l) => l.poolMode), workers);
   return {
     source,
     scope,
@@ -85,7 +89,8 @@ function load(doc: unknown, source: string): RouterConfig {
     weightTag: str(map, 'weight_tag', '') ?? 'weight',
     tcpKeepaliveMs: optionalDuration(map, 'tcp_keepalive', '', 60_000),
     switchoverHoldMs: optionalDuration(map, 'switchover_hold', '', DEFAULT_SWITCHOVER_HOLD_MS),
-    workers: parseWorkers(map.workers),
+    workers,
+    pool: parsePool(map.pool, holdTimeoutMs),
     switchoverDrain: parseRouterDrain(map.switchover_drain),
     ...(warnings.length > 0 ? { warnings } : {}),
   };

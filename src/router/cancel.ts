@@ -69,7 +69,7 @@ export class CancelRoutes {
   }
 
   /** True when the request was handed to the backend (PostgreSQL answers a CancelRequest by closing, nothing else). */
-  private send(backend: Backend, raw: Buffer): Promise<boolean> {
+  send(backend: Backend, raw: Buffer): Promise<boolean> {
     const { scheduler } = this.ctx.deps;
     return new Promise((resolve) => {
       const sock = connect({ host: backend.host, port: backend.port, noDelay: true });

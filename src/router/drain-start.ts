@@ -20,10 +20,7 @@ const DEFAULT_TIMEOUT_MS = 5000;
 export function registers(config: RouterConfig): boolean {
   const mode = config.switchoverDrain?.register ?? 'auto';
   if (mode !== 'auto') return mode === 'always';
-  return config.listeners.some((l) => {
-    const poolMode = (l as { poolMode?: string }).poolMode;
-    return poolMode !== undefined && poolMode !== 'passthrough';
-  });
+  return config.listeners.some((l) => l.poolMode !== 'passthrough');
 }
 
 export interface DrainHandle {

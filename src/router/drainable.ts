@@ -28,14 +28,7 @@ export const ALL_MEMBERS = '*';
 export class Pauses {
   private readonly owners = new Map<string, Set<PauseOwner>>();
 
-  constructor(private target: Drainable) {}
-
-  /** The pooled side arrives after start (or changes on reload): the pauses in force move to it. */
-  setTarget(target: Drainable): void {
-    for (const key of this.owners.keys()) this.target.resume(memberOf(key));
-    this.target = target;
-    for (const key of this.owners.keys()) target.pause(memberOf(key));
-  }
+  constructor(private readonly target: Drainable) {}
 
   get drainable(): Drainable {
     return this.target;

@@ -20,6 +20,8 @@ export interface FirstPacketRooms {
   closing: Closing;
   /** Routes a session (router.ts). */
   route(s: Session): void;
+  /** Pooled listeners (pool_mode session/transaction): the session and its cancels go to pool/pool-room.ts. */
+  pool: { start(s: Session): Promise<void>; cancel(rt: ListenerRuntime, processId: number, secretKey: number, raw: Buffer): Promise<boolean> };
 }
 
 export class FirstPacket {
@@ -65,7 +67,8 @@ export class FirstPacket {
       case 'cancel':
         refusals.leave(s);
         s.client.end();
-        void this.rooms.cancel.deliver(s.rt, p.key, first.raw);
+        if (s.rt.config.poolMode !== 'passthrough') void this.rooms.pool.cancel(s.rt, p.processId, p.secretKey, first.raw);
+        else void this.rooms.cancel.deliver(s.rt, p.key, first.raw);
         return;
       case 'ssl':
       case 'gssenc':
@@ -79,6 +82,7 @@ export class FirstPacket {
     }
     s.first = first;
     if (s.overLimit) refusals.refuse(s, tooManyConnections(s.rt.config, s.overLimit, s.peer ?? s.client.remoteAddress), s.overLimit);
+    else if (s.rt.config.poolMode !== 'passthrough') void this.rooms.pool.start(s);
     else this.rooms.route(s);
   }
 

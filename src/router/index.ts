@@ -17,6 +17,8 @@ import { registers, startDrain, type DrainHandle } from './drain-start';
 import { WorkerPool, type WorkerStatus } from './workers/control-plane';
 import { statusPage } from '../status-page/page';
 import type { RouterConfig, RoutingTable } from './types';
+import type { SecretSource } from './pool/pools';
+import type { AuthType } from './auth/client-auth';
 
 export { loadRouterConfig } from '../config/router';
 export { parseRouterFlags } from '../config/router-flags';
@@ -36,6 +38,11 @@ export interface RouterDependencies {
   /** Tests: the REST fetcher and the clock. */
   fetch?: FetchJson;
   scheduler?: Scheduler;
+  /**
+   * Pooled listeners: where the router finds each user's secret (to check clients and to log in to PostgreSQL) and
+   * how clients authenticate (default trust); lane auth's AuthSource and auth.type once configured.
+   */
+  poolAuth?: { secrets: SecretSource; type?: AuthType };
 }
 
 export interface RunningRouter {
@@ -110,10 +117,11 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
           recompute: () => topology.recompute(),
         })
       : undefined;
-  router = pool ?? new Router(current, { topology, metrics, logger: logger.child({ component: 'router-proxy' }), scheduler });
+  router = pool ?? new Router(current, { topology, metrics, logger: logger.child({ component: 'router-proxy' }), scheduler }, deps.poolAuth ? { secrets: deps.poolAuth.secrets, ...(deps.poolAuth.type ? { authType: deps.poolAuth.type } : {}) } : undefined);
   const workers = (): WorkerStatus[] | undefined => pool?.workers();
-  // Pooled listeners pause through their PoolControl; passthrough ones have nothing to pause (drainable.ts).
-  const pauses = new Pauses(passthroughDrainable);
+  // Pooled listeners pause through their PoolControl (workers refuse pooled listeners); passthrough ones have
+  // nothing to pause (drainable.ts).
+  const pauses = new Pauses(pool ? passthroughDrainable : (router as Router).pool.pools);
   drain = store && registers(config)
     ? startDrain(config, { store, view: () => source.view(), leader: () => topology.table().leader?.member, pauses, scheduler, logger: logger.child({ component: 'router-drain' }) })
     : undefined;

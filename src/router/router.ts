@@ -26,6 +26,7 @@ import type { RoomContext, RouterDeps } from './context';
 import { AddressCounts } from './limits';
 import { closeListener, connectionsByMember, openListener, perListener, reconfigureListeners, type ListenerRuntime } from './listeners';
 import { Negotiation } from './negotiation';
+import { PoolRoom, type PoolRoomOptions } from './pool/pool-room';
 import { ProxyAccept } from './proxy-accept';
 import { planReadFollow } from './read-follow';
 import { ReadFollowTimers } from './read-follow-timers';
@@ -58,10 +59,13 @@ export class Router implements SpliceOwner<Session> {
   private readonly backends: BackendConnect;
   private readonly switchover: SwitchoverLog;
   private readonly firstPacket: FirstPacket;
+  /** Pooled listeners' sessions, pools and cancel keys (src/router/pool/). */
+  readonly pool: PoolRoom;
 
   constructor(
     config: RouterConfig,
     private readonly deps: RouterDeps,
+    poolOptions: PoolRoomOptions = { secrets: { lookup: async () => undefined } },
   ) {
     this.config = config;
     this.log = deps.logger;
@@ -77,7 +81,8 @@ export class Router implements SpliceOwner<Session> {
     const kill = (s: Session, reason: CloseReason): void => this.closing.kill(s, reason);
     this.backends = new BackendConnect(this.ctx, { closing: this.closing, negotiation: new Negotiation(this.ctx, kill), owner: this, route: (s) => this.route(s) });
     this.switchover = new SwitchoverLog(deps.logger, deps.metrics);
-    this.firstPacket = new FirstPacket(this.ctx, { refusals: this.refusals, cancel: this.cancel, closing: this.closing, route: (s) => this.route(s) });
+    this.pool = new PoolRoom(this.ctx, { refusals: this.refusals, cancel: this.cancel }, poolOptions);
+    this.firstPacket = new FirstPacket(this.ctx, { refusals: this.refusals, cancel: this.cancel, closing: this.closing, route: (s) => this.route(s), pool: this.pool });
   }
 
   // ------------------------------------------------------------------------------------------- listeners
@@ -272,6 +277,7 @@ export class Router implements SpliceOwner<Session> {
     }
     this.readFollow.apply(planReadFollow(previous, table, this.config.listeners));
     this.drainHeld(table);
+    this.pool.onTable(table, this.listeners);
   }
 
   /** Ends one listener's open sessions on one member (it left a read pool: read-follow.ts); returns how many. */
@@ -308,5 +314,6 @@ export class Router implements SpliceOwner<Session> {
       await sleep(scheduler, DRAIN_POLL_MS);
     }
     for (const rt of this.listeners.values()) for (const s of [...rt.sessions]) this.kill(s, 'shutdown');
+    this.pool.stop();
   }
 }

@@ -3,6 +3,7 @@
  * so routing.ts (pure) can import them.
  */
 import type { ClientTlsFiles } from '../lib/json-get';
+import type { PoolConfig, PoolMode } from './pool/types';
 
 /** What a listener routes to (docs/router.md "Listeners"). */
 export type ListenerRole = 'primary' | 'replica' | 'read-only' | 'any';
@@ -69,6 +70,8 @@ export interface ListenerConfig {
   proxyProtocol?: readonly string[];
   /** Read listeners: when open sessions on a member that left the pool are ended (read-follow.ts); undefined = defaults. */
   endSessions?: EndSessionsConfig;
+  /** passthrough (bytes spliced), or a pooled session: session / transaction (src/router/pool/). */
+  poolMode: PoolMode;
 }
 
 /** Why a member left a read pool, for the causes that may end its open sessions there (read-follow.ts). */
@@ -114,6 +117,8 @@ export interface RouterConfig {
    * (the kernel spreads accepted connections), fed one routing table by this process (src/router/workers/).
    */
   workers: number;
+  /** The limits of every server pool (pooled listeners). */
+  pool: PoolConfig;
   /** The switchover drain handshake with the agents (drain.ts); absent in hand-built configs: the defaults. */
   switchoverDrain?: SwitchoverDrainConfig;
 }

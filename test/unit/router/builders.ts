@@ -3,6 +3,7 @@
  * come from test/support/builders (aView, aMember). Time: NOW from there is the present (monotonic ms).
  */
 import { defaultListeners } from '../../../src/config/router-listeners';
+import { parsePool } from '../../../src/config/router-pool';
 import type { RoutingConfig, RoutingInput } from '../../../src/router/routing';
 import type { ListenerConfig, ListenerRole, MemberHealth, MemberLag, PatroniStatus, RouterConfig } from '../../../src/router/types';
 import type { ClusterView } from '../../../src/model/cluster';
@@ -25,6 +26,7 @@ export function aListener(name: string, role: ListenerRole, o: Partial<ListenerC
     maxConnections: 10_000,
     maxHeld: 0,
     maxConnectionsPerClient: 0,
+    poolMode: 'passthrough',
     ...o,
   };
 }
@@ -46,6 +48,7 @@ export function aRouterConfig(o: Partial<RouterConfig> = {}): RouterConfig {
     tcpKeepaliveMs: 0,
     switchoverHoldMs: 30_000,
     workers: 1,
+    pool: parsePool(undefined, 10_000),
     ...o,
   };
 }

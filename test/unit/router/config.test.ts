@@ -238,3 +238,35 @@ describe('end_sessions (read sessions follow the role)', () => {
     refuses({ ...minimal, listeners: [{ name: 'r', role: 'replica', listen: '127.0.0.1:5001', end_sessions: { lag: 1e300 } }] }, 'listeners[0].end_sessions.lag', /longer than the longest timer/);
   });
 });
+
+describe('pool modes (pool_mode, pool:)', () => {
+  test('defaults: every listener passthrough; pool limits as PgBouncer, queue_timeout = hold_timeout', () => {
+    const c = loadRouterConfig({ ...minimal, hold_timeout: '7s' }, 'router.yml');
+    assert.deepEqual(c.listeners.map((l) => l.poolMode), ['passthrough', 'passthrough']);
+    assert.deepEqual(c.pool, { size: 20, minIdle: 0, idleTimeoutMs: 600_000, lifetimeMs: 3_600_000, queueTimeoutMs: 7000, resetQuery: 'DISCARD ALL' });
+  });
+
+  test('a listener in transaction mode, and the pool section', () => {
+    const c = loadRouterConfig(
+      { ...minimal, listeners: [{ name: 'w', listen: ':6000', role: 'primary', pool_mode: 'transaction' }], pool: { size: 5, min_idle: 1, idle_timeout: '30s', lifetime: '5m', queue_timeout: '2s', reset_query: '' } },
+      'x',
+    );
+    assert.equal(c.listeners[0]!.poolMode, 'transaction');
+    assert.deepEqual(c.pool, { size: 5, minIdle: 1, idleTimeoutMs: 30_000, lifetimeMs: 300_000, queueTimeoutMs: 2000, resetQuery: '' });
+  });
+
+  test('errors', () => {
+    refuses({ ...minimal, listeners: [{ name: 'w', listen: ':6000', role: 'primary', pool_mode: 'statement' }] }, 'listeners[0].pool_mode', /"statement".*passthrough, session, transaction/);
+    refuses({ ...minimal, pool: { size: 0 } }, 'pool.size', /from 1 to/);
+    refuses({ ...minimal, pool: { size: 2, min_idle: 3 } }, 'pool.min_idle', /above pool.size/);
+    refuses({ ...minimal, pool: { sise: 2 } }, 'pool.sise', /is not a router setting/);
+    refuses({ ...minimal, workers: 2, listeners: [{ name: 'w', listen: ':6000', role: 'primary', pool_mode: 'session' }] }, 'workers', /one process only/);
+  });
+
+  test('flags: --pool-mode applies to every listener, --pool-size to every pool', () => {
+    const c = parseRouterFlags(['--etcd', '127.0.0.1:2379', '--scope', 's', '--pool-mode', 'transaction', '--pool-size=7']);
+    assert.deepEqual(c.listeners.map((l) => l.poolMode), ['transaction', 'transaction']);
+    assert.equal(c.pool.size, 7);
+    assert.throws(() => parseRouterFlags(['--etcd', 'h:1', '--scope', 's', '--pool-mode', 'bogus']), /pool_mode/);
+  });
+});

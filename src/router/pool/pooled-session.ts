@@ -1,0 +1,392 @@
+/**
+ * A pooled client session (pool_mode session or transaction; pool-design "Pooled session"): the router is the
+ * PostgreSQL server for the client. Its messages are framed (messages.ts); one that needs a server while the client
+ * holds none ACQUIRES a server connection from the pool of (listener, user, database, current backend member),
+ * waiting for a backend to qualify (hold, up to hold_timeout) and then for a free connection (queue_timeout).
+ * Backend messages are framed to follow ReadyForQuery: in transaction mode the connection goes back to the pool at
+ * the ReadyForQuery 'I' that answers the last sync point sent; in session mode it stays until the client leaves,
+ * then reset_query runs on it before it goes back. A server lost under the client is answered by loss.ts; the
+ * client connection stays open and its next transaction takes a new server connection (on the new leader).
+ *
+ * The seam for rewriting (named prepared statements, SET tracking: lane txn) is `ServerPipe`: every client message
+ * on its way to a server connection and every server message on its way back passes through it.
+ */
+import type { Socket } from 'node:net';
+import { END_BACKSTOP_MS, destroyAfter, type RoomContext } from '../context';
+import type { HoldTicket } from '../hold';
+import type { ListenerRuntime } from '../listeners';
+import { noBackendError } from '../refusals';
+import type { Session } from '../session';
+import { encodeErrorResponse, type ErrorFields } from '../wire';
+import type { Cancellable, ClientKeys } from './client-keys';
+import { afterLoss, onLoss, type Loss } from './loss';
+import {
+  MSG,
+  MessageFramer,
+  authenticationOk,
+  backendKeyData,
+  encodeMessage,
+  parameterStatus,
+  readyForQuery,
+  statementError,
+  type Message,
+  type TxStatus,
+} from './messages';
+import type { BackendWaiter, Pools } from './pools';
+import { ServerLoginError, type ServerConnection, type ServerHandler } from './server-conn';
+import type { AcquireTicket, ServerPool } from './server-pool';
+import type { PoolMode } from './types';
+
+/** Where client messages go to a server connection and server messages come back (rewriting: lane txn). */
+export interface ServerPipe {
+  /** Push what to send the server for this client message (by default, the message itself). */
+  toServer(m: Message, out: Buffer[]): void;
+  /** Push what to forward to the client for this server message (by default, the message itself). */
+  toClient(m: Message, out: Buffer[]): void;
+}
+
+export const PASS_THROUGH_PIPE: ServerPipe = {
+  toServer: (m, out) => out.push(m.raw),
+  toClient: (m, out) => out.push(m.raw),
+};
+
+export interface PooledRooms {
+  ctx: RoomContext;
+  pools: Pools;
+  keys: ClientKeys<PooledSession>;
+  pipe?: (session: PooledSession) => ServerPipe;
+}
+
+/** Above this many bytes queued toward a socket, reading from the other side pauses until it drains. */
+const HIGH_WATER = 1024 * 1024;
+/** Messages that mark a sync point: each gets exactly one ReadyForQuery. */
+const SYNC_POINTS = new Set<number>([MSG.query, MSG.sync, MSG.functionCall]);
+/** Extended-protocol messages: after them the server connection waits for a Sync before it may be released. */
+const EXTENDED = new Set<number>([MSG.parse, MSG.bind, MSG.describe, MSG.execute, MSG.close, MSG.flush]);
+
+export class PooledSession implements ServerHandler, BackendWaiter, Cancellable {
+  readonly rt: ListenerRuntime;
+  readonly client: Socket;
+  readonly mode: PoolMode;
+  private readonly framer: MessageFramer;
+  private readonly pipe: ServerPipe;
+  private server: ServerConnection | undefined;
+  private pool: ServerPool<ServerConnection> | undefined;
+  private ticket: AcquireTicket | undefined;
+  private holdTicket: HoldTicket | undefined;
+  private holdUntilMs = 0;
+  private acquiring = false;
+  private pending: Message[] = [];
+  private pendingBytes = 0;
+  /** Sync points sent to the server and not answered yet. */
+  private outstanding = 0;
+  /** Extended-protocol messages sent since the last sync point. */
+  private unsynced = 0;
+  private txStatus: TxStatus = 'I';
+  private loss: Loss | undefined;
+  private excluded = new Set<string>();
+  private excludedGeneration = -1;
+  private toClient: Buffer[] = [];
+  private greeted = false;
+  private closed = false;
+  private key = { processId: 0, secretKey: 0 };
+  private authFinal: Buffer | undefined;
+
+  constructor(
+    private readonly rooms: PooledRooms,
+    private readonly s: Session,
+    readonly user: string,
+    readonly database: string,
+    private readonly applicationName: string | undefined,
+  ) {
+    this.rt = s.rt;
+    this.client = s.client;
+    this.mode = s.rt.config.poolMode;
+    this.framer = new MessageFramer('frontend');
+    this.pipe = rooms.pipe?.(this) ?? PASS_THROUGH_PIPE;
+  }
+
+  /** Authenticated (client-login.ts; `authFinal`: its SASLFinal): greet, then read the client's messages. */
+  start(leftover: Buffer | undefined, authFinal?: Buffer): void {
+    this.authFinal = authFinal;
+    this.rt.pending.delete(this.s);
+    this.rt.sessions.add(this.s);
+    this.key = this.rooms.keys.issue(this);
+    this.client.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    this.client.once('close', () => this.onClientClose());
+    const cached = this.rooms.pools.paramsFor(this.rt.config.name, this.user, this.database);
+    if (cached && this.mode === 'transaction') this.greet(cached);
+    else this.acquire();
+    if (leftover) this.onClientData(leftover);
+    this.client.resume();
+  }
+
+  // ------------------------------------------------------------------------------------------- client side
+
+  private onClientData(chunk: Buffer): void {
+    this.framer.push(chunk);
+    const server = this.server?.socket;
+    server?.cork();
+    for (let m = this.framer.next(); m; m = this.framer.next()) {
+      if ('kind' in m) {
+        this.rooms.ctx.log.info({ listener: this.rt.config.name, session: this.s.id, reason: m.reason }, 'pooled client sent an invalid message');
+        this.fatal({ sqlstate: m.sqlstate, message: m.message });
+        break;
+      }
+      this.clientMessage(m);
+      if (this.closed) break;
+    }
+    server?.uncork();
+    const s = this.server?.socket;
+    if (s && s.writableLength > HIGH_WATER) {
+      this.client.pause();
+      s.once('drain', () => this.client.resume());
+    } else if (this.pendingBytes > HIGH_WATER) {
+      this.client.pause();
+    }
+  }
+
+  private clientMessage(m: Message): void {
+    if (m.type === MSG.terminate) {
+      this.client.end();
+      return;
+    }
+    if (this.loss && !this.server) {
+      const r = afterLoss(this.loss, m);
+      this.loss = r.loss;
+      for (const b of r.answers) this.client.write(b);
+      return;
+    }
+    if (this.server && !this.acquiring) {
+      this.send(m);
+      return;
+    }
+    // The rest of a COPY whose server connection is gone: nothing to send it to.
+    if (!this.server && (m.type === MSG.copyData || m.type === MSG.copyDone || m.type === MSG.copyFail)) return;
+    this.pending.push(m);
+    this.pendingBytes += m.raw.length;
+    if (!this.acquiring) this.acquire();
+  }
+
+  private send(m: Message): void {
+    const out: Buffer[] = [];
+    this.pipe.toServer(m, out);
+    const sock = this.server!.socket;
+    for (const b of out) sock.write(b);
+    if (SYNC_POINTS.has(m.type)) {
+      this.outstanding++;
+      this.unsynced = 0;
+    } else if (EXTENDED.has(m.type)) {
+      this.unsynced++;
+    }
+  }
+
+  private write(b: Buffer): void {
+    if (!this.closed) this.client.write(b);
+  }
+
+  /** A FATAL error, then close (protocol violations; failures before the greeting). */
+  private fatal(fields: Omit<ErrorFields, 'severity'>): void {
+    if (this.closed) return;
+    this.client.end(encodeErrorResponse({ ...fields, severity: 'FATAL' }));
+    destroyAfter(this.rooms.ctx.deps.scheduler, this.client, END_BACKSTOP_MS);
+  }
+
+  private greet(params: ReadonlyMap<string, string>): void {
+    this.greeted = true;
+    const out = this.authFinal ? [this.authFinal, authenticationOk()] : [authenticationOk()];
+    this.authFinal = undefined;
+    for (const [name, value] of params) {
+      out.push(parameterStatus(name, name === 'application_name' && this.applicationName !== undefined ? this.applicationName : value));
+    }
+    out.push(backendKeyData(this.key.processId, this.key.secretKey), readyForQuery('I'));
+    this.write(Buffer.concat(out));
+  }
+
+  private onClientClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.holdTicket?.cancel();
+    this.ticket?.cancel();
+    this.rooms.keys.remove(this.key.processId);
+    this.rt.sessions.delete(this.s);
+    const conn = this.server;
+    if (conn && this.pool) this.giveBack(conn, this.pool);
+  }
+
+  /** The client left while holding `conn`: a clean one goes back (after reset_query in session mode), else closed. */
+  private giveBack(conn: ServerConnection, pool: ServerPool<ServerConnection>): void {
+    this.server = undefined;
+    conn.handler = undefined;
+    const clean = this.outstanding === 0 && this.unsynced === 0 && this.txStatus === 'I';
+    const reset = this.rooms.ctx.config().pool.resetQuery;
+    if (!clean || this.mode !== 'session' || reset === '') {
+      pool.release(conn, clean);
+      return;
+    }
+    conn.handler = {
+      serverMessage: (_c, m) => {
+        if (m.type === MSG.readyForQuery) {
+          conn.handler = undefined;
+          pool.release(conn, m.body[0] === 0x49 /* I */);
+        }
+      },
+      serverBatchEnd: () => undefined,
+      serverLost: (c) => pool.lost(c),
+    };
+    conn.socket.write(encodeMessage(MSG.query, Buffer.from(`${reset}\0`, 'utf8')));
+  }
+
+  // ------------------------------------------------------------------------------------------- acquiring
+
+  private acquire(): void {
+    this.acquiring = true;
+    const now = this.rooms.ctx.deps.scheduler.now();
+    if (!this.holdTicket && this.holdUntilMs <= now) this.holdUntilMs = now + this.rt.config.holdTimeoutMs;
+    const generation = this.rooms.pools.table().generation;
+    if (generation !== this.excludedGeneration) this.excluded.clear();
+    const backend = this.rooms.pools.pick(this.rt, this.excluded);
+    if (!backend) {
+      if (!this.holdTicket) this.holdTicket = this.rooms.pools.hold(this, Math.max(0, this.holdUntilMs - now));
+      return;
+    }
+    const pool = this.rooms.pools.pool(this.rt, this.user, this.database, backend);
+    this.ticket = pool.acquire({
+      granted: (conn) => this.attach(pool, conn),
+      failed: (reason, err) => {
+        this.ticket = undefined;
+        if (this.closed) return;
+        if (reason === 'retired') this.acquire();
+        else if (reason === 'queue_timeout') this.failPending({ sqlstate: '08P01', message: 'query_wait_timeout: no server connection became free within pool.queue_timeout' });
+        else if (err instanceof ServerLoginError) this.failPending({ sqlstate: err.fields.C ?? '08006', message: err.fields.M ?? err.message, ...(err.fields.D ? { detail: err.fields.D } : {}) });
+        else {
+          // The member refused or timed out (down, or killed a moment ago): not offered again in this table; the
+          // client waits for another backend or a new table, as a passthrough connection would.
+          this.rooms.ctx.log.info({ listener: this.rt.config.name, session: this.s.id, backend: backend.member, err }, 'pooled client: server connection failed, routing again');
+          this.excluded.add(backend.member);
+          this.excludedGeneration = generation;
+          this.acquire();
+        }
+      },
+    });
+  }
+
+  /** BackendWaiter: a new table; true once the client no longer waits for a backend. */
+  retry(): boolean {
+    if (this.closed) return true;
+    if (!this.rooms.pools.pick(this.rt, this.excluded)) return false;
+    this.holdTicket = undefined;
+    this.acquire();
+    return true;
+  }
+
+  /** BackendWaiter: hold_timeout passed with no backend. */
+  expired(waitedMs: number): void {
+    this.holdTicket = undefined;
+    if (this.closed) return;
+    const { fields } = noBackendError(this.rt.config, this.rooms.pools.table(), waitedMs, 'hold_timeout');
+    this.failPending(fields);
+  }
+
+  private attach(pool: ServerPool<ServerConnection>, conn: ServerConnection): void {
+    this.ticket = undefined;
+    this.acquiring = false;
+    if (this.closed) {
+      pool.release(conn, true);
+      return;
+    }
+    this.server = conn;
+    this.pool = pool;
+    conn.handler = this;
+    this.txStatus = 'I';
+    if (!this.greeted) this.greet(conn.params);
+    const pending = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    conn.socket.cork();
+    for (const m of pending) this.send(m);
+    conn.socket.uncork();
+    this.client.resume();
+    this.maybeRelease();
+  }
+
+  /** No server connection for the messages waiting: each sync point among them is answered with `fields`. */
+  private failPending(fields: Omit<ErrorFields, 'severity'>): void {
+    this.acquiring = false;
+    if (!this.greeted) {
+      this.fatal(fields);
+      return;
+    }
+    let unsynced = 0;
+    for (const m of this.pending) {
+      if (SYNC_POINTS.has(m.type)) {
+        this.write(Buffer.concat([statementError(fields), readyForQuery('I')]));
+        unsynced = 0;
+      } else if (EXTENDED.has(m.type)) {
+        unsynced++;
+      }
+    }
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (unsynced > 0) this.loss = { error: fields, block: false, batch: [], rollbackParsed: false };
+    this.client.resume();
+  }
+
+  // ------------------------------------------------------------------------------------------- server side
+
+  serverMessage(conn: ServerConnection, m: Message): void {
+    if (conn !== this.server) return;
+    if (m.type === MSG.readyForQuery) {
+      if (this.outstanding > 0) this.outstanding--;
+      this.txStatus = String.fromCharCode(m.body[0] ?? 0x49) as TxStatus;
+    }
+    this.pipe.toClient(m, this.toClient);
+  }
+
+  serverBatchEnd(conn: ServerConnection): void {
+    if (conn !== this.server) return;
+    if (this.toClient.length > 0) {
+      const out = this.toClient.length === 1 ? this.toClient[0]! : Buffer.concat(this.toClient);
+      this.toClient = [];
+      this.write(out);
+    }
+    if (this.client.writableLength > HIGH_WATER) {
+      conn.socket.pause();
+      this.client.once('drain', () => conn.socket.resume());
+    }
+    this.maybeRelease();
+  }
+
+  serverLost(conn: ServerConnection): void {
+    if (conn !== this.server) return;
+    this.server = undefined;
+    this.pool?.lost(conn);
+    this.pool = undefined;
+    const { answers, loss } = onLoss(this.outstanding, this.unsynced, this.txStatus);
+    this.rooms.ctx.log.info({ listener: this.rt.config.name, session: this.s.id, backend: conn.member, inFlight: this.outstanding, status: this.txStatus }, 'pooled client lost its server connection');
+    this.outstanding = 0;
+    this.unsynced = 0;
+    this.txStatus = 'I';
+    this.loss = loss;
+    this.toClient = [];
+    if (answers.length > 0) this.write(Buffer.concat(answers));
+  }
+
+  /** Transaction mode: back to the pool at the ReadyForQuery 'I' that answers the last sync point sent. */
+  private maybeRelease(): void {
+    if (this.mode !== 'transaction' || !this.server || !this.pool) return;
+    if (this.outstanding > 0 || this.unsynced > 0 || this.txStatus !== 'I' || this.pending.length > 0) return;
+    const conn = this.server;
+    this.server = undefined;
+    conn.handler = undefined;
+    this.pool.release(conn, true);
+    this.pool = undefined;
+  }
+
+  /** Cancellable: the server connection running this client's query now. */
+  cancelTarget(): ReturnType<Cancellable['cancelTarget']> {
+    const c = this.server;
+    if (!c || (this.outstanding === 0 && this.unsynced === 0)) return undefined;
+    return { host: c.backend.host, port: c.backend.port, member: c.member, processId: c.processId, secretKey: c.secretKey };
+  }
+}

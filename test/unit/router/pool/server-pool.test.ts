@@ -1,0 +1,187 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { ServerPool, type PoolWaiter } from '../../../../src/router/pool/server-pool';
+import type { PoolConfig } from '../../../../src/router/pool/types';
+import { ManualClock } from '../../../support/manual-clock';
+
+class Conn {
+  closed = false;
+  constructor(readonly id: number) {}
+  close(): void {
+    this.closed = true;
+  }
+}
+
+/** A pool over fake connections that open at once (or fail while `failing`), and a log of what clients got. */
+function aPool(o: Partial<PoolConfig> = {}) {
+  const clock = new ManualClock();
+  const config: PoolConfig = { size: 2, minIdle: 0, idleTimeoutMs: 600_000, lifetimeMs: 3_600_000, queueTimeoutMs: 5000, resetQuery: '', ...o };
+  const opened: Conn[] = [];
+  const env = { failing: false };
+  const pool = new ServerPool<Conn>(clock, () => config, async () => {
+    if (env.failing) throw new Error('connection refused');
+    const c = new Conn(opened.length + 1);
+    opened.push(c);
+    return c;
+  });
+  const got: string[] = [];
+  const client = (name: string): PoolWaiter<Conn> & { conn?: Conn } => {
+    const w: PoolWaiter<Conn> & { conn?: Conn } = {
+      granted: (c) => {
+        w.conn = c;
+        got.push(`${name}:conn${c.id}`);
+      },
+      failed: (reason) => got.push(`${name}:${reason}`),
+    };
+    return w;
+  };
+  return { clock, config, pool, opened, got, client, env };
+}
+
+/** Lets the fake opens (promises) settle. */
+const settle = () => new Promise<void>((r) => setImmediate(r));
+
+describe('server pool', () => {
+  test('three clients on a pool of two: two connections open, the third waits and gets the first released', async () => {
+    const { pool, opened, got, client } = aPool();
+    const a = client('a');
+    const b = client('b');
+    pool.acquire(a);
+    pool.acquire(b);
+    pool.acquire(client('c'));
+    await settle();
+    assert.deepEqual(got, ['a:conn1', 'b:conn2']);
+    assert.equal(opened.length, 2, 'never more than size');
+    assert.equal(pool.waiting, 1);
+    pool.release(b.conn!, true);
+    assert.deepEqual(got, ['a:conn1', 'b:conn2', 'c:conn2']);
+    assert.equal(pool.busy, 2);
+  });
+
+  test('waiters are served first in, first out', async () => {
+    const { pool, got, client } = aPool({ size: 1 });
+    const a = client('a');
+    pool.acquire(a);
+    await settle();
+    for (const n of ['b', 'c', 'd']) pool.acquire(client(n));
+    pool.release(a.conn!, true);
+    assert.deepEqual(got, ['a:conn1', 'b:conn1']);
+  });
+
+  test('queue_timeout: a waiter fails exactly at its deadline, and the timer is gone afterwards', async () => {
+    const { clock, pool, got, client } = aPool({ size: 1, queueTimeoutMs: 5000 });
+    pool.acquire(client('a'));
+    await settle();
+    pool.acquire(client('b'));
+    clock.advance(4999);
+    assert.deepEqual(got, ['a:conn1']);
+    assert.equal(pool.maxWaitMs(), 4999);
+    clock.advance(1);
+    assert.deepEqual(got, ['a:conn1', 'b:queue_timeout']);
+    assert.equal(pool.waiting, 0);
+    assert.equal(clock.pending, 0, 'nothing idle, nobody waiting: no timer');
+  });
+
+  test('a waiter that went away leaves the queue without a callback', async () => {
+    const { clock, pool, got, client } = aPool({ size: 1 });
+    const a = client('a');
+    pool.acquire(a);
+    await settle();
+    pool.acquire(client('b')).cancel();
+    pool.release(a.conn!, true);
+    clock.advance(10_000);
+    assert.deepEqual(got, ['a:conn1']);
+    assert.equal(pool.idle, 1);
+  });
+
+  test('idle_timeout closes an idle connection; min_idle of them stay open', async () => {
+    const { clock, pool, opened, client } = aPool({ minIdle: 1, idleTimeoutMs: 10_000 });
+    await settle();
+    assert.equal(opened.length, 1, 'min_idle opens one at once');
+    const a = client('a');
+    const b = client('b');
+    pool.acquire(a);
+    pool.acquire(b);
+    await settle();
+    pool.release(a.conn!, true);
+    pool.release(b.conn!, true);
+    assert.equal(pool.idle, 2);
+    clock.advance(9_999);
+    assert.equal(pool.idle, 2);
+    clock.advance(1);
+    assert.equal(pool.idle, 1, 'one closed, min_idle kept');
+    assert.equal(opened.filter((c) => c.closed).length, 1);
+    clock.advance(60_000);
+    assert.equal(pool.idle, 1, 'the last one stays: no idle timer spins on it');
+  });
+
+  test('lifetime: a connection past it is closed when released, never under a client', async () => {
+    const { clock, pool, client } = aPool({ lifetimeMs: 60_000 });
+    const a = client('a');
+    pool.acquire(a);
+    await settle();
+    clock.advance(70_000);
+    assert.equal(a.conn!.closed, false, 'busy: left alone');
+    pool.release(a.conn!, true);
+    assert.equal(a.conn!.closed, true);
+    assert.equal(pool.idle, 0);
+  });
+
+  test('lifetime of an idle connection: closed at its end', async () => {
+    const { clock, pool, client } = aPool({ lifetimeMs: 60_000 });
+    const a = client('a');
+    pool.acquire(a);
+    await settle();
+    clock.advance(10_000);
+    pool.release(a.conn!, true);
+    clock.advance(50_000);
+    assert.equal(a.conn!.closed, true);
+  });
+
+  test('a failed open is answered to the waiter it was for: each waiter gets its own attempt, none hangs', async () => {
+    const { pool, got, client, env } = aPool({ size: 1 });
+    env.failing = true;
+    pool.acquire(client('a'));
+    pool.acquire(client('b'));
+    await settle();
+    await settle();
+    assert.deepEqual(got, ['a:open_failed', 'b:open_failed']);
+    env.failing = false;
+    pool.acquire(client('c'));
+    await settle();
+    assert.deepEqual(got, ['a:open_failed', 'b:open_failed', 'c:conn1']);
+  });
+
+  test('paused: nothing is handed out, clients wait; resumed: served in order', async () => {
+    const { pool, got, client } = aPool();
+    const a = client('a');
+    pool.acquire(a);
+    await settle();
+    pool.release(a.conn!, true);
+    pool.paused = true;
+    pool.acquire(client('b'));
+    await settle();
+    assert.deepEqual(got, ['a:conn1']);
+    pool.paused = false;
+    pool.dispatch();
+    assert.deepEqual(got, ['a:conn1', 'b:conn1']);
+  });
+
+  test('retired (member left the pool): idle closed now, busy at release, waiters and new clients refused', async () => {
+    const { pool, got, client, opened } = aPool({ size: 2 });
+    const a = client('a');
+    const b = client('b');
+    pool.acquire(a);
+    pool.acquire(b);
+    await settle();
+    pool.release(b.conn!, true);
+    pool.retire();
+    assert.equal(opened[1]!.closed, true);
+    assert.equal(opened[0]!.closed, false);
+    pool.acquire(client('c'));
+    pool.release(a.conn!, true);
+    assert.equal(opened[0]!.closed, true);
+    assert.deepEqual(got.slice(2), ['c:retired']);
+    assert.equal(pool.empty, true);
+  });
+});
