@@ -3,8 +3,8 @@
  * When the drain key names this router's current leader: pause that member (new transactions wait, connections
  * stay open), acknowledge once nothing runs on it or the wait timeout passed (then what still runs may fail, as
  * without a drain), and resume once the routing table has another leader, the key is gone, or the timeout plus a
- * margin passed: a router never stays paused on its own. A request for a member that is not this router's leader
- * is acknowledged at once: nothing of this router runs there.
+ * margin passed: a router never stays paused on its own. A request for a member that is not this router's leader,
+ * with nothing of this router running there, is acknowledged at once.
  */
 import type { DrainRequest } from '../model/drain';
 
@@ -75,7 +75,9 @@ export function planDrain(f: DrainFacts, m: DrainMemory, s: DrainSettings): Drai
     // Finished: only an acknowledgement that did not get written is still owed.
     return m.acked === req.id ? { actions: [], memory: m, reason: `drain ${req.id}: done` } : { actions: [{ type: 'ack', id: req.id }], memory: m, reason: `drain ${req.id}: done, acknowledging` };
   }
-  if (req.leader !== f.leader) {
+  // Judged by what runs there, not only by the table: a leader not confirmed this moment (a slow health check) may
+  // still have this router's transactions in flight.
+  if (req.leader !== f.leader && f.busy === 0) {
     const memory: DrainMemory = { ...m, finished: finish(m.finished, req.id) };
     const actions: DrainAction[] = m.acked === req.id ? [] : [{ type: 'ack', id: req.id }];
     return { actions, memory, reason: `drain ${req.id}: ${req.leader} is not this router's leader (${f.leader ?? 'none'}): nothing to drain` };

@@ -93,6 +93,12 @@ describe('planDrain: a router follows the leader\'s drain request', () => {
     assert.match(s!.reason, /node1 is not this router's leader \(node3\): nothing to drain/);
   });
 
+  it('its table has no confirmed leader this moment but transactions run on the draining member: pause and wait for them', () => {
+    const [s] = run([{ leader: undefined, busy: 2 }]);
+    assert.deepEqual(s!.actions, [{ type: 'pause', member: 'node1' }]);
+    assert.match(s!.reason, /waiting for 2 transaction\(s\) on node1/);
+  });
+
   it('an acknowledgement that failed to be written is owed until it is', () => {
     const s1 = planDrain(facts({ leader: 'node3' }), initialDrainMemory, settings);
     const s2 = planDrain(facts({ leader: 'node3', nowMs: 1500 }), s1.memory, settings);

@@ -16,6 +16,7 @@ import { RouterDrain } from '../../../src/router/drain';
 import { Pauses, type Drainable } from '../../../src/router/drainable';
 import { closeServer, startStatusServer } from '../../../src/router/status';
 import { ManualClock } from '../../support/manual-clock';
+import { runPauseCommand } from '../../../src/cli/router-pause';
 
 const keys = clusterKeys('/service', 'drain');
 const logger = createLogger({ level: 'silent' });
@@ -137,7 +138,7 @@ describe('RouterDrain: pause, acknowledge when idle, resume on the new leader', 
 });
 
 describe('status server: POST /pause and /resume', () => {
-  it('pauses every member or one, resumes, and refuses GET', async () => {
+  it('pauses every member or one, resumes (also from pgha router --pause/--resume), and refuses GET', async () => {
     const pool = new FakePool();
     const pauses = new Pauses(pool);
     const srv = await startStatusServer('127.0.0.1', 0, {
@@ -159,6 +160,12 @@ describe('status server: POST /pause and /resume', () => {
       assert.deepEqual(await post('/pause?member=node2'), { status: 200, body: { paused: { '*': ['operator'], node2: ['operator'] } } });
       assert.deepEqual(await post('/resume'), { status: 200, body: { paused: { node2: ['operator'] } } });
       assert.deepEqual(pool.calls, ['pause *', 'pause node2', 'resume *', 'pause node2']);
+      // The shell form: pgha router --pause/--resume --metrics ADDR:PORT [--member NAME].
+      const out: string[] = [];
+      assert.equal(await runPauseCommand(['--pause', '--member', 'node3', '--metrics', `127.0.0.1:${srv.port}`], (x) => out.push(x)), 0);
+      assert.equal(await runPauseCommand(['--resume', '--member', 'node3', '--metrics', `127.0.0.1:${srv.port}`], (x) => out.push(x)), 0);
+      assert.deepEqual(out.map((x) => JSON.parse(x) as unknown), [{ paused: { node2: ['operator'], node3: ['operator'] } }, { paused: { node2: ['operator'] } }]);
+      await assert.rejects(runPauseCommand(['--pause'], () => undefined), /needs the router's metrics address/);
       const get = await fetch(`http://127.0.0.1:${srv.port}/pause`);
       await get.arrayBuffer();
       assert.equal(get.status, 405);
