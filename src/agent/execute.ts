@@ -22,6 +22,7 @@ import { planDivergedReplica, planRejoin, type RejoinSettings } from './plan-rej
 import { planSync } from './plan-sync';
 import { planSlots } from './plan-slots';
 import { promote, syncHistory } from './execute-promote';
+import { DEFAULT_DRAIN_TIMEOUT_MS, drainRouters } from './drain-wait';
 
 // Kept importable from here for the simulator's executor (test/support/sim), which lane sim replaces.
 export { historyKeyLines, promotionAnnouncement, skippedLines, timelineFilesToWrite } from './timeline-history';
@@ -333,10 +334,13 @@ export class Executor {
     const { ops } = this.d;
     if (mode === 'immediate-nolock') await ops.stop('immediate', 10_000);
     else if (mode === 'graceful') {
+      // A planned switchover: the routers drain this member first (drain-wait.ts), then postgres stops as before.
+      const undrain = await drainRouters({ ...this.d, name: this.d.config.name, scheduler: this.d.scheduler ?? realScheduler }, ctx.view, this.d.config.switchoverDrain?.timeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
       ops.intend?.('graceful_demote');
       await this.stopFastElseImmediate('graceful demote');
+      await this.d.store.deleteIfValue(this.d.keys.leader, this.d.config.name);
+      await undrain?.();
     } else await this.fence(this.d.lease.fenceMarginMs);
-    if (mode === 'graceful') await this.d.store.deleteIfValue(this.d.keys.leader, this.d.config.name);
     if (leader && ctx.view?.members.has(leader)) return this.startReplica(ctx, leader);
     await ops.configure({ role: 'replica' });
     await ops.start();

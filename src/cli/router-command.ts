@@ -5,9 +5,11 @@ import type { AgentConfig } from '../config/types';
 import { loadRouterConfig } from '../config/router';
 import { parseRouterFlags } from '../config/router-flags';
 import { startRouter, type RouterConfig } from '../router/index';
+import { isPauseCommand, runPauseCommand } from './router-pause';
 
 const HELP = `Usage: pgha router -c router.yml
        pgha router --etcd HOST:PORT --scope NAME [--namespace /service/] [--write ADDR:PORT] [--read ADDR:PORT] [--metrics ADDR:PORT]
+       pgha router --pause|--resume [--member NAME] (--metrics ADDR:PORT | -c router.yml)
 
 Runs the HA-aware PostgreSQL router: a write port that follows the leader and a read port over the qualified
 replicas, driven by etcd and the agents' health. SIGHUP reloads the configuration file; SIGTERM drains and stops.
@@ -36,6 +38,9 @@ Options:
                                clients of pooled listeners and logs in to PostgreSQL (never a password in a flag)
   --auth-user USER             the role auth_query runs as (its password from --auth-file)
   --auth-query SQL             looks up users the file lacks, $1 = user (default: PgBouncer's pg_authid query)
+  --pause, --resume            tell the running router at --metrics (or -c's metrics address) to pause or resume
+                               new transactions on its pooled listeners (PgBouncer's PAUSE/RESUME); with
+                               --member NAME only those on that member
   -h, --help                   this text
 See docs/router.md.
 `;
@@ -49,6 +54,7 @@ export async function runRouterCommand(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
+  if (isPauseCommand(argv)) return runPauseCommand(argv, (text) => process.stdout.write(text));
   const fileIdx = argv.findIndex((a) => a === '-c' || a === '--config');
   const file = fileIdx >= 0 ? argv[fileIdx + 1] : undefined;
   if (fileIdx >= 0 && !file) throw new Error('-c needs a file');

@@ -4,6 +4,7 @@ import { type ParseContext, type YamlMap, join } from './values';
 /** Top-level sections pgha reads. */
 export const SUPPORTED_SECTIONS = [
   'scope', 'namespace', 'name', 'restapi', 'etcd', 'etcd3', 'bootstrap', 'postgresql', 'tags', 'log', 'router',
+  'switchover_drain',
 ] as const;
 
 /**

@@ -17,6 +17,7 @@ import {
 import { parseLogSection } from './log';
 import { parsePostgresql } from './postgresql';
 import { parseMemberTls, parseRestApi } from './restapi';
+import { parseAgentSwitchoverDrain } from './switchover-drain';
 import type { AgentConfig } from './types';
 import { type ParseContext, type YamlMap, isMap, newContext, optionalMap, optionalString, parseBool, requiredString } from './values';
 
@@ -89,6 +90,7 @@ export function parseAgentConfig(doc: unknown, env: NodeJS.ProcessEnv, source: s
     postgresql,
     tags: structuredClone(tags),
     log: parseLogSection(merged, ctx),
+    switchoverDrain: parseAgentSwitchoverDrain(merged, ctx),
     source,
     warnings: ctx.warnings,
   };

@@ -38,6 +38,8 @@ const TOP: Field<AgentConfig>[] = [
   { yaml: 'etcd3', key: 'etcd', reloadable: false },
   { yaml: 'router', key: 'router', reloadable: false },
   { yaml: 'ctl', key: 'memberTls', reloadable: false },
+  // The executor keeps the configuration it started with.
+  { yaml: 'switchover_drain', key: 'switchoverDrain', reloadable: false },
 ];
 
 /** Read where they are used (each tick, each conf-file write, each REST request): safe to take over. */

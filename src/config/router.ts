@@ -15,6 +15,7 @@ import { optionalDuration } from './duration';
 import { parseAuth } from './router-auth';
 import { parseEndSessions } from './router-end-sessions';
 import { parseRouterEtcd } from './router-etcd';
+import { parseRouterDrain } from './router-drain';
 import { checkPoolWorkers, parsePool } from './router-pool';
 import { DEFAULT_MAX_CONNECTIONS, connectionLimits, parseListeners, proxyNetworks } from './router-listeners';
 import { checkKeys, listenAddress, section, size, str, wholeNumber } from './router-values';
@@ -24,6 +25,7 @@ const TOP_KEYS = [
   'scope', 'namespace', 'etcd', 'etcd3', 'listeners', 'metrics', 'health', 'lag', 'lease', 'hold_timeout',
   'startup_timeout', 'max_startup_packet', 'connect_timeout', 'drain_timeout', 'weight_tag', 'tcp_keepalive',
   'switchover_hold', 'max_connections', 'max_held', 'max_connections_per_client', 'workers', 'proxy_protocol', 'end_sessions',
+  'switchover_drain',
   'pool',
   'auth',
 ];
@@ -92,6 +94,7 @@ function load(doc: unknown, source: string): RouterConfig {
     workers,
     pool: parsePool(map.pool, holdTimeoutMs),
     ...(map.auth !== undefined && map.auth !== null ? { auth: parseAuth(map.auth) } : {}),
+    switchoverDrain: parseRouterDrain(map.switchover_drain),
     ...(warnings.length > 0 ? { warnings } : {}),
   };
 }

@@ -114,6 +114,8 @@ export interface AgentConfig {
   log: LogConfig;
   /** The `router:` section, kept raw here; the router's own loader validates it. */
   router?: Record<string, unknown>;
+  /** `switchover_drain:` (switchover-drain.ts); absent in hand-built configs: the default 5 s. */
+  switchoverDrain?: { timeoutMs: number };
   /**
    * How this agent calls the other members' REST APIs (peer queries in elections, a switchover's candidate check):
    * the CA and client certificate from `ctl.*`, else `restapi.*`, as Patroni's PatroniRequest. Undefined: the

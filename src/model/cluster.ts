@@ -1,5 +1,6 @@
 import { parseMemberValue, hostPortFromConnUrl, type Member } from './member';
 import type { ClusterKeys } from './keys';
+import { parseDrainRequest, parseRouterRegistration, type DrainRequest, type RouterRegistration } from './drain';
 
 /** One key as read from the DCS. */
 export interface KeyValue {
@@ -51,12 +52,16 @@ export interface ClusterView {
   history?: HistoryLine[];
   /** false when the `history` key holds something other than a JSON list (then `history` is []). */
   historyValid?: boolean;
+  /** pgha's switchover drain (drain.ts): the pending request, and the routers registered for it (by id). */
+  drain?: DrainRequest;
+  routers?: ReadonlyMap<string, RouterRegistration>;
 }
 
 export function parseClusterView(keys: ClusterKeys, revision: number, kvs: readonly KeyValue[]): ClusterView {
   const members = new Map<string, Member>();
   const view: { -readonly [K in keyof ClusterView]: ClusterView[K] } = { revision, members };
   let legacyOptime: number | undefined;
+  const routers = new Map<string, RouterRegistration>();
   for (const kv of kvs) {
     if (!kv.key.startsWith(keys.prefix)) continue;
     const rel = kv.key.slice(keys.prefix.length);
@@ -65,6 +70,11 @@ export function parseClusterView(keys: ClusterKeys, revision: number, kvs: reado
       if (!name || name.includes('/')) continue;
       const doc = parseMemberValue(kv.value);
       members.set(name, { name, doc, ...hostPortFromConnUrl(doc.conn_url), lease: kv.lease, modRevision: kv.modRevision });
+      continue;
+    }
+    if (rel.startsWith('routers/')) {
+      const id = rel.slice('routers/'.length);
+      if (id && !id.includes('/')) routers.set(id, parseRouterRegistration(id, kv.value, kv.modRevision));
       continue;
     }
     switch (rel) {
@@ -88,6 +98,9 @@ export function parseClusterView(keys: ClusterKeys, revision: number, kvs: reado
       case 'failover':
         view.failover = parseFailover(kv.value, kv.modRevision);
         break;
+      case 'drain':
+        view.drain = parseDrainRequest(kv.value, kv.modRevision);
+        break;
       case 'sync':
         view.sync = parseSync(kv.value, kv.modRevision);
         break;
@@ -101,6 +114,7 @@ export function parseClusterView(keys: ClusterKeys, revision: number, kvs: reado
     }
   }
   if (view.optime === undefined && legacyOptime !== undefined) view.optime = legacyOptime;
+  if (routers.size > 0) view.routers = routers;
   return view;
 }
 

@@ -12,6 +12,10 @@ export interface ClusterKeys {
   sync: string;
   history: string;
   failsafe: string;
+  /** pgha's switchover drain (model/drain.ts): routers register under here; Patroni ignores these keys. */
+  routersPrefix: string;
+  router(id: string): string;
+  drain: string;
 }
 
 export function clusterKeys(namespace: string, scope: string): ClusterKeys {
@@ -30,6 +34,9 @@ export function clusterKeys(namespace: string, scope: string): ClusterKeys {
     sync: `${prefix}sync`,
     history: `${prefix}history`,
     failsafe: `${prefix}failsafe`,
+    routersPrefix: `${prefix}routers/`,
+    router: (id) => `${prefix}routers/${id}`,
+    drain: `${prefix}drain`,
   };
 }
 

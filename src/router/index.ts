@@ -12,6 +12,8 @@ import { LeaderChanges } from './leader-changes';
 import { Router } from './router';
 import { closeServer, startStatusServer } from './status';
 import { Topology, type ViewSource } from './topology';
+import { Pauses, passthroughDrainable } from './drainable';
+import { registers, startDrain, type DrainHandle } from './drain-start';
 import { WorkerPool, type WorkerStatus } from './workers/control-plane';
 import { statusPage } from '../status-page/page';
 import type { RouterConfig, RoutingTable } from './types';
@@ -59,8 +61,8 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
   const logger = deps.logger;
   const scheduler = deps.scheduler ?? realScheduler;
   // Loaded on demand: a test that brings its own source does not load the etcd client.
-  const { source, close: closeSource } = deps.source
-    ? { source: deps.source, close: async () => undefined }
+  const { source, store, close: closeSource } = deps.source
+    ? { source: deps.source, store: deps.store, close: async () => undefined }
     : (await import('./source')).createViewSource(config, {
         logger: logger.child({ component: 'router-etcd' }),
         scheduler,
@@ -69,6 +71,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
   let current = config;
   let router: Router | WorkerPool | undefined;
   let metrics: RouterMetrics | undefined;
+  let drain: DrainHandle | undefined;
   const leaderChanges = new LeaderChanges();
   const topology = new Topology({
     source,
@@ -79,6 +82,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
     onTable: (table, prev) => {
       leaderChanges.record(table, prev, scheduler.wallNow());
       router?.onTable(table, prev);
+      drain?.drain.evaluate();
     },
     onCheck: (member, ok, ms) => metrics?.healthCheck(member, ok, ms),
   });
@@ -121,6 +125,13 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
     : { secrets: configuredAuth!, get authType() { return configuredAuth!.type; } };
   router = pool ?? new Router(current, { topology, metrics, logger: logger.child({ component: 'router-proxy' }), scheduler }, poolAuth);
   const workers = (): WorkerStatus[] | undefined => pool?.workers();
+  // Pooled listeners pause through their PoolControl (workers refuse pooled listeners); passthrough ones have
+  // nothing to pause (drainable.ts).
+  const pauses = new Pauses(pool ? passthroughDrainable : (router as Router).pool.pools);
+  drain = store && registers(config)
+    ? startDrain(config, { store, view: () => source.view(), leader: () => topology.table().leader?.member, pauses, scheduler, logger: logger.child({ component: 'router-drain' }) })
+    : undefined;
+  source.onChange(() => drain?.drain.evaluate());
 
   const status = (): unknown => {
     const t = topology.table();
@@ -172,6 +183,8 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
       members: t.members,
       // Server pools of the pooled listeners (PgBouncer's SHOW POOLS figures).
       pools: router instanceof Router ? router.pool.pools.stats() : [],
+      paused: pauses.list(),
+      switchoverDrain: drain ? { router: drain.registry.id, ...drain.drain.status() } : null,
       ...(pool ? { workers: workers() } : {}),
       leaderChanges: leaderChanges.list().map((c) => ({
         at: new Date(c.atMs).toISOString(),
@@ -199,6 +212,12 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
         metrics: () => (pool ? pool.metricsText(metrics!) : metrics!.text()),
         status,
         page: () => statusPage('router'),
+        control: (action, member) => {
+          if (action === 'pause') pauses.pause(member, 'operator');
+          else pauses.resume(member, 'operator');
+          logger.info({ action, member: member ?? '*' }, 'operator pause control');
+          return { paused: pauses.list() };
+        },
         health: () => {
           const t = topology.table();
           const readable = Object.fromEntries(Object.values(t.pools).map((p) => [p.listener, p.backends.length > 0]));
@@ -215,6 +234,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
   } catch (err) {
     // The start failure is what the caller needs; a failed stop of the half-started router is only logged.
     await router.stop().catch((stopErr: unknown) => logger.warn({ err: stopErr }, 'router stop after a failed start failed'));
+    await drain?.stop();
     if (statusServer) await closeServer(statusServer.server);
     await closeSource();
     throw err;
@@ -256,6 +276,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
     async stop() {
       if (stopped) return;
       stopped = true;
+      await drain?.stop();
       await router!.stop();
       await topology.stop();
       if (statusServer) await closeServer(statusServer.server);

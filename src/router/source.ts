@@ -18,7 +18,7 @@ const CONTACT_INTERVAL_MS = 1000;
 export function createViewSource(
   config: RouterConfig,
   deps: { logger: Logger; scheduler: Scheduler; store?: ClusterStore },
-): { source: ViewSource; close: () => Promise<void> } {
+): { source: ViewSource; store: ClusterStore; close: () => Promise<void> } {
   const ownStore = !deps.store;
   const store =
     deps.store ??
@@ -59,6 +59,7 @@ export function createViewSource(
   };
   return {
     source,
+    store,
     close: async () => {
       if (!ownStore) return;
       // Give the watch cancellation a moment to reach etcd before the client goes (see docs/router.md, "Known issues").

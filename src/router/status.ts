@@ -3,7 +3,8 @@
  * JSON: each member, each pool, and why each member is in or out), `GET /health` (200 while the router runs;
  * the body says whether writes and reads are currently routable). `GET /` is the live status page for a browser
  * (an `Accept` header naming `text/html`; the page polls `/status`), and `/health`'s answer for anything else, as
- * before the page existed.
+ * before the page existed. `POST /pause` and `POST /resume` (optional `?member=NAME`) pause and resume new
+ * transactions on pooled listeners, as PgBouncer's PAUSE and RESUME.
  */
 import { createServer, type Server } from 'node:http';
 import type { Logger } from '../log/logger';
@@ -15,15 +16,22 @@ export interface StatusHandlers {
   health(): { ok: boolean; body: unknown };
   /** The status page's HTML (src/status-page). */
   page?(): string;
+  /** `POST /pause` and `POST /resume` (`?member=NAME`, else every member): the operator's PAUSE (drainable.ts). */
+  control?(action: 'pause' | 'resume', member: string | undefined): unknown;
 }
 
 export async function startStatusServer(host: string, port: number, handlers: StatusHandlers, logger: Logger): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const [path, query] = (req.url ?? '/').split('?');
     const send = (code: number, type: string, body: string): void => {
       res.writeHead(code, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
       res.end(req.method === 'HEAD' ? undefined : body);
     };
+    if ((path === '/pause' || path === '/resume') && handlers.control) {
+      if (req.method !== 'POST') send(405, 'text/plain', `use POST ${path}[?member=NAME]\n`);
+      else send(200, 'application/json', `${JSON.stringify(handlers.control(path === '/pause' ? 'pause' : 'resume', new URLSearchParams(query ?? '').get('member') || undefined))}\n`);
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(405, 'text/plain', 'method not allowed\n');
       return;

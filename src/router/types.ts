@@ -122,6 +122,15 @@ export interface RouterConfig {
   pool: PoolConfig;
   /** The router's own authentication for pooled listeners (`auth:`); undefined = not configured. */
   auth?: AuthConfig;
+  /** The switchover drain handshake with the agents (drain.ts); absent in hand-built configs: the defaults. */
+  switchoverDrain?: SwitchoverDrainConfig;
+}
+
+export interface SwitchoverDrainConfig {
+  /** How long in-flight transactions on a draining leader may run before the router acknowledges anyway. */
+  timeoutMs: number;
+  /** Register in etcd for the handshake: auto = when a listener pools. */
+  register: 'auto' | 'always' | 'never';
 }
 
 export interface HealthCheckConfig {
