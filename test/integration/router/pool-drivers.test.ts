@@ -1,0 +1,92 @@
+/**
+ * Issue 13's driver acceptance for Python: psycopg 3 and asyncpg (Debian's python3-psycopg, python3-asyncpg) through
+ * a transaction-mode and a session-mode listener of one router in front of one real PostgreSQL 15, authenticating
+ * to the router with SCRAM. Each driver runs a small script (test/integration/router/drivers/) that prints its
+ * results as JSON: connect, a parameterised query, named prepared statements reused across transactions, COPY in
+ * and out, an error inside a transaction then the next one, a 1 MB parameter, a cancel during pg_sleep(30), a wrong
+ * password. pgJDBC is not tested: Debian's libpostgresql-jdbc-java is not installed here.
+ */
+import { test, describe, before, after, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { PASSWORD } from './harness';
+import { runCommand, startPooledPrimary, type PooledPrimary } from './pool-harness';
+
+const SCRIPTS = join(__dirname, '..', '..', '..', '..', 'test', 'integration', 'router', 'drivers');
+const PYTHON = '/usr/bin/python3'; // Debian's: the one that has the python3-* driver packages
+const MB = 1024 * 1024;
+
+/** Runs a driver script against a listener; its JSON line, or the test fails with its stderr. */
+async function runDriver(t: TestContext, script: string, port: number): Promise<Record<string, unknown>> {
+  const url = (password: string) => `postgresql://admin:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+  const r = await runCommand(PYTHON, [join(SCRIPTS, script), url(PASSWORD), url('wrong')], undefined, 180_000);
+  assert.equal(r.code, 0, `${script} exited ${r.code}:\n${r.stderr}\n${r.stdout}`);
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  try {
+    const out = JSON.parse(line) as Record<string, unknown>;
+    t.diagnostic(`${script}: ${line}`);
+    return out;
+  } catch {
+    assert.fail(`${script} printed no JSON:\n${r.stdout}\n${r.stderr}`);
+  }
+}
+
+/** What every driver must have seen, whatever the pool mode. */
+function assertCommon(out: Record<string, unknown>) {
+  assert.equal(out.version, 15);
+  assert.equal(out.param, 42);
+  assert.equal(out.prepared_sum, 870); // 2 × (0 + … + 29)
+  assert.deepEqual(out.copy_in, [1000, 499500]);
+  assert.equal(out.copy_out, 1000);
+  assert.equal(out.error, '22012');
+  assert.equal(out.after_error, 'after');
+  assert.deepEqual(out.large, [MB, true]);
+  // Cancelled well before pg_sleep's 30 s: the CancelRequest reached the server connection running the query.
+  assert.ok((out.cancel_seconds as number) < 15, `cancel took ${out.cancel_seconds}s`);
+  assert.equal(out.after_cancel, 7);
+}
+
+/** No cancelled pg_sleep(30) still runs on PostgreSQL. */
+async function assertNoSleeper(p: PooledPrimary) {
+  const r = await p.direct.query("select count(*)::int as n from pg_stat_activity where query like 'select pg_sleep(30)%' and state = 'active'");
+  assert.equal(r.rows[0].n, 0);
+}
+
+describe('Python drivers through pooled listeners', { timeout: 900_000 }, () => {
+  let p: PooledPrimary | undefined;
+
+  before(async () => {
+    p = await startPooledPrimary({
+      scope: 'pooldrivers',
+      member: 'drv1',
+      listeners: [
+        { name: 'txn', role: 'primary', listen: '127.0.0.1:0', hold_timeout: '5s', pool_mode: 'transaction' },
+        { name: 'session', role: 'primary', listen: '127.0.0.1:0', hold_timeout: '5s', pool_mode: 'session' },
+      ],
+      pool: { size: 3, queue_timeout: '20s' },
+    });
+  });
+
+  after(async () => {
+    await p?.stop();
+  });
+
+  for (const mode of ['txn', 'session'] as const) {
+    test(`psycopg 3 through the ${mode} listener: prepared statements, COPY, errors, 1 MB parameter, cancel, wrong password`, async (t) => {
+      const out = await runDriver(t, 'psycopg_check.py', p!.router.ports[mode]!);
+      assertCommon(out);
+      assert.equal(out.cancel, '57014');
+      assert.equal(out.wrong_password, true);
+      await assertNoSleeper(p!);
+    });
+
+    test(`asyncpg through the ${mode} listener: its named statement cache, COPY, errors, 1 MB parameter, cancel, wrong password`, async (t) => {
+      const out = await runDriver(t, 'asyncpg_check.py', p!.router.ports[mode]!);
+      assertCommon(out);
+      assert.equal(out.cancel, 'timeout');
+      assert.deepEqual(out.explicit_prepared, ['a0', 'a1', 'a2', 'a3', 'a4']);
+      assert.equal(out.wrong_password, '28P01');
+      await assertNoSleeper(p!);
+    });
+  }
+});
