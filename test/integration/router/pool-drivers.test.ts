@@ -1,13 +1,17 @@
 /**
  * Issue 13's driver acceptance for Python: psycopg 3 and asyncpg (Debian's python3-psycopg, python3-asyncpg) through
  * a transaction-mode and a session-mode listener of one router in front of one real PostgreSQL 15, authenticating
- * to the router with SCRAM. Each driver runs a small script (test/integration/router/drivers/) that prints its
- * results as JSON: connect, a parameterised query, named prepared statements reused across transactions, COPY in
- * and out, an error inside a transaction then the next one, a 1 MB parameter, a cancel during pg_sleep(30), a wrong
- * password. pgJDBC is not tested: Debian's libpostgresql-jdbc-java is not installed here.
+ * to the router with SCRAM against its userlist file (auth: file). Each driver runs a small script
+ * (test/integration/router/drivers/) that prints its results as JSON: connect, a parameterised query, named
+ * prepared statements reused across transactions, COPY in and out, an error inside a transaction then the next one,
+ * a 1 MB parameter, a cancel during pg_sleep(30), a wrong password. pgJDBC is not tested: Debian's
+ * libpostgresql-jdbc-java is not installed here. Pooled listeners answer SSLRequest with 'N' (TLS at the router
+ * covers passthrough listeners only on this branch), so these drivers run without TLS.
  */
 import { test, describe, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PASSWORD } from './harness';
 import { runCommand, startPooledPrimary, type PooledPrimary } from './pool-harness';
@@ -54,9 +58,16 @@ async function assertNoSleeper(p: PooledPrimary) {
 
 describe('Python drivers through pooled listeners', { timeout: 900_000 }, () => {
   let p: PooledPrimary | undefined;
+  let dir: string | undefined;
 
   before(async () => {
+    // The router's userlist (PgBouncer's format): clients still log in with SCRAM, and the router logs in to
+    // PostgreSQL with the password.
+    dir = mkdtempSync(join(tmpdir(), 'pgha-drivers-'));
+    const userlist = join(dir, 'userlist.txt');
+    writeFileSync(userlist, `"admin" "${PASSWORD}"\n`, { mode: 0o600 });
     p = await startPooledPrimary({
+      auth: { file: userlist, type: 'scram-sha-256' },
       scope: 'pooldrivers',
       member: 'drv1',
       listeners: [
@@ -69,6 +80,7 @@ describe('Python drivers through pooled listeners', { timeout: 900_000 }, () => 
 
   after(async () => {
     await p?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   for (const mode of ['txn', 'session'] as const) {
