@@ -14,6 +14,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PASSWORD } from './harness';
+import type { PoolStats } from '../../../src/router/pool/pool-control';
 import { runCommand, startPooledPrimary, type PooledPrimary } from './pool-harness';
 
 const SCRIPTS = join(__dirname, '..', '..', '..', '..', 'test', 'integration', 'router', 'drivers');
@@ -48,6 +49,12 @@ function assertCommon(out: Record<string, unknown>) {
   // Cancelled well before pg_sleep's 30 s: the CancelRequest reached the server connection running the query.
   assert.ok((out.cancel_seconds as number) < 15, `cancel took ${out.cancel_seconds}s`);
   assert.equal(out.after_cancel, 7);
+}
+
+/** Named statements the router prepared on the listener's server connections (transaction mode tracks them). */
+function preparedOn(p: PooledPrimary, listener: string): number {
+  const pools = (p.router.status() as { pools: PoolStats[] }).pools.filter((x) => x.listener === listener);
+  return pools.reduce((n, x) => n + (x.prepared ?? 0), 0);
 }
 
 /** No cancelled pg_sleep(30) still runs on PostgreSQL. */
@@ -85,20 +92,26 @@ describe('Python drivers through pooled listeners', { timeout: 900_000 }, () => 
 
   for (const mode of ['txn', 'session'] as const) {
     test(`psycopg 3 through the ${mode} listener: prepared statements, COPY, errors, 1 MB parameter, cancel, wrong password`, async (t) => {
+      const prepared = preparedOn(p!, mode);
       const out = await runDriver(t, 'psycopg_check.py', p!.router.ports[mode]!);
       assertCommon(out);
       assert.equal(out.cancel, '57014');
       assert.equal(out.wrong_password, true);
       await assertNoSleeper(p!);
+      // The driver's named statements went through the router's tracking (prepared where each use ran).
+      if (mode === 'txn') assert.ok(preparedOn(p!, mode) > prepared, 'no named statement prepared on the txn pool');
     });
 
     test(`asyncpg through the ${mode} listener: its named statement cache, COPY, errors, 1 MB parameter, cancel, wrong password`, async (t) => {
+      const prepared = preparedOn(p!, mode);
       const out = await runDriver(t, 'asyncpg_check.py', p!.router.ports[mode]!);
       assertCommon(out);
       assert.equal(out.cancel, 'timeout');
       assert.deepEqual(out.explicit_prepared, ['a0', 'a1', 'a2', 'a3', 'a4']);
       assert.equal(out.wrong_password, '28P01');
       await assertNoSleeper(p!);
+      // The driver's named statements went through the router's tracking (prepared where each use ran).
+      if (mode === 'txn') assert.ok(preparedOn(p!, mode) > prepared, 'no named statement prepared on the txn pool');
     });
   }
 });
