@@ -40,7 +40,8 @@ export interface PooledPrimary {
   stop(): Promise<void>;
 }
 
-export async function startPooledPrimary(o: { scope: string; member: string; listeners: Record<string, unknown>[]; pool: Record<string, unknown> }): Promise<PooledPrimary> {
+/** `auth`: the router's YAML auth: section (a userlist file…); without it the test password is handed in directly. */
+export async function startPooledPrimary(o: { scope: string; member: string; listeners: Record<string, unknown>[]; pool: Record<string, unknown>; auth?: Record<string, unknown> }): Promise<PooledPrimary> {
   let etcd: TestEtcd | undefined;
   let store: EtcdStore | undefined;
   let pg0: TestPostgres | undefined;
@@ -70,12 +71,13 @@ export async function startPooledPrimary(o: { scope: string; member: string; lis
         etcd: { hosts: [etcd.endpoint], deadline: '2s' },
         listeners: o.listeners,
         pool: o.pool,
+        ...(o.auth ? { auth: o.auth } : {}),
         health: { interval: '200ms', timeout: '200ms', fast_interval: '20ms', max_age: '1s' },
         lease: { margin: '1s' },
       },
       'pool integration test',
     );
-    router = await startRouter(config, { logger: log, poolAuth: { secrets: { lookup: async () => ({ kind: 'plain', password: PASSWORD }) }, type: 'scram-sha-256' } });
+    router = await startRouter(config, o.auth ? { logger: log } : { logger: log, poolAuth: { secrets: { lookup: async () => ({ kind: 'plain', password: PASSWORD }) }, type: 'scram-sha-256' } });
     await waitFor('leader confirmed', () => router!.table().leader?.member === o.member, { timeoutMs: 30_000, intervalMs: 50 });
     direct = await connectTo(pg0.port, { application_name: 'test-direct' });
   } catch (err) {
