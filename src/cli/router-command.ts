@@ -29,6 +29,11 @@ Options:
                                then follows etcd and the agents and feeds every worker the same routing table
   --proxy-protocol CIDR[,CIDR] every listener expects a PROXY v1/v2 header from these networks (the client's
                                address for logs, limits, /status); other sources are closed at once
+  --tls-cert FILE --tls-key FILE
+                               TLS terminated at the router with this certificate and key (PEM), so clients can
+                               use sslmode=verify-full and cancels sent inside TLS reach their session; the router
+                               then speaks TLS to PostgreSQL when it offers it (tls.server_mode: prefer). Without
+                               them, TLS runs end to end as before
   -h, --help                   this text
 See docs/router.md.
 `;

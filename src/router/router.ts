@@ -34,6 +34,7 @@ import { sameBackend } from './routing';
 import { advance, isClosed, type Session } from './session';
 import type { SpliceOwner } from './splice';
 import { SwitchoverLog } from './switchover-log';
+import { TlsTermination } from './tls/client-side';
 import type { ListenerConfig, RouterConfig, RoutingTable } from './types';
 
 export { cancelTargets } from './cancel';
@@ -58,6 +59,7 @@ export class Router implements SpliceOwner<Session> {
   private readonly backends: BackendConnect;
   private readonly switchover: SwitchoverLog;
   private readonly firstPacket: FirstPacket;
+  private readonly tls: TlsTermination;
 
   constructor(
     config: RouterConfig,
@@ -75,9 +77,10 @@ export class Router implements SpliceOwner<Session> {
     this.closing = new Closing(this.ctx, this.cancel);
     this.refusals = new Refusals(this.ctx);
     const kill = (s: Session, reason: CloseReason): void => this.closing.kill(s, reason);
-    this.backends = new BackendConnect(this.ctx, { closing: this.closing, negotiation: new Negotiation(this.ctx, kill), owner: this, route: (s) => this.route(s) });
+    this.tls = new TlsTermination(this.ctx, this.refusals);
+    this.backends = new BackendConnect(this.ctx, { closing: this.closing, negotiation: new Negotiation(this.ctx, kill), owner: this, route: (s) => this.route(s), tls: () => this.tls.tls });
     this.switchover = new SwitchoverLog(deps.logger, deps.metrics);
-    this.firstPacket = new FirstPacket(this.ctx, { refusals: this.refusals, cancel: this.cancel, closing: this.closing, route: (s) => this.route(s) });
+    this.firstPacket = new FirstPacket(this.ctx, { refusals: this.refusals, cancel: this.cancel, closing: this.closing, tls: this.tls, route: (s) => this.route(s) });
   }
 
   // ------------------------------------------------------------------------------------------- listeners
@@ -119,6 +122,7 @@ export class Router implements SpliceOwner<Session> {
 
   /** Applies a reloaded configuration: listener settings in place, new/removed/moved listeners. */
   async reconfigure(config: RouterConfig): Promise<void> {
+    this.tls.update(config.tls); // first: unreadable certificate files refuse the reload before anything changes
     this.config = config;
     await reconfigureListeners(this.listeners, config, {
       open: (l) => this.open(l),
