@@ -35,7 +35,14 @@ describe('TLS terminated at the router', { timeout: 600_000 }, () => {
   const sleepers = (port: number, app: string) => one<{ n: number }>(port, `select count(*)::int as n from pg_stat_activity where application_name = '${app}' and state = 'active' and query like 'select pg_sleep%'`);
 
   async function start(tls: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<RunningRouter> {
-    const config = loadRouterConfig(
+    const r = await startRouter(routerConfig(tls, extra), { logger: log });
+    routers.push(r);
+    await waitFor('leader confirmed and two replicas', () => r.table().leader?.member === 'node1' && r.table().pools.read!.backends.length === 2, { timeoutMs: 30_000, intervalMs: 50 });
+    return r;
+  }
+
+  function routerConfig(tls: Record<string, unknown>, extra: Record<string, unknown> = {}): ReturnType<typeof loadRouterConfig> {
+    return loadRouterConfig(
       {
         scope: SCOPE,
         etcd: { hosts: [etcd!.endpoint], deadline: '2s' },
@@ -53,13 +60,9 @@ describe('TLS terminated at the router', { timeout: 600_000 }, () => {
       },
       'tls integration test',
     );
-    const r = await startRouter(config, { logger: log });
-    routers.push(r);
-    await waitFor('leader confirmed and two replicas', () => r.table().leader?.member === 'node1' && r.table().pools.read!.backends.length === 2, { timeoutMs: 30_000, intervalMs: 50 });
-    return r;
   }
 
-  const conninfo = (port: number, sslmode: string) => `host=127.0.0.1 port=${port} user=admin dbname=postgres sslmode=${sslmode} sslrootcert=${cert.cert} gssencmode=disable`;
+  const conninfo = (port: number, sslmode: string, root = cert.cert) => `host=127.0.0.1 port=${port} user=admin dbname=postgres sslmode=${sslmode} sslrootcert=${root} gssencmode=disable`;
 
   before(async () => {
     cert = routerCert();
@@ -226,5 +229,33 @@ describe('TLS terminated at the router', { timeout: 600_000 }, () => {
     } finally {
       pgCert.remove();
     }
+  });
+  test('a reload takes a renewed certificate; a reload with a key of another certificate is refused and changes nothing', async () => {
+    const r = await start({});
+    const renewed = routerCert();
+    try {
+      await assert.rejects(r.reload(routerConfig({ cert_file: renewed.cert, key_file: cert.key })), /tls\.key_file: .*cannot be used/);
+      assert.equal((await psql(conninfo(r.ports.write!, 'verify-full'), 'select 1')).stdout.trim(), '1', 'the running certificate still served');
+      await r.reload(routerConfig({ cert_file: renewed.cert, key_file: renewed.key }));
+      const now = await psql(conninfo(r.ports.write!, 'verify-full', renewed.cert), 'select 1');
+      assert.equal(now.stdout.trim(), '1', now.stderr);
+      const old = await psql(conninfo(r.ports.write!, 'verify-full'), 'select 1');
+      assert.notEqual(old.code, 0, 'the old root no longer verifies the router');
+    } finally {
+      renewed.remove();
+    }
+  });
+
+  test('workers: 2 terminate with the same certificate, and asyncpg cancels inside TLS still reach their query', async () => {
+    const r = await start({}, { workers: 2 });
+    for (let i = 0; i < 4; i++) {
+      const res = await psql(conninfo(r.ports.write!, 'verify-full'), 'select inet_server_port()');
+      assert.equal(res.stdout.trim(), String(pgs[0]!.port), res.stderr);
+    }
+    // A cancel accepted by the worker that does not hold the session is broadcast to the members: still delivered.
+    const rounds = await asyncpgCancels(r.ports.read!, cert.cert, [pgs[1]!.port, pgs[2]!.port], ROUNDS);
+    for (const round of rounds) assert.ok(round.seconds < 10, `a cancel took ${round.seconds.toFixed(1)} s`);
+    const ok = await counter(r.ports.metrics!, 'pgha_router_tls_handshakes_total', { result: 'ok' });
+    assert.ok(ok >= 4 + 2 * ROUNDS, `handshakes counted over both workers: ${ok}`);
   });
 });
