@@ -108,7 +108,11 @@ export class BackendConnect {
     const onError = (): void => {
       s.errored = true;
     };
-    return new TlsLink(s.client, s, this.rooms.owner, { tls, host: backend.host, scheduler: this.ctx.deps.scheduler, timeoutMs: this.ctx.config().connectTimeoutMs, onError });
+    const onFailed = (err: Error): void => {
+      s.errored = true;
+      this.ctx.log.warn({ listener: s.rt.config.name, session: s.id, backend: backend.member, serverMode: tls.serverMode, err }, 'TLS to the backend failed');
+    };
+    return new TlsLink(s.client, s, this.rooms.owner, { tls, host: backend.host, scheduler: this.ctx.deps.scheduler, timeoutMs: this.ctx.config().connectTimeoutMs, onError, onFailed });
   }
 
   /**

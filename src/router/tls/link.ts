@@ -21,6 +21,8 @@ export interface TlsLinkOptions {
   timeoutMs: number;
   /** A socket error of the server's TLS stream (the session counts it; the close that follows ends it). */
   onError(err: Error): void;
+  /** TLS to the server failed (the client is answered 08006 and the session ends): for the log. */
+  onFailed(err: Error): void;
 }
 
 export class TlsLink<S> {
@@ -57,9 +59,13 @@ export class TlsLink<S> {
       stream = await backendTls(tls.serverMode, this.server, host, { ...(tls.ca ? { ca: tls.ca } : {}), scheduler, timeoutMs });
     } catch (err) {
       if (!(err instanceof BackendTlsError)) throw err;
+      this.opts.onFailed(err);
       this.client.end(encodeErrorResponse({ sqlstate: '08006', message: `pgha router: ${err.message}` }));
+      // Counted as spliced, so the server's close ends the client gracefully (close.ts) and the error reaches it.
+      this.clientSpliced = true;
+      this.owner.spliced(this.session);
       this.server.destroy();
-      throw err;
+      return;
     }
     if (stream !== this.server) {
       stream.on('error', this.opts.onError);

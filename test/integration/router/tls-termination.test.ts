@@ -51,7 +51,8 @@ describe('TLS terminated at the router', { timeout: 600_000 }, () => {
           { name: 'read', role: 'replica', listen: '127.0.0.1:0', balance: 'round-robin' },
         ],
         metrics: { listen: '127.0.0.1:0' },
-        health: { interval: '200ms', timeout: '200ms', fast_interval: '20ms', max_age: '1s' },
+        // Unhurried checks: nothing here tests failover, and a loaded machine must not unconfirm the leader.
+        health: { interval: '500ms', timeout: '500ms', fast_interval: '100ms', max_age: '10s', fall: 5 },
         hold_timeout: '10s',
         startup_timeout: '2s',
         drain_timeout: '1s',
@@ -208,6 +209,10 @@ describe('TLS terminated at the router', { timeout: 600_000 }, () => {
     const pgCert = selfSignedCert();
     try {
       for (const pg of pgs) await enableTls(pg, pgCert.cert, pgCert.key);
+      // pg_reload_conf() only signals the postmaster: wait until each server really offers TLS.
+      for (const pg of pgs) {
+        await waitFor(`TLS on port ${pg.port}`, async () => (await psql(`host=127.0.0.1 port=${pg.port} user=admin dbname=postgres sslmode=require gssencmode=disable`, 'select 1')).code === 0, { timeoutMs: 20_000, intervalMs: 100 });
+      }
       const verifyCa = await start({ server_mode: 'verify-ca', ca_file: pgCert.cert });
       const verifyFull = await start({ server_mode: 'verify-full', ca_file: pgCert.cert });
       for (const [r, mode] of [[router, 'prefer'], [req, 'require'], [verifyCa, 'verify-ca']] as const) {
