@@ -32,6 +32,11 @@ Options:
   --pool-mode MODE             passthrough (default: bytes spliced, authentication end to end), session or
                                transaction (the router pools server connections: docs/router.md "Pool modes")
   --pool-size N                server connections per pool (user, database, member; default 20)
+  --tls-cert FILE --tls-key FILE
+                               TLS terminated at the router with this certificate and key (PEM), so clients can
+                               use sslmode=verify-full and cancels sent inside TLS reach their session; the router
+                               then speaks TLS to PostgreSQL when it offers it (tls.server_mode: prefer). Without
+                               them, TLS runs end to end as before
   -h, --help                   this text
 See docs/router.md.
 `;

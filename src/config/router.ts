@@ -15,6 +15,7 @@ import { optionalDuration } from './duration';
 import { parseEndSessions } from './router-end-sessions';
 import { parseRouterEtcd } from './router-etcd';
 import { checkPoolWorkers, parsePool } from './router-pool';
+import { parseRouterTls } from './router-tls';
 import { DEFAULT_MAX_CONNECTIONS, connectionLimits, parseListeners, proxyNetworks } from './router-listeners';
 import { checkKeys, listenAddress, section, size, str, wholeNumber } from './router-values';
 import { describeValue, optionalBool, type YamlMap } from './values';
@@ -23,7 +24,7 @@ const TOP_KEYS = [
   'scope', 'namespace', 'etcd', 'etcd3', 'listeners', 'metrics', 'health', 'lag', 'lease', 'hold_timeout',
   'startup_timeout', 'max_startup_packet', 'connect_timeout', 'drain_timeout', 'weight_tag', 'tcp_keepalive',
   'switchover_hold', 'max_connections', 'max_held', 'max_connections_per_client', 'workers', 'proxy_protocol', 'end_sessions',
-  'pool',
+  'pool', 'tls',
 ];
 const HEALTH_KEYS = ['interval', 'timeout', 'rise', 'fall', 'fast_interval', 'max_age', 'verify_tls', 'cacert', 'cert', 'key', 'key_password'];
 const LAG_KEYS = ['position', 'history'];
@@ -57,6 +58,7 @@ function load(doc: unknown, source: string): RouterConfig {
     endSessions: parseEndSessions(map.end_sessions, 'end_sessions', DEFAULT_END_SESSIONS),
   });
 
+  const tls = parseRouterTls(map.tls);
   let metrics: RouterConfig['metrics'];
   if (map.metrics !== undefined && map.metrics !== null) {
     const m = typeof map.metrics === 'string' || typeof map.metrics === 'number' ? { listen: map.metrics } : section(map.metrics, 'metrics');
@@ -89,6 +91,7 @@ function load(doc: unknown, source: string): RouterConfig {
     switchoverHoldMs: optionalDuration(map, 'switchover_hold', '', DEFAULT_SWITCHOVER_HOLD_MS),
     workers,
     pool: parsePool(map.pool, holdTimeoutMs),
+    ...(tls ? { tls } : {}),
     ...(warnings.length > 0 ? { warnings } : {}),
   };
 }

@@ -11,6 +11,7 @@ import { healthTls, type FetchJson } from './health';
 import { LeaderChanges } from './leader-changes';
 import { Router } from './router';
 import { closeServer, startStatusServer } from './status';
+import { loadRouterTls } from './tls/context';
 import { Topology, type ViewSource } from './topology';
 import { WorkerPool, type WorkerStatus } from './workers/control-plane';
 import { statusPage } from '../status-page/page';
@@ -56,6 +57,8 @@ export interface RunningRouter {
 
 export async function startRouter(config: RouterConfig, deps: RouterDependencies): Promise<RunningRouter> {
   const logger = deps.logger;
+  // Unreadable or mismatched certificate files stop the start here, naming their field (workers read them again).
+  if (config.tls) loadRouterTls(config.tls);
   const scheduler = deps.scheduler ?? realScheduler;
   // Loaded on demand: a test that brings its own source does not load the etcd client.
   const { source, close: closeSource } = deps.source
@@ -231,6 +234,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
         if (a !== b) throw new ConfigError(field, `changed from ${a} to ${b}: a reload cannot move the router to another cluster`, 'restart the router to apply it');
       }
       healthTls(next.health); // unreadable certificate files refuse the reload before anything changes
+      if (next.tls) loadRouterTls(next.tls);
 
       current = next;
       await router!.reconfigure(next);

@@ -119,6 +119,19 @@ export interface RouterConfig {
   workers: number;
   /** The limits of every server pool (pooled listeners). */
   pool: PoolConfig;
+  /** TLS terminated at the router with its own certificate (config/router-tls.ts); undefined = TLS end to end. */
+  tls?: RouterTlsConfig;
+}
+
+/** How the router talks to PostgreSQL after terminating a client's TLS: libpq's sslmode values. */
+export type ServerTlsMode = 'disable' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
+
+export interface RouterTlsConfig {
+  certFile: string;
+  keyFile: string;
+  /** CA of the PostgreSQL servers' certificates (verify-ca, verify-full); else the system store. */
+  caFile?: string;
+  serverMode: ServerTlsMode;
 }
 
 export interface HealthCheckConfig {
