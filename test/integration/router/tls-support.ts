@@ -78,13 +78,14 @@ import asyncio, json, ssl, sys, time
 import asyncpg
 port, cafile, replicas, rounds = int(sys.argv[1]), sys.argv[2], [int(p) for p in sys.argv[3].split(',')], int(sys.argv[4])
 password = sys.argv[5]
-async def running(app):
+async def running(marker):
     # The query must be running before the cancel is sent: a cancel that reaches an idle backend does nothing.
+    # Found by a marker in its text: a pooled server connection does not carry the client's application_name.
     for _ in range(400):
         for p in replicas:
             c = await asyncpg.connect(host='127.0.0.1', port=p, user='admin', password=password, database='postgres', ssl=False)
             try:
-                n = await c.fetchval("select count(*) from pg_stat_activity where application_name = $1 and state = 'active' and query like 'select pg_sleep%'", app)
+                n = await c.fetchval("select count(*) from pg_stat_activity where state = 'active' and query like $1", '%' + marker + '%')
             finally:
                 await c.close()
             if n:
@@ -95,10 +96,11 @@ async def main():
     ctx = ssl.create_default_context(cafile=cafile)
     out = []
     for i in range(rounds):
-        app = 'asyncpg-cancel-%d' % i
-        conn = await asyncpg.connect(host='127.0.0.1', port=port, user='admin', password=password, database='postgres', ssl=ctx, server_settings={'application_name': app})
-        task = asyncio.ensure_future(conn.fetchval('select pg_sleep(30)'))
-        replica = await running(app)
+        marker = 'asyncpg-cancel-%d' % i
+        # statement_cache_size=0: unnamed statements, which a transaction-mode pool runs on any server connection.
+        conn = await asyncpg.connect(host='127.0.0.1', port=port, user='admin', password=password, database='postgres', ssl=ctx, statement_cache_size=0)
+        task = asyncio.ensure_future(conn.fetchval('select pg_sleep(30) /* %s */' % marker))
+        replica = await running(marker)
         t0 = time.monotonic()
         task.cancel()  # asyncpg sends a CancelRequest, inside TLS, on a new connection
         try:
