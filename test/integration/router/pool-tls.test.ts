@@ -1,6 +1,6 @@
 /**
  * TLS at the router for a pooled (transaction-mode) listener, against real PostgreSQL 15 and etcd: the router
- * answers SSLRequest 'S' and terminates TLS before the StartupMessage (psql verify-full, node-postgres with ssl),
+ * answers SSLRequest 'S' and terminates TLS before the StartupMessage (psql verify-full, node-postgres with ssl, direct TLS),
  * asyncpg's CancelRequests sent inside TLS resolve through the router's own keys (6 of 6 land), and with
  * tls.server_mode require the pool's server connections are encrypted (pg_stat_ssl).
  */
@@ -10,11 +10,12 @@ import { readFileSync } from 'node:fs';
 import { EtcdStore } from '../../../src/dcs/etcd/etcd-store';
 import { createLogger, silentLogger } from '../../../src/log/logger';
 import { startRouter, loadRouterConfig, type RunningRouter } from '../../../src/router/index';
+import { encodeStartup } from '../../../src/router/wire';
 import { startEtcd, type TestEtcd } from '../../support/etcd';
 import { initPrimary, type TestPostgres } from '../../support/postgres';
 import { waitFor } from '../../support/wait';
 import { PASSWORD, PatroniKeys, connectTo, enableTls, psql, selfSignedCert, startStubAgent, type StubAgent } from './harness';
-import { asyncpgCancels, counter, routerCert } from './tls-support';
+import { asyncpgCancels, counter, routerCert, tlsTo } from './tls-support';
 
 const SCOPE = 'pooltls';
 const ROUNDS = 6;
@@ -88,7 +89,13 @@ describe('TLS at the router for a pooled listener', { timeout: 600_000 }, () => 
     // server_mode prefer against a PostgreSQL without ssl: the server connection is plain.
     const ssl = await psql(conninfo(port, 'require'), 'select ssl from pg_stat_ssl where pid = pg_backend_pid()');
     assert.equal(ssl.stdout.trim(), 'f', ssl.stderr);
-    assert.ok((await counter(router.ports.metrics!, 'pgha_router_tls_handshakes_total', { result: 'ok' })) >= 3);
+    // Direct TLS (PostgreSQL 17's sslnegotiation=direct): terminated too, then the router's own SCRAM request.
+    const direct = await tlsTo(port, ca, { direct: true, ALPNProtocols: ['postgresql'] });
+    direct.write(encodeStartup({ user: 'admin', database: 'postgres' }));
+    const reply = await new Promise<Buffer>((resolve) => direct.once('data', resolve));
+    assert.equal(String.fromCharCode(reply[0]!), 'R', 'an authentication request from the router');
+    direct.destroy();
+    assert.ok((await counter(router.ports.metrics!, 'pgha_router_tls_handshakes_total', { result: 'ok' })) >= 4);
   });
 
   test('node-postgres with ssl: the extended protocol, a large parameter and a transaction over TLS', async () => {
