@@ -347,14 +347,14 @@ export class PooledSession implements ServerHandler, BackendWaiter, Cancellable 
     this.maybeRelease();
   }
 
-  serverLost(conn: ServerConnection): void {
+  serverLost(conn: ServerConnection, err?: Error): void {
     if (conn !== this.server) return;
     this.server = undefined;
     this.pool?.lost(conn);
     this.pool = undefined;
     const { answers, loss } = onLoss(this.outstanding, this.unsynced, this.txStatus, this.lossDetail);
     this.lossDetail = undefined;
-    this.rooms.ctx.log.info({ listener: this.rt.config.name, session: this.s.id, backend: conn.member, inFlight: this.outstanding, status: this.txStatus }, 'pooled client lost its server connection');
+    this.rooms.ctx.log.info({ listener: this.rt.config.name, session: this.s.id, backend: conn.member, inFlight: this.outstanding, status: this.txStatus, err }, 'pooled client lost its server connection');
     this.rooms.ctx.deps.metrics.pool.lost(this.rt.config.name);
     this.outstanding = 0;
     this.unsynced = 0;

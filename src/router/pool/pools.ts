@@ -115,7 +115,12 @@ export class Pools implements PoolControl {
           timeoutMs: config.connectTimeoutMs,
           keepaliveMs: config.tcpKeepaliveMs,
         });
-        conn.onIdleLoss = (c) => pool.lost(c);
+        conn.onIdleLoss = (c, err) => {
+          // An idle server connection ended (server restarted, idle_session_timeout, an administrator): the pool
+          // forgets it; worth a debug line only.
+          this.ctx.log.debug({ listener, backend: backend.member, user, database, err }, 'idle server connection closed');
+          pool.lost(c);
+        };
         const pk = `${listener}\0${user}\0${database}`;
         if (!this.params.has(pk)) this.params.set(pk, new Map(conn.params));
         return conn;

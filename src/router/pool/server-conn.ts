@@ -63,7 +63,7 @@ export class ServerConnection {
   secretKey = 0;
   handler: ServerHandler | undefined;
   /** Called when the connection ends while no session holds it (the pool forgets it). */
-  onIdleLoss: ((conn: ServerConnection) => void) | undefined;
+  onIdleLoss: ((conn: ServerConnection, err?: Error) => void) | undefined;
   closed = false;
   private readonly framer = new MessageFramer('backend');
 
@@ -152,15 +152,17 @@ export class ServerConnection {
       }
       h?.serverBatchEnd(this);
     });
-    this.socket.on('error', () => {
-      // The close that follows reports the loss; the error text is given to the handler there.
+    let lastError: Error | undefined;
+    this.socket.on('error', (err) => {
+      // The close that follows reports the loss, with this error for the log.
+      lastError = err;
     });
     this.socket.once('close', () => {
       this.closed = true;
       const h = this.handler;
       this.handler = undefined;
-      if (h) h.serverLost(this);
-      else this.onIdleLoss?.(this);
+      if (h) h.serverLost(this, lastError);
+      else this.onIdleLoss?.(this, lastError);
     });
   }
 
