@@ -115,8 +115,11 @@ describe('TLS at the router for a pooled listener', { timeout: 600_000 }, () => 
 
   test(`asyncpg cancels sent inside TLS reach the pooled session through the router's keys (${ROUNDS} of ${ROUNDS})`, async () => {
     const handshakes = await counter(router.ports.metrics!, 'pgha_router_tls_handshakes_total', { result: 'ok' });
-    const seconds = (await asyncpgCancels(router.ports.write!, cert.cert, [pg0!.port], ROUNDS)).map((r) => r.seconds);
+    const rounds = await asyncpgCancels(router.ports.write!, cert.cert, [pg0!.port], ROUNDS);
+    const seconds = rounds.map((r) => r.seconds);
     assert.equal(seconds.length, ROUNDS);
+    // A stray (a query cancelled by PostgreSQL's second SIGINT for the previous one) is rare; more than one is not.
+    assert.ok(rounds.at(-1)!.strays <= 1, `${rounds.at(-1)!.strays} queries were cancelled before they ran`);
     // A lost cancel leaves pg_sleep(30) running: the round takes 30 s.
     for (const s of seconds) assert.ok(s < 10, `a cancel took ${s.toFixed(1)} s: ${seconds.map((x) => x.toFixed(2)).join(', ')}`);
     // Each round: its session and its cancel, both in TLS at the router.
