@@ -41,6 +41,11 @@ Options:
   --pause, --resume            tell the running router at --metrics (or -c's metrics address) to pause or resume
                                new transactions on its pooled listeners (PgBouncer's PAUSE/RESUME); with
                                --member NAME only those on that member
+  --tls-cert FILE --tls-key FILE
+                               TLS terminated at the router with this certificate and key (PEM), so clients can
+                               use sslmode=verify-full and cancels sent inside TLS reach their session; the router
+                               then speaks TLS to PostgreSQL when it offers it (tls.server_mode: prefer). Without
+                               them, TLS runs end to end as before
   -h, --help                   this text
 See docs/router.md.
 `;

@@ -8,7 +8,7 @@ import { loadRouterConfig } from './router';
 import { DEFAULT_READ_PORT, DEFAULT_WRITE_PORT } from './router-listeners';
 import type { YamlMap } from './values';
 
-const FLAG_HELP = '--etcd HOST:PORT --scope NAME [--namespace /service/] [--write ADDR:PORT] [--read ADDR:PORT] [--metrics ADDR:PORT] [--read-max-lag SIZE] [--read-max-lag-seconds N] [--read-fallback-to-leader] [--hold-timeout DURATION] [--max-connections N] [--workers N|auto] [--proxy-protocol CIDR[,CIDR...]] [--pool-mode passthrough|session|transaction] [--pool-size N] [--auth-file FILE] [--auth-user USER] [--auth-query SQL]';
+const FLAG_HELP = '--etcd HOST:PORT --scope NAME [--namespace /service/] [--write ADDR:PORT] [--read ADDR:PORT] [--metrics ADDR:PORT] [--read-max-lag SIZE] [--read-max-lag-seconds N] [--read-fallback-to-leader] [--hold-timeout DURATION] [--max-connections N] [--workers N|auto] [--proxy-protocol CIDR[,CIDR...]] [--pool-mode passthrough|session|transaction] [--pool-size N] [--auth-file FILE] [--auth-user USER] [--auth-query SQL] [--tls-cert FILE --tls-key FILE]';
 
 /** `pgha router --etcd HOST:PORT --scope NAME …`: the short form, validated by the same loader. */
 export function parseRouterFlags(argv: string[]): RouterConfig {
@@ -74,6 +74,12 @@ export function parseRouterFlags(argv: string[]): RouterConfig {
         break;
       case '--auth-query':
         auth.query = value();
+        break;
+      case '--tls-cert':
+        doc.tls = { ...(doc.tls as YamlMap | undefined), cert_file: value() };
+        break;
+      case '--tls-key':
+        doc.tls = { ...(doc.tls as YamlMap | undefined), key_file: value() };
         break;
       case '--read-max-lag':
         readExtra.max_lag = value();

@@ -17,6 +17,7 @@ import { parseEndSessions } from './router-end-sessions';
 import { parseRouterEtcd } from './router-etcd';
 import { parseRouterDrain } from './router-drain';
 import { checkPoolWorkers, parsePool } from './router-pool';
+import { parseRouterTls } from './router-tls';
 import { DEFAULT_MAX_CONNECTIONS, connectionLimits, parseListeners, proxyNetworks } from './router-listeners';
 import { checkKeys, listenAddress, section, size, str, wholeNumber } from './router-values';
 import { describeValue, optionalBool, type YamlMap } from './values';
@@ -28,6 +29,7 @@ const TOP_KEYS = [
   'switchover_drain',
   'pool',
   'auth',
+  'tls',
 ];
 const HEALTH_KEYS = ['interval', 'timeout', 'rise', 'fall', 'fast_interval', 'max_age', 'verify_tls', 'cacert', 'cert', 'key', 'key_password'];
 const LAG_KEYS = ['position', 'history'];
@@ -61,6 +63,7 @@ function load(doc: unknown, source: string): RouterConfig {
     endSessions: parseEndSessions(map.end_sessions, 'end_sessions', DEFAULT_END_SESSIONS),
   });
 
+  const tls = parseRouterTls(map.tls);
   let metrics: RouterConfig['metrics'];
   if (map.metrics !== undefined && map.metrics !== null) {
     const m = typeof map.metrics === 'string' || typeof map.metrics === 'number' ? { listen: map.metrics } : section(map.metrics, 'metrics');
@@ -95,6 +98,7 @@ function load(doc: unknown, source: string): RouterConfig {
     pool: parsePool(map.pool, holdTimeoutMs),
     ...(map.auth !== undefined && map.auth !== null ? { auth: parseAuth(map.auth) } : {}),
     switchoverDrain: parseRouterDrain(map.switchover_drain),
+    ...(tls ? { tls } : {}),
     ...(warnings.length > 0 ? { warnings } : {}),
   };
 }

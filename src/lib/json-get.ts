@@ -42,7 +42,8 @@ export const SYSTEM_TLS: ClientTls = { https: {} };
 
 const MAX_BODY = 256 * 1024;
 
-function readPem(f: TlsFile): Buffer {
+/** Reads a PEM file named by a setting; a ConfigError naming that setting when it cannot be read. */
+export function readPem(f: TlsFile): Buffer {
   try {
     return readFileSync(f.file);
   } catch (err) {
@@ -50,7 +51,8 @@ function readPem(f: TlsFile): Buffer {
   }
 }
 
-function check(build: () => unknown, f: TlsFile, fix: string): void {
+/** Runs `build` (a TLS context from PEM files); a ConfigError naming `f`'s setting when it throws. */
+export function check(build: () => unknown, f: TlsFile, fix: string): void {
   try {
     build();
   } catch (err) {

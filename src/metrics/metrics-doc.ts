@@ -17,6 +17,7 @@ import { AgentMetrics } from './agent-metrics';
 import {
   RouterMetrics,
   type CancelOutcome,
+  type TlsHandshakeResult,
   type CloseReason,
   type ConnectFailureReason,
   type HoldOutcome,
@@ -62,6 +63,7 @@ const REFUSALS = valuesOf<RefusalReason>({
 const HOLD_OUTCOMES = valuesOf<HoldOutcome>({ routed: true, timeout: true, client_gone: true, shutdown: true });
 const CANCEL_OUTCOMES = valuesOf<CancelOutcome>({ routed: true, broadcast: true, unknown_key: true, failed: true });
 const AUTH_FAILURES = valuesOf<AuthFailureReason>({ wrong_password: true, unknown_user: true, protocol: true, method: true });
+const TLS_HANDSHAKE_RESULTS = valuesOf<TlsHandshakeResult>({ ok: true, failed: true, timeout: true, alpn: true });
 const READ_EXIT_CAUSES = valuesOf<ReadExitCause>({ promoted: true, lag: true, tags: true });
 const SWITCHOVER_OUTCOMES = valuesOf<SwitchoverOutcome>({ completed: true, rolled_back: true, hold_expired: true });
 const SCRIPT_KINDS = valuesOf<ScriptKind>({
@@ -82,6 +84,7 @@ const LABEL_NOTES: Readonly<Record<string, Readonly<Record<string, string>>>> = 
   pgha_router_hold_seconds: { outcome: oneOf(HOLD_OUTCOMES) },
   pgha_router_cancel_requests_total: { outcome: oneOf(CANCEL_OUTCOMES) },
   pgha_router_auth_failures_total: { reason: oneOf(AUTH_FAILURES) },
+  pgha_router_tls_handshakes_total: { result: oneOf(TLS_HANDSHAKE_RESULTS) },
   pgha_router_bytes_total: { direction: oneOf(['client_to_backend', 'backend_to_client']) },
   pgha_router_health_checks_total: { result: oneOf(['ok', 'failed']) },
   pgha_router_switchovers_total: { outcome: oneOf(SWITCHOVER_OUTCOMES) },

@@ -18,6 +18,8 @@ export type CloseReason = 'client' | 'backend' | 'leader_change' | 'role_change'
 export type ConnectFailureReason = 'refused' | 'timeout' | 'reset' | 'tls_refused' | 'error';
 export type HoldOutcome = 'routed' | 'timeout' | 'client_gone' | 'shutdown';
 export type CancelOutcome = 'routed' | 'broadcast' | 'unknown_key' | 'failed';
+/** A client's TLS handshake with the router's certificate (router/tls/terminate.ts). */
+export type TlsHandshakeResult = 'ok' | 'failed' | 'timeout' | 'alpn';
 /** How the router's hold of new writes for a planned switchover ended. */
 export type SwitchoverOutcome = 'completed' | 'rolled_back' | 'hold_expired';
 
@@ -60,6 +62,7 @@ export class RouterMetrics {
   private readonly readSessionsEnded: Counter<'listener' | 'reason'>;
   private readonly cancels: Counter<'listener' | 'outcome'>;
   private readonly cancelTargets: Counter<'listener'>;
+  private readonly tlsHandshakes: Counter<'listener' | 'result'>;
   private readonly bytes: Counter<'listener' | 'backend' | 'direction'>;
   private readonly healthChecks: Counter<'member' | 'result'>;
   private readonly healthSeconds: Histogram<'member'>;
@@ -94,6 +97,7 @@ export class RouterMetrics {
     this.authFailures = new Counter({ name: 'pgha_router_auth_failures_total', help: "Clients refused by the router's own authentication (pooled listeners), by reason.", labelNames: ['listener', 'reason'], registers: r });
     this.cancels = new Counter({ name: 'pgha_router_cancel_requests_total', help: 'CancelRequests: routed by key, broadcast (TLS sessions), unknown key, failed.', labelNames: ['listener', 'outcome'], registers: r });
     this.cancelTargets = new Counter({ name: 'pgha_router_cancel_broadcast_targets_total', help: 'Backends a broadcast CancelRequest was sent to.', labelNames: ['listener'], registers: r });
+    this.tlsHandshakes = new Counter({ name: 'pgha_router_tls_handshakes_total', help: 'TLS handshakes of clients with the router\'s certificate (tls: set), by result: ok, failed, timeout (startup_timeout), alpn (direct TLS without ALPN postgresql).', labelNames: ['listener', 'result'], registers: r });
     this.bytes = new Counter({ name: 'pgha_router_bytes_total', help: 'Bytes relayed, counted when a connection closes.', labelNames: ['listener', 'backend', 'direction'], registers: r });
     this.healthChecks = new Counter({ name: 'pgha_router_health_checks_total', help: 'Agent REST checks, by result.', labelNames: ['member', 'result'], registers: r });
     this.healthSeconds = new Histogram({ name: 'pgha_router_health_check_seconds', help: 'Agent REST check duration.', labelNames: ['member'], buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: r });
@@ -224,6 +228,10 @@ export class RouterMetrics {
   cancel(listener: string, outcome: CancelOutcome, targets = 0): void {
     this.cancels.inc({ listener, outcome });
     if (outcome === 'broadcast' && targets > 0) this.cancelTargets.inc({ listener }, targets);
+  }
+
+  tlsHandshake(listener: string, result: TlsHandshakeResult): void {
+    this.tlsHandshakes.inc({ listener, result });
   }
 
   healthCheck(member: string, ok: boolean, durationMs: number): void {

@@ -13,6 +13,8 @@ import { Reader } from './reader';
 import { advance, isClosed, isConnecting, type Session } from './session';
 import { Splice, type SpliceOwner } from './splice';
 import type { Backend } from './types';
+import type { RouterTls } from './tls/context';
+import { TlsLink } from './tls/link';
 
 export interface BackendConnectRooms {
   closing: Closing;
@@ -21,6 +23,8 @@ export interface BackendConnectRooms {
   owner: SpliceOwner<Session>;
   /** Routes a session again (router.ts). */
   route(s: Session): void;
+  /** The router's TLS material when it terminates TLS (tls/client-side.ts). */
+  tls(): RouterTls | undefined;
 }
 
 /** The metric label of a failed connect, from the socket error's code. */
@@ -37,7 +41,7 @@ export class BackendConnect {
   async connect(s: Session, backend: Backend, generation: number): Promise<void> {
     const { scheduler, metrics } = this.ctx.deps;
     const config = this.ctx.config();
-    const link = new Splice(s.client, s, this.rooms.owner);
+    const link = this.link(s, backend);
     const server = connect(link.backendSocketOptions(backend.host, backend.port));
     link.attach(server);
     s.server = server;
@@ -95,6 +99,20 @@ export class BackendConnect {
         this.rooms.closing.kill(s, 'error');
       }
     }
+  }
+
+  /** Splice, or the TLS relay when the client's TLS ended here and the server's connection may use TLS of its own. */
+  private link(s: Session, backend: Backend): Splice<Session> | TlsLink<Session> {
+    const tls = s.tlsTerminated ? this.rooms.tls() : undefined;
+    if (!tls || tls.serverMode === 'disable') return new Splice(s.client, s, this.rooms.owner);
+    const onError = (): void => {
+      s.errored = true;
+    };
+    const onFailed = (err: Error): void => {
+      s.errored = true;
+      this.ctx.log.warn({ listener: s.rt.config.name, session: s.id, backend: backend.member, serverMode: tls.serverMode, err }, 'TLS to the backend failed');
+    };
+    return new TlsLink(s.client, s, this.rooms.owner, { tls, host: backend.host, scheduler: this.ctx.deps.scheduler, timeoutMs: this.ctx.config().connectTimeoutMs, onError, onFailed });
   }
 
   /**

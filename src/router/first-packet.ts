@@ -13,11 +13,14 @@ import type { ListenerRuntime } from './listeners';
 import { Reader, TimeoutError } from './reader';
 import type { Refusals } from './refusals';
 import { advance, isClosed, type Session } from './session';
+import type { TlsTermination } from './tls/client-side';
 
 export interface FirstPacketRooms {
   refusals: Refusals;
   cancel: CancelRoutes;
   closing: Closing;
+  /** TLS at the router, when `tls:` is set (else `tls.tls` is undefined and requests are forwarded as before). */
+  tls: TlsTermination;
   /** Routes a session (router.ts). */
   route(s: Session): void;
   /** Pooled listeners (pool_mode session/transaction): the session and its cancels go to pool/pool-room.ts. */
@@ -51,34 +54,46 @@ export class FirstPacket {
 
   private async read(s: Session): Promise<void> {
     const { startup } = this.ctx.config();
-    const { refusals } = this.rooms;
+    const { refusals, tls } = this.rooms;
     let first: NonNullable<Session['first']>;
-    try {
-      first = await s.reader!.packet(startup.maxPacketBytes, startup.timeoutMs);
-    } catch (err) {
-      this.failed(s, err);
-      return;
-    }
-    const p = first.packet;
-    switch (p.kind) {
-      case 'invalid':
-        refusals.refuse(s, { sqlstate: p.sqlstate, message: p.message }, p.reason);
+    let insideTls = false;
+    for (;;) {
+      try {
+        first = await s.reader!.packet(startup.maxPacketBytes, startup.timeoutMs);
+      } catch (err) {
+        this.failed(s, err);
         return;
-      case 'cancel':
-        refusals.leave(s);
-        s.client.end();
-        if (s.rt.config.poolMode !== 'passthrough') void this.rooms.pool.cancel(s.rt, p.processId, p.secretKey, first.raw);
-        else void this.rooms.cancel.deliver(s.rt, p.key, first.raw);
-        return;
-      case 'ssl':
-      case 'gssenc':
-        if (s.reader!.buffered > 0) {
-          refusals.refuse(s, { sqlstate: '08P01', message: 'received unencrypted data after SSL/GSS encryption request' }, 'unencrypted_data_after_tls_request');
+      }
+      const p = first.packet;
+      switch (p.kind) {
+        case 'invalid':
+          refusals.refuse(s, { sqlstate: p.sqlstate, message: p.message }, p.reason);
           return;
-        }
-        break;
-      default:
-        break;
+        case 'cancel':
+          refusals.leave(s);
+          s.client.end();
+          if (s.rt.config.poolMode !== 'passthrough') void this.rooms.pool.cancel(s.rt, p.processId, p.secretKey, first.raw);
+          else void this.rooms.cancel.deliver(s.rt, p.key, first.raw);
+          return;
+        case 'ssl':
+        case 'gssenc':
+        case 'direct-tls':
+          if (p.kind !== 'direct-tls' && s.reader!.buffered > 0) {
+            refusals.refuse(s, { sqlstate: '08P01', message: 'received unencrypted data after SSL/GSS encryption request' }, 'unencrypted_data_after_tls_request');
+            return;
+          }
+          if (tls.tls || insideTls) {
+            // TLS at the router (tls/client-side.ts): the request is answered here, the next packet read again.
+            const step = await tls.accept(s, p.kind, first.raw, insideTls);
+            if (step === 'closed') return;
+            insideTls ||= step === 'terminated';
+            continue;
+          }
+          break;
+        default:
+          break;
+      }
+      break;
     }
     s.first = first;
     if (s.overLimit) refusals.refuse(s, tooManyConnections(s.rt.config, s.overLimit, s.peer ?? s.client.remoteAddress), s.overLimit);

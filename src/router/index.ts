@@ -11,6 +11,7 @@ import { healthTls, type FetchJson } from './health';
 import { LeaderChanges } from './leader-changes';
 import { Router } from './router';
 import { closeServer, startStatusServer } from './status';
+import { loadRouterTls } from './tls/context';
 import { Topology, type ViewSource } from './topology';
 import { Pauses, passthroughDrainable } from './drainable';
 import { registers, startDrain, type DrainHandle } from './drain-start';
@@ -59,6 +60,8 @@ export interface RunningRouter {
 
 export async function startRouter(config: RouterConfig, deps: RouterDependencies): Promise<RunningRouter> {
   const logger = deps.logger;
+  // Unreadable or mismatched certificate files stop the start here, naming their field (workers read them again).
+  if (config.tls) loadRouterTls(config.tls);
   const scheduler = deps.scheduler ?? realScheduler;
   // Loaded on demand: a test that brings its own source does not load the etcd client.
   const { source, store, close: closeSource } = deps.source
@@ -258,6 +261,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
       }
       healthTls(next.health); // unreadable certificate files refuse the reload before anything changes
       await configuredAuth?.reload(next); // so does an unreadable userlist
+      if (next.tls) loadRouterTls(next.tls);
 
       current = next;
       await router!.reconfigure(next);

@@ -9,6 +9,8 @@ import type { RoomContext } from './context';
 import { NO_ENCRYPTION } from './refusals';
 import { isClosed, type Session } from './session';
 import type { Socket } from 'node:net';
+import type { Splice } from './splice';
+import { TlsLink } from './tls/link';
 
 export class Negotiation {
   constructor(
@@ -20,6 +22,14 @@ export class Negotiation {
   async negotiate(s: Session, server: Socket): Promise<void> {
     const { connectTimeoutMs, startup } = this.ctx.config();
     let { packet, raw } = s.first!;
+    if (s.link instanceof TlsLink) {
+      // The client's TLS ended at the router: its first packet is a StartupMessage; TLS to the server is the link's.
+      const rest = s.reader!.detach();
+      s.reader = undefined;
+      await s.link.startPlain(raw, rest);
+      return;
+    }
+    const link = s.link!;
     for (;;) {
       if (packet.kind === 'direct-tls') {
         server.write(raw);
@@ -28,7 +38,7 @@ export class Negotiation {
       }
       if (packet.kind === 'ssl' || packet.kind === 'gssenc') {
         server.write(raw);
-        const reply = await s.link!.answer(connectTimeoutMs, this.ctx.deps.scheduler);
+        const reply = await link.answer(connectTimeoutMs, this.ctx.deps.scheduler);
         if (isClosed(s)) return;
         if (reply[0] === 0x4e /* N */) {
           if (reply.length > 1) throw new Error('backend sent data after refusing encryption');
@@ -49,7 +59,7 @@ export class Negotiation {
       if (packet.kind === 'startup') {
         const rest = s.reader!.detach();
         s.reader = undefined;
-        s.link!.startPlain(raw, rest);
+        link.startPlain(raw, rest);
         return;
       }
       throw new Error(`unexpected ${packet.kind} packet during negotiation`);
@@ -73,6 +83,6 @@ export class Negotiation {
     this.markOpaque(s);
     const rest = s.reader?.detach();
     s.reader = undefined;
-    s.link!.startOpaque(toClient, rest);
+    (s.link as Splice<Session>).startOpaque(toClient, rest);
   }
 }

@@ -35,6 +35,7 @@ import { sameBackend } from './routing';
 import { advance, isClosed, type Session } from './session';
 import type { SpliceOwner } from './splice';
 import { SwitchoverLog } from './switchover-log';
+import { TlsTermination } from './tls/client-side';
 import type { ListenerConfig, RouterConfig, RoutingTable } from './types';
 
 export { cancelTargets } from './cancel';
@@ -61,6 +62,7 @@ export class Router implements SpliceOwner<Session> {
   private readonly firstPacket: FirstPacket;
   /** Pooled listeners' sessions, pools and cancel keys (src/router/pool/). */
   readonly pool: PoolRoom;
+  private readonly tls: TlsTermination;
 
   constructor(
     config: RouterConfig,
@@ -80,11 +82,12 @@ export class Router implements SpliceOwner<Session> {
     this.closing = new Closing(this.ctx, this.cancel);
     this.refusals = new Refusals(this.ctx);
     const kill = (s: Session, reason: CloseReason): void => this.closing.kill(s, reason);
-    this.backends = new BackendConnect(this.ctx, { closing: this.closing, negotiation: new Negotiation(this.ctx, kill), owner: this, route: (s) => this.route(s) });
+    this.tls = new TlsTermination(this.ctx, this.refusals);
+    this.backends = new BackendConnect(this.ctx, { closing: this.closing, negotiation: new Negotiation(this.ctx, kill), owner: this, route: (s) => this.route(s), tls: () => this.tls.tls });
     this.switchover = new SwitchoverLog(deps.logger, deps.metrics);
-    this.pool = new PoolRoom(this.ctx, { refusals: this.refusals, cancel: this.cancel }, poolOptions);
+    this.pool = new PoolRoom(this.ctx, { refusals: this.refusals, cancel: this.cancel, tls: () => this.tls.tls }, poolOptions);
     deps.metrics.pool.setSource(() => this.pool.pools.stats());
-    this.firstPacket = new FirstPacket(this.ctx, { refusals: this.refusals, cancel: this.cancel, closing: this.closing, route: (s) => this.route(s), pool: this.pool });
+    this.firstPacket = new FirstPacket(this.ctx, { refusals: this.refusals, cancel: this.cancel, closing: this.closing, tls: this.tls, route: (s) => this.route(s), pool: this.pool });
   }
 
   // ------------------------------------------------------------------------------------------- listeners
@@ -126,6 +129,7 @@ export class Router implements SpliceOwner<Session> {
 
   /** Applies a reloaded configuration: listener settings in place, new/removed/moved listeners. */
   async reconfigure(config: RouterConfig): Promise<void> {
+    this.tls.update(config.tls); // first: unreadable certificate files refuse the reload before anything changes
     this.config = config;
     await reconfigureListeners(this.listeners, config, {
       open: (l) => this.open(l),

@@ -16,6 +16,7 @@ import type { LimitReason } from './limits';
 import type { ListenerRuntime } from './listeners';
 import type { Reader } from './reader';
 import type { Splice } from './splice';
+import type { TlsLink } from './tls/link';
 import type { Backend } from './types';
 import type { FrontendPacket } from './wire';
 
@@ -58,9 +59,11 @@ export interface Session {
   excludedGeneration?: number;
   backend?: Backend;
   server?: Socket;
-  /** The data path to `server` (splice.ts). */
-  link?: Splice<Session>;
+  /** The data path to `server` (splice.ts; tls/link.ts when TLS to the server follows the router's own). */
+  link?: Splice<Session> | TlsLink<Session>;
   metrics?: ConnectionMetrics;
+  /** The client's TLS ended at the router (tls/client-side.ts): `client` is the TLSSocket, its stream plaintext. */
+  tlsTerminated?: boolean;
   /** TLS/GSS: the stream is never read, so its cancel key is unknown (cancel.ts broadcasts). */
   opaque: boolean;
   key?: string;

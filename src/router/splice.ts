@@ -178,12 +178,19 @@ export class Splice<S> {
 
   private scan(chunk: Buffer): void {
     if (this.awaitingReply) this.spliceClient();
-    const scanner = this.scanner!;
-    const state = scanner.feed(chunk);
-    if (state === 'more') return;
-    this.scanner = undefined;
-    if (state === 'done' && scanner.finalType === 0x5a && scanner.processId !== undefined && scanner.secretKey !== undefined) {
-      this.owner.backendKey(this.session, scanner.processId, scanner.secretKey);
-    }
+    if (scanStartupReply(this.scanner!, chunk, this.owner, this.session)) this.scanner = undefined;
   }
+}
+
+/**
+ * Feeds one chunk of the backend's startup reply to `scanner`; true once the reply is over. The BackendKeyData of a
+ * session that reached ReadyForQuery goes to the owner (cancel routing). Also the TLS relay's (tls/link.ts).
+ */
+export function scanStartupReply<S>(scanner: StartupReplyScanner, chunk: Buffer, owner: SpliceOwner<S>, session: S): boolean {
+  const state = scanner.feed(chunk);
+  if (state === 'more') return false;
+  if (state === 'done' && scanner.finalType === 0x5a && scanner.processId !== undefined && scanner.secretKey !== undefined) {
+    owner.backendKey(session, scanner.processId, scanner.secretKey);
+  }
+  return true;
 }

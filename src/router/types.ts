@@ -124,6 +124,8 @@ export interface RouterConfig {
   auth?: AuthConfig;
   /** The switchover drain handshake with the agents (drain.ts); absent in hand-built configs: the defaults. */
   switchoverDrain?: SwitchoverDrainConfig;
+  /** TLS terminated at the router with its own certificate (config/router-tls.ts); undefined = TLS end to end. */
+  tls?: RouterTlsConfig;
 }
 
 export interface SwitchoverDrainConfig {
@@ -131,6 +133,17 @@ export interface SwitchoverDrainConfig {
   timeoutMs: number;
   /** Register in etcd for the handshake: auto = when a listener pools. */
   register: 'auto' | 'always' | 'never';
+}
+
+/** How the router talks to PostgreSQL after terminating a client's TLS: libpq's sslmode values. */
+export type ServerTlsMode = 'disable' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
+
+export interface RouterTlsConfig {
+  certFile: string;
+  keyFile: string;
+  /** CA of the PostgreSQL servers' certificates (verify-ca, verify-full); else the system store. */
+  caFile?: string;
+  serverMode: ServerTlsMode;
 }
 
 export interface HealthCheckConfig {

@@ -1,6 +1,6 @@
 /**
  * The router's room for pooled listeners (pool_mode session or transaction): what happens after the first packet
- * on such a listener (the encryption request answered 'N' — TLS termination is lane tls's —, the StartupMessage
+ * on such a listener (the encryption request answered 'N' unless first-packet.ts terminated TLS, the StartupMessage
  * read, the session started), CancelRequests carrying a key the router issued, new routing tables (fencing, held
  * clients), and stop. The pools themselves are pools.ts, a client session pooled-session.ts.
  */
@@ -18,6 +18,8 @@ import { ClientKeys } from './client-keys';
 import { PooledSession, type ServerPipe } from './pooled-session';
 import { Pools, type SecretSource } from './pools';
 import { transactionPipe } from './txn-pipe';
+import { openServer } from './server-tls';
+import type { RouterTls } from '../tls/context';
 
 /** SSLRequest / GSSENCRequest answered 'N' at most this often before the StartupMessage (as refusals.ts allows). */
 const MAX_ENCRYPTION_REQUESTS = 2;
@@ -44,10 +46,11 @@ export class PoolRoom {
 
   constructor(
     private readonly ctx: RoomContext,
-    private readonly rooms: { refusals: Refusals; cancel: CancelRoutes },
+    private readonly rooms: { refusals: Refusals; cancel: CancelRoutes; tls?: () => RouterTls | undefined },
     private readonly options: PoolRoomOptions,
   ) {
-    this.pools = new Pools(ctx, options.secrets);
+    // Read per connection: a reload that changes tls: applies to the next server connection.
+    this.pools = new Pools(ctx, options.secrets, (o) => openServer(o, rooms.tls?.()));
     this.keys = new ClientKeys<PooledSession>(options.workerIndex ?? 0);
     this.txnPipe = transactionPipe(ctx.log);
   }

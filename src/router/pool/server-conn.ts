@@ -53,6 +53,8 @@ export interface OpenOptions {
   /** The whole of connect and login must fit in this. */
   timeoutMs: number;
   keepaliveMs: number;
+  /** Turns the fresh TCP connection into the one to log in on (pool/server-tls.ts: TLS by tls.server_mode). */
+  secure?: (tcp: Socket, timeoutMs: number) => Promise<Socket>;
 }
 
 export class ServerConnection {
@@ -77,12 +79,19 @@ export class ServerConnection {
 
   /** Connects and logs in; rejects with ServerLoginError (the server's own error) or a connection error. */
   static open(o: OpenOptions): Promise<ServerConnection> {
-    const socket = connect({ host: o.backend.host, port: o.backend.port, noDelay: true });
-    if (o.keepaliveMs > 0) socket.setKeepAlive(true, o.keepaliveMs);
+    const tcp = connect({ host: o.backend.host, port: o.backend.port, noDelay: true });
+    if (o.keepaliveMs > 0) tcp.setKeepAlive(true, o.keepaliveMs);
+    if (!o.secure) return ServerConnection.login(tcp, o, o.timeoutMs, false);
+    const deadline = o.scheduler.now() + o.timeoutMs;
+    return o.secure(tcp, o.timeoutMs).then((socket) => ServerConnection.login(socket, o, Math.max(0, deadline - o.scheduler.now()), true));
+  }
+
+  /** The StartupMessage and login on `socket` (`connected`: already, as a TLS socket after its handshake). */
+  private static login(socket: Socket, o: OpenOptions, timeoutMs: number, connected: boolean): Promise<ServerConnection> {
     const conn = new ServerConnection(socket, o.backend, o.scheduler);
     const login = new ServerLogin({ user: o.user, secret: o.secret, ...(o.clientKey ? { clientKey: o.clientKey } : {}) });
     return new Promise<ServerConnection>((resolve, reject) => {
-      const timer = o.scheduler.setTimer(() => fail(Object.assign(new Error('connect and login timed out'), { code: 'ETIMEDOUT' })), o.timeoutMs);
+      const timer = o.scheduler.setTimer(() => fail(Object.assign(new Error('connect and login timed out'), { code: 'ETIMEDOUT' })), timeoutMs);
       const fail = (err: Error): void => {
         o.scheduler.clearTimer(timer);
         socket.removeAllListeners('data');
@@ -90,7 +99,6 @@ export class ServerConnection {
         conn.closed = true;
         reject(err);
       };
-      socket.once('connect', () => socket.write(encodeStartup({ user: o.user, database: o.database })));
       socket.on('error', (err) => fail(err));
       socket.once('close', () => fail(new Error('server closed the connection during login')));
       socket.on('data', (chunk: Buffer) => {
@@ -119,6 +127,12 @@ export class ServerConnection {
           }
         }
       });
+      const startup = (): void => void socket.write(encodeStartup({ user: o.user, database: o.database }));
+      if (connected) {
+        // backendTls leaves a plain socket paused after the server's 'N' (prefer): a data listener alone would not read.
+        socket.resume();
+        startup();
+      } else socket.once('connect', startup);
     });
   }
 

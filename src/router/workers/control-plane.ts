@@ -126,6 +126,9 @@ export class WorkerPool {
         else resolve();
       };
       worker.on('message', (m: FromWorker) => this.onMessage(slot, worker, m, settle));
+      // A send racing the worker's exit fails with EPIPE on the channel: the exit handler deals with the worker, and
+      // without a listener the error would end this process.
+      worker.on('error', (err) => this.deps.logger.warn({ worker: slot.index, err }, 'router worker channel error'));
       worker.once('exit', (code, signal) => {
         settle(new Error(`router worker ${slot.index} exited before listening (code ${code}, signal ${signal})`));
         this.onExit(slot, worker, code, signal);
