@@ -40,7 +40,11 @@ export async function startTestCluster(opts: Omit<LocalClusterOptions, 'dir' | '
       waitFor('one leader and all replicas streaming', async () => {
         const v = await readCluster(store, keys);
         return isHealthy(v, local.nodes.length) ? v : undefined;
-      }, { timeoutMs, intervalMs: 300 }),
+      }, { timeoutMs, intervalMs: 300 }).catch((err: unknown) => {
+        // A cluster that never got healthy: the agents' own last lines say why.
+        const tails = local.nodes.map((n, i) => `--- ${n.name}\n${t.logTail(i, 25)}`).join('\n');
+        throw new Error(`${err instanceof Error ? err.message : String(err)}\n${tails}`);
+      }),
     leaderIndex: (v) => local.nodes.findIndex((n) => n.name === v.leader?.name),
     logTail: (i, lines = 40) => {
       const f = local.nodes[i]!.logFile;

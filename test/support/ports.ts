@@ -1,17 +1,7 @@
-import { createServer } from 'node:net';
+import { freePort } from '../../src/demo/free-port';
 
-/** A free TCP port on loopback, chosen by the kernel. Never a fixed well-known port. */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, host, () => {
-      const addr = srv.address();
-      srv.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
+/** A free TCP port on loopback (src/demo/free-port.ts: below the ephemeral range, never twice). Never a fixed well-known port. */
+export { freePort };
 
 export async function freePorts(n: number, host = '127.0.0.1'): Promise<number[]> {
   const out = new Set<number>();
