@@ -5,10 +5,12 @@
  * connection running that client's query right now, and sent there with the SERVER's own key.
  */
 import { randomBytes } from 'node:crypto';
+import type { CancelGuard } from './cancel-guard';
 
 /** What a cancel needs of a pooled client: the server connection it runs a query on now, if any. */
 export interface Cancellable {
-  cancelTarget(): { host: string; port: number; member: string; processId: number; secretKey: number } | undefined;
+  /** `guard`: the server connection's (cancel-guard.ts), held while the CancelRequest is on its way. */
+  cancelTarget(): { host: string; port: number; member: string; processId: number; secretKey: number; guard?: CancelGuard } | undefined;
 }
 
 export class ClientKeys<T extends Cancellable> {

@@ -9,6 +9,11 @@ import { MSG, encodeMessage } from './messages';
 
 export function giveBack(conn: ServerConnection, pool: ServerPool<ServerConnection>, clean: boolean, resetQuery: string): void {
   conn.handler = undefined;
+  // Not while a cancel for its last query may still reach it (cancel-guard.ts).
+  conn.cancels.whenSettled(() => (conn.closed ? pool.lost(conn) : reset(conn, pool, clean, resetQuery)));
+}
+
+function reset(conn: ServerConnection, pool: ServerPool<ServerConnection>, clean: boolean, resetQuery: string): void {
   if (!clean || resetQuery === '') {
     pool.release(conn, clean);
     return;

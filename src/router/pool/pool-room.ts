@@ -143,7 +143,9 @@ export class PoolRoom {
       this.ctx.log.debug({ listener: rt.config.name }, 'cancel for a pooled client with no query running dropped');
       return true;
     }
+    target.guard?.begin();
     const ok = await this.rooms.cancel.send({ member: target.member, host: target.host, port: target.port, weight: 1 }, encodeCancelRequest(target.processId, target.secretKey));
+    target.guard?.end();
     metrics.cancel(rt.config.name, ok ? 'routed' : 'failed');
     this.ctx.log.debug({ listener: rt.config.name, backend: target.member, ok }, 'pooled cancel routed');
     return true;

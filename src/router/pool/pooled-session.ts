@@ -378,7 +378,8 @@ export class PooledSession implements ServerHandler, BackendWaiter, Cancellable 
     const conn = this.server;
     this.server = undefined;
     conn.handler = undefined;
-    this.pool.release(conn, true);
+    const pool = this.pool;
+    conn.cancels.whenSettled(() => (conn.closed ? pool.lost(conn) : pool.release(conn, true)));
     this.pool = undefined;
     this.pipe.detached?.(false);
   }
@@ -387,6 +388,6 @@ export class PooledSession implements ServerHandler, BackendWaiter, Cancellable 
   cancelTarget(): ReturnType<Cancellable['cancelTarget']> {
     const c = this.server;
     if (!c || (this.outstanding === 0 && this.unsynced === 0)) return undefined;
-    return { host: c.backend.host, port: c.backend.port, member: c.member, processId: c.processId, secretKey: c.secretKey };
+    return { host: c.backend.host, port: c.backend.port, member: c.member, processId: c.processId, secretKey: c.secretKey, guard: c.cancels };
   }
 }

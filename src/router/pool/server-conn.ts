@@ -12,6 +12,7 @@ import type { Secret } from '../auth/secrets';
 import { END_BACKSTOP_MS, destroyAfter } from '../context';
 import type { Backend } from '../types';
 import { decodeErrorResponse, encodeStartup } from '../wire';
+import { CancelGuard } from './cancel-guard';
 import { MSG, MessageFramer, decodeParameterStatus, terminate, type Message } from './messages';
 
 /** PostgreSQL's ErrorResponse at login (3D000 no such database, 28P01 wrong password…): shown to the client as is. */
@@ -65,6 +66,8 @@ export class ServerConnection {
   /** Called when the connection ends while no session holds it (the pool forgets it). */
   onIdleLoss: ((conn: ServerConnection, err?: Error) => void) | undefined;
   closed = false;
+  /** Cancels sent for this connection's query: it goes back to a pool only once they have settled. */
+  readonly cancels = new CancelGuard();
   private readonly framer = new MessageFramer('backend');
 
   private constructor(
