@@ -6,84 +6,35 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import type { spawn } from 'node:child_process';
 import type { Socket } from 'node:net';
-import pg from 'pg';
 import postgres from 'postgres';
-import { EtcdStore } from '../../../src/dcs/etcd/etcd-store';
-import { createLogger, silentLogger } from '../../../src/log/logger';
-import { startRouter, loadRouterConfig, type RunningRouter } from '../../../src/router/index';
-import { startEtcd, type TestEtcd } from '../../support/etcd';
-import { initPrimary, type TestPostgres } from '../../support/postgres';
 import { waitFor } from '../../support/wait';
-import { PASSWORD, PatroniKeys, connectTo, psql, startStubAgent, type StubAgent } from './harness';
+import { PASSWORD, connectTo, psql } from './harness';
+import { runCommand as run, startPooledPrimary, type PooledPrimary } from './pool-harness';
 
-const SCOPE = 'pooltest';
 const POOL_SIZE = 3;
-const log = process.env.PGHA_TEST_LOG ? createLogger({ level: 'debug' }) : silentLogger();
-
-/** Runs a command to its end (bounded), returning its output. */
-function run(cmd: string, args: string[], input?: string, timeoutMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(cmd, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PGPASSWORD: PASSWORD, PGCONNECT_TIMEOUT: '30' } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  child.stdin.end(input ?? '');
-  return new Promise((resolve) => child.on('close', (code) => {
-    clearTimeout(timer);
-    resolve({ code, stdout, stderr });
-  }));
-}
 
 describe('router pool_mode transaction', { timeout: 600_000 }, () => {
-  let etcd: TestEtcd | undefined;
-  let store: EtcdStore | undefined;
-  let pg0: TestPostgres | undefined;
-  let stub: StubAgent | undefined;
-  let router: RunningRouter | undefined;
-  let direct: pg.Client | undefined;
-  const port = () => router!.ports.write!;
+  let p: PooledPrimary | undefined;
+  const port = () => p!.router.ports.write!;
   const url = () => `postgresql://admin@127.0.0.1:${port()}/postgres`;
-  /** Server connections the router holds (in transaction mode they take their clients' application_name: all but ours). */
-  const serverConns = async () => Number((await direct!.query("select count(*) as n from pg_stat_activity where backend_type = 'client backend' and usename = 'admin' and application_name not in ('test-direct', 'stub-agent')")).rows[0].n);
+  const serverConns = () => p!.serverConns();
 
   before(async () => {
-    etcd = await startEtcd();
-    store = new EtcdStore({ hosts: [etcd.endpoint], deadlineMs: 5000 });
-    const keys = new PatroniKeys(store, SCOPE);
-    pg0 = await initPrimary({ name: 'pool1' });
-    stub = await startStubAgent('pool1', pg0);
-    await keys.config({ ttl: 30, loop_wait: 10, retry_timeout: 10 });
-    await keys.member(stub, 'master');
-    await keys.leader('pool1');
-    const config = loadRouterConfig(
-      {
-        scope: SCOPE,
-        etcd: { hosts: [etcd.endpoint], deadline: '2s' },
-        listeners: [
-          { name: 'write', role: 'primary', listen: '127.0.0.1:0', hold_timeout: '5s', pool_mode: 'transaction' },
-          { name: 'session', role: 'primary', listen: '127.0.0.1:0', hold_timeout: '5s', pool_mode: 'session' },
-        ],
-        pool: { size: POOL_SIZE, queue_timeout: '20s' },
-        health: { interval: '200ms', timeout: '200ms', fast_interval: '20ms', max_age: '1s' },
-        lease: { margin: '1s' },
-      },
-      'pool integration test',
-    );
-    router = await startRouter(config, { logger: log, poolAuth: { secrets: { lookup: async () => ({ kind: 'plain', password: PASSWORD }) }, type: 'scram-sha-256' } });
-    await waitFor('leader confirmed', () => router!.table().leader?.member === 'pool1', { timeoutMs: 30_000, intervalMs: 50 });
-    direct = await connectTo(pg0.port, { application_name: 'test-direct' });
+    p = await startPooledPrimary({
+      scope: 'pooltest',
+      member: 'pool1',
+      listeners: [
+        { name: 'write', role: 'primary', listen: '127.0.0.1:0', hold_timeout: '5s', pool_mode: 'transaction' },
+        { name: 'session', role: 'primary', listen: '127.0.0.1:0', hold_timeout: '5s', pool_mode: 'session' },
+      ],
+      pool: { size: POOL_SIZE, queue_timeout: '20s' },
+    });
   });
 
   after(async () => {
-    await direct?.end().catch(() => undefined);
-    await router?.stop().catch(() => undefined);
-    await stub?.close().catch(() => undefined);
-    await store?.close().catch(() => undefined);
-    await pg0?.destroy();
-    await etcd?.destroy();
+    await p?.stop();
   });
 
   test('psql connects through the pooled listener and sees the server parameters', async () => {
@@ -143,7 +94,7 @@ describe('router pool_mode transaction', { timeout: 600_000 }, () => {
   test('cancel: psql interrupted in pg_sleep is cancelled through the router-issued key', async () => {
     let child: ReturnType<typeof spawn> | undefined;
     const done = psql(url(), 'select pg_sleep(30)', (c) => (child = c));
-    await waitFor('pg_sleep running', async () => Number((await direct!.query("select count(*) as n from pg_stat_activity where query = 'select pg_sleep(30)' and state = 'active'")).rows[0].n) === 1, { timeoutMs: 20_000, intervalMs: 50 });
+    await waitFor('pg_sleep running', async () => Number((await p!.direct.query("select count(*) as n from pg_stat_activity where query = 'select pg_sleep(30)' and state = 'active'")).rows[0].n) === 1, { timeoutMs: 20_000, intervalMs: 50 });
     child!.kill('SIGINT');
     const r = await done;
     assert.match(r.stderr, /canceling statement due to user request/);
@@ -163,7 +114,7 @@ describe('router pool_mode transaction', { timeout: 600_000 }, () => {
   });
 
   test('pgbench -M simple and -M extended run without a failed transaction', async () => {
-    const init = await run('pgbench', ['-i', '-s', '1', '-q', `postgresql://admin@127.0.0.1:${pg0!.port}/postgres`]);
+    const init = await run('pgbench', ['-i', '-s', '1', '-q', `postgresql://admin@127.0.0.1:${p!.pg.port}/postgres`]);
     assert.equal(init.code, 0, init.stderr);
     for (const mode of ['simple', 'extended']) {
       const r = await run('pgbench', ['-n', '-c', '8', '-j', '2', '-T', '3', '-M', mode, url()]);
@@ -177,7 +128,7 @@ describe('router pool_mode transaction', { timeout: 600_000 }, () => {
   });
 
   test('session mode: one server connection for the whole client session, reset (DISCARD ALL) before the next client', async () => {
-    const sessionPort = router!.ports.session!;
+    const sessionPort = p!.router.ports.session!;
     const a = await connectTo(sessionPort);
     const pid = (await a.query('select pg_backend_pid() as pid')).rows[0].pid as number;
     await a.query("set application_name = 'kept'");
