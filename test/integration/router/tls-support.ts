@@ -4,13 +4,15 @@
  * cancel runner (Debian's python3-asyncpg sends its CancelRequest inside TLS).
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { encodeSslRequest } from '../../../src/router/wire';
+import type { TestPostgres } from '../../support/postgres';
 import { removeDir, tempDir } from '../../support/tmp';
-import { PASSWORD } from './harness';
+import { waitFor } from '../../support/wait';
+import { PASSWORD, enableTls, psql, selfSignedCert } from './harness';
 
 /** A self-signed certificate with 127.0.0.1 and localhost in its SAN: clients use it as their root (verify-full). */
 export function routerCert(): { dir: string; cert: string; key: string; remove(): void } {
@@ -21,6 +23,46 @@ export function routerCert(): { dir: string; cert: string; key: string; remove()
   chmodSync(dir, 0o755);
   chmodSync(cert, 0o644);
   return { dir, cert, key, remove: () => removeDir(dir) };
+}
+
+export interface RouterTls {
+  cert: string;
+  key: string;
+  /** The certificate's bytes, as node clients take their root. */
+  ca: Buffer;
+  /** A libpq conninfo for the test user through `port`, with `root` (the router's certificate by default) to verify. */
+  conninfo(port: number, sslmode: string, root?: string): string;
+  remove(): void;
+}
+
+/** The router's certificate as the TLS tests use it: its files, its bytes for node clients, a libpq conninfo. */
+export function routerTls(): RouterTls {
+  const c = routerCert();
+  return {
+    cert: c.cert,
+    key: c.key,
+    ca: readFileSync(c.cert),
+    conninfo: (port, sslmode, root = c.cert) => `host=127.0.0.1 port=${port} user=admin dbname=postgres sslmode=${sslmode} sslrootcert=${root} gssencmode=disable`,
+    remove: c.remove,
+  };
+}
+
+/**
+ * ssl = on for each server with one self-signed certificate (CN localhost), returned for the caller to remove;
+ * waits until each server really offers TLS (pg_reload_conf() only signals the postmaster).
+ */
+export async function serverTls(pgs: TestPostgres[]): Promise<ReturnType<typeof selfSignedCert>> {
+  const pgCert = selfSignedCert();
+  try {
+    for (const pg of pgs) await enableTls(pg, pgCert.cert, pgCert.key);
+    for (const pg of pgs) {
+      await waitFor(`TLS on port ${pg.port}`, async () => (await psql(`host=127.0.0.1 port=${pg.port} user=admin dbname=postgres sslmode=require gssencmode=disable`, 'select 1')).code === 0, { timeoutMs: 20_000, intervalMs: 100 });
+    }
+  } catch (err) {
+    pgCert.remove();
+    throw err;
+  }
+  return pgCert;
 }
 
 /** The sum of a counter's samples whose labels include all of `labels`, from the router's /metrics. */

@@ -6,7 +6,6 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import postgres from 'postgres';
 import { EtcdStore } from '../../../src/dcs/etcd/etcd-store';
 import { createLogger, silentLogger } from '../../../src/log/logger';
@@ -15,8 +14,8 @@ import { encodeCancelRequest, encodeStartup } from '../../../src/router/wire';
 import { startEtcd, type TestEtcd } from '../../support/etcd';
 import { initPrimary, startReplicaOf, type TestPostgres } from '../../support/postgres';
 import { waitFor } from '../../support/wait';
-import { PASSWORD, PatroniKeys, connectTo, enableTls, one, psql, selfSignedCert, startStubAgent, type StubAgent } from './harness';
-import { afterSslRequest, asyncpgCancels, closed, counter, routerCert, tlsTo } from './tls-support';
+import { PASSWORD, PatroniKeys, connectTo, one, psql, startStubAgent, type StubAgent } from './harness';
+import { afterSslRequest, asyncpgCancels, closed, counter, routerCert, routerTls, serverTls, tlsTo, type RouterTls } from './tls-support';
 
 const SCOPE = 'tlsterm';
 const log = process.env.PGHA_TEST_LOG ? createLogger({ level: 'debug' }) : silentLogger();
@@ -29,8 +28,7 @@ describe('TLS terminated at the router', { timeout: 600_000 }, () => {
   const stubs: StubAgent[] = [];
   const routers: RunningRouter[] = [];
   let router: RunningRouter;
-  let cert: ReturnType<typeof routerCert>;
-  let ca: Buffer;
+  let cert: RouterTls;
   const metricsPort = () => router.ports.metrics!;
   const sleepers = (port: number, app: string) => one<{ n: number }>(port, `select count(*)::int as n from pg_stat_activity where application_name = '${app}' and state = 'active' and query like 'select pg_sleep%'`);
 
@@ -63,11 +61,10 @@ describe('TLS terminated at the router', { timeout: 600_000 }, () => {
     );
   }
 
-  const conninfo = (port: number, sslmode: string, root = cert.cert) => `host=127.0.0.1 port=${port} user=admin dbname=postgres sslmode=${sslmode} sslrootcert=${root} gssencmode=disable`;
+  const conninfo = (port: number, sslmode: string, root?: string) => cert.conninfo(port, sslmode, root);
 
   before(async () => {
-    cert = routerCert();
-    ca = readFileSync(cert.cert);
+    cert = routerTls();
     etcd = await startEtcd();
     store = new EtcdStore({ hosts: [etcd.endpoint], deadlineMs: 5000 });
     const keys = new PatroniKeys(store, SCOPE);
@@ -107,20 +104,20 @@ describe('TLS terminated at the router', { timeout: 600_000 }, () => {
   });
 
   test('node-postgres with ssl, and a direct TLS connection (ALPN postgresql) get a session', async () => {
-    const c = await connectTo(router.ports.read!, { ssl: { ca, servername: 'localhost' } });
+    const c = await connectTo(router.ports.read!, { ssl: { ca: cert.ca, servername: 'localhost' } });
     try {
       assert.equal((await c.query('select pg_is_in_recovery() as r')).rows[0].r, true);
     } finally {
       await c.end();
     }
-    const direct = await tlsTo(router.ports.write!, ca, { direct: true, ALPNProtocols: ['postgresql'] });
+    const direct = await tlsTo(router.ports.write!, cert.ca, { direct: true, ALPNProtocols: ['postgresql'] });
     direct.write(encodeStartup({ user: 'admin', database: 'postgres' }));
     const reply = await new Promise<Buffer>((resolve) => direct.once('data', resolve));
     assert.equal(String.fromCharCode(reply[0]!), 'R', 'an authentication request from postgres');
     direct.destroy();
     const before = await counter(metricsPort(), 'pgha_router_tls_handshakes_total', { result: 'alpn' });
     // Without ALPN the handshake completes, then the router closes (PostgreSQL 17 does the same).
-    await closed(await tlsTo(router.ports.write!, ca, { direct: true }));
+    await closed(await tlsTo(router.ports.write!, cert.ca, { direct: true }));
     await waitFor('the ALPN refusal counted', async () => (await counter(metricsPort(), 'pgha_router_tls_handshakes_total', { result: 'alpn' })) === before + 1, { timeoutMs: 10_000, intervalMs: 50 });
   });
 
@@ -139,7 +136,7 @@ describe('TLS terminated at the router', { timeout: 600_000 }, () => {
     const replicas = new Set<number>();
     for (let i = 0; i < ROUNDS; i++) {
       const app = `postgresjs-cancel-${i}`;
-      const sql = postgres({ host: '127.0.0.1', port: router.ports.read!, user: 'admin', password: PASSWORD, database: 'postgres', ssl: { ca, servername: 'localhost' }, max: 1, connection: { application_name: app }, onnotice: () => undefined });
+      const sql = postgres({ host: '127.0.0.1', port: router.ports.read!, user: 'admin', password: PASSWORD, database: 'postgres', ssl: { ca: cert.ca, servername: 'localhost' }, max: 1, connection: { application_name: app }, onnotice: () => undefined });
       try {
         const q = sql`select pg_sleep(30)`;
         const outcome = q.then(() => 'finished', (err: { code?: string }) => err.code);
@@ -163,14 +160,14 @@ describe('TLS terminated at the router', { timeout: 600_000 }, () => {
 
   test('a CancelRequest inside TLS with a wrong key cancels nothing and is counted', async () => {
     const app = 'wrong-key-victim';
-    const victim = await connectTo(router.ports.read!, { ssl: { ca, servername: 'localhost' }, application_name: app });
+    const victim = await connectTo(router.ports.read!, { ssl: { ca: cert.ca, servername: 'localhost' }, application_name: app });
     try {
       const running = victim.query('select pg_sleep(30)').then(() => 'finished', (err: { code?: string }) => err.code);
       await waitFor('the pg_sleep running', async () => (await sleepers(pgs[1]!.port, app)).n + (await sleepers(pgs[2]!.port, app)).n > 0, { timeoutMs: 20_000, intervalMs: 50 });
       const total = () => counter(metricsPort(), 'pgha_router_cancel_requests_total', { listener: 'read' });
       const routed = () => counter(metricsPort(), 'pgha_router_cancel_requests_total', { listener: 'read', outcome: 'routed' });
       const [before, routedBefore] = [await total(), await routed()];
-      const tls = await tlsTo(router.ports.read!, ca);
+      const tls = await tlsTo(router.ports.read!, cert.ca);
       tls.end(encodeCancelRequest(12345, 67890));
       await closed(tls);
       await waitFor('the cancel counted', async () => (await total()) === before + 1, { timeoutMs: 10_000, intervalMs: 50 });
@@ -196,7 +193,7 @@ describe('TLS terminated at the router', { timeout: 600_000 }, () => {
     const stalledMs = Date.now() - t0;
     assert.ok(stalledMs >= 1500 && stalledMs < 15_000, `closed after ${stalledMs} ms (startup_timeout 2s)`);
     // The client allows TLS 1.0 (SECLEVEL=0): the refusal is the router's alert, not the client's own.
-    await assert.rejects(tlsTo(router.ports.write!, ca, { minVersion: 'TLSv1', maxVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0' }), /alert protocol version/);
+    await assert.rejects(tlsTo(router.ports.write!, cert.ca, { minVersion: 'TLSv1', maxVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0' }), /alert protocol version/);
     await waitFor('the failures counted', async () => (await counter(metricsPort(), 'pgha_router_tls_handshakes_total', { result: 'failed' })) === failed + 2, { timeoutMs: 10_000, intervalMs: 50 });
     assert.equal(await counter(metricsPort(), 'pgha_router_tls_handshakes_total', { result: 'timeout' }), timeouts + 1);
     assert.equal((await one<{ n: number }>(router.ports.write!, 'select 1 as n')).n, 1, 'the router still serves');
@@ -207,13 +204,8 @@ describe('TLS terminated at the router', { timeout: 600_000 }, () => {
     const refused = await psql(conninfo(req.ports.write!, 'verify-full'), 'select 1');
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /the server does not support SSL, but tls.server_mode is require/);
-    const pgCert = selfSignedCert();
+    const pgCert = await serverTls(pgs);
     try {
-      for (const pg of pgs) await enableTls(pg, pgCert.cert, pgCert.key);
-      // pg_reload_conf() only signals the postmaster: wait until each server really offers TLS.
-      for (const pg of pgs) {
-        await waitFor(`TLS on port ${pg.port}`, async () => (await psql(`host=127.0.0.1 port=${pg.port} user=admin dbname=postgres sslmode=require gssencmode=disable`, 'select 1')).code === 0, { timeoutMs: 20_000, intervalMs: 100 });
-      }
       const verifyCa = await start({ server_mode: 'verify-ca', ca_file: pgCert.cert });
       const verifyFull = await start({ server_mode: 'verify-full', ca_file: pgCert.cert });
       for (const [r, mode] of [[router, 'prefer'], [req, 'require'], [verifyCa, 'verify-ca']] as const) {
@@ -221,7 +213,7 @@ describe('TLS terminated at the router', { timeout: 600_000 }, () => {
         assert.equal(ssl.stdout.trim(), 't', `${mode}: ${ssl.stderr}`);
       }
       // node-postgres over TLS at both hops, with the extended protocol and a large parameter.
-      const c = await connectTo(verifyCa.ports.write!, { ssl: { ca, servername: 'localhost' } });
+      const c = await connectTo(verifyCa.ports.write!, { ssl: { ca: cert.ca, servername: 'localhost' } });
       try {
         const big = 'x'.repeat(1 << 20);
         assert.equal((await c.query('select length($1::text) as n', [big])).rows[0].n, 1 << 20);
