@@ -21,6 +21,12 @@ command -v pgbackrest >/dev/null 2>&1 || missing+=(pgbackrest)
 # Python drivers the pooling tests connect with (psycopg; asyncpg sends its CancelRequest inside TLS).
 /usr/bin/python3 -c 'import psycopg' 2>/dev/null || missing+=(python3-psycopg)
 /usr/bin/python3 -c 'import asyncpg' 2>/dev/null || missing+=(python3-asyncpg)
+# pgJDBC and the JDK that compiles the driver test's small Java program (pool-drivers.test.ts).
+[ -f /usr/share/java/postgresql.jar ] || missing+=(libpostgresql-jdbc-java)
+command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
+# Go and pgx v4, built offline in GOPATH mode by the same test.
+command -v go >/dev/null 2>&1 || missing+=(golang-go)
+[ -d /usr/share/gocode/src/github.com/jackc/pgx/v4 ] || missing+=(golang-github-jackc-pgx-v4-dev)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing Debian packages: ${missing[*]}; run as root (or: sudo apt-get install ${missing[*]})" >&2

@@ -16,9 +16,9 @@ import { PASSWORD, PatroniKeys, connectTo, startStubAgent, type StubAgent } from
 
 const log = process.env.PGHA_TEST_LOG ? createLogger({ level: 'debug' }) : silentLogger();
 
-/** Runs a command to its end (bounded), returning its output. */
-export function runCommand(cmd: string, args: string[], input?: string, timeoutMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(cmd, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PGPASSWORD: PASSWORD, PGCONNECT_TIMEOUT: '30' } });
+/** Runs a command to its end (bounded), returning its output. `env`: more environment variables. */
+export function runCommand(cmd: string, args: string[], input?: string, timeoutMs = 120_000, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(cmd, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PGPASSWORD: PASSWORD, PGCONNECT_TIMEOUT: '30', ...env } });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -40,8 +40,11 @@ export interface PooledPrimary {
   stop(): Promise<void>;
 }
 
-/** `auth`: the router's YAML auth: section (a userlist file…); without it the test password is handed in directly. */
-export async function startPooledPrimary(o: { scope: string; member: string; listeners: Record<string, unknown>[]; pool: Record<string, unknown>; auth?: Record<string, unknown> }): Promise<PooledPrimary> {
+/**
+ * `auth`: the router's YAML auth: section (a userlist file…); without it the test password is handed in directly.
+ * `extra`: more top-level router YAML (tls:, metrics:…).
+ */
+export async function startPooledPrimary(o: { scope: string; member: string; listeners: Record<string, unknown>[]; pool: Record<string, unknown>; auth?: Record<string, unknown>; extra?: Record<string, unknown> }): Promise<PooledPrimary> {
   let etcd: TestEtcd | undefined;
   let store: EtcdStore | undefined;
   let pg0: TestPostgres | undefined;
@@ -74,6 +77,7 @@ export async function startPooledPrimary(o: { scope: string; member: string; lis
         ...(o.auth ? { auth: o.auth } : {}),
         health: { interval: '200ms', timeout: '200ms', fast_interval: '20ms', max_age: '1s' },
         lease: { margin: '1s' },
+        ...o.extra,
       },
       'pool integration test',
     );

@@ -1,7 +1,7 @@
-"""asyncpg through a pooled listener: prints one JSON object of results (the test asserts them).
+"""asyncpg through a router listener: prints one JSON object of results (the test asserts them).
 
 asyncpg prepares a named statement for every query (its statement cache): the hardest client for a transaction pooler.
-argv: dsn (with the right password), dsn with a wrong password.
+argv: dsn (with the right password), dsn with a wrong password, a second dsn (sslmode=require).
 """
 import asyncio
 import json
@@ -10,7 +10,7 @@ import time
 
 import asyncpg
 
-dsn, wrong_dsn = sys.argv[1], sys.argv[2]
+dsn, wrong_dsn, require_dsn = sys.argv[1], sys.argv[2], sys.argv[3]
 
 
 async def main():
@@ -64,6 +64,11 @@ async def main():
         out['cancel_seconds'] = round(time.monotonic() - t0, 2)
     finally:
         await conn.close(timeout=30)
+    c = await asyncpg.connect(require_dsn, timeout=30)
+    try:
+        out['require'] = await c.fetchval('select 1')
+    finally:
+        await c.close(timeout=30)
     try:
         c = await asyncpg.connect(wrong_dsn, timeout=30)
         await c.close()

@@ -1,6 +1,6 @@
-"""psycopg 3 through a pooled listener: prints one JSON object of results (the test asserts them).
+"""psycopg 3 through a router listener: prints one JSON object of results (the test asserts them).
 
-argv: conninfo (with the right password), conninfo with a wrong password.
+argv: conninfo (with the right password), conninfo with a wrong password, a second conninfo (sslmode=require).
 """
 import json
 import sys
@@ -10,11 +10,12 @@ import time
 import psycopg
 from psycopg import errors
 
-url, wrong_url = sys.argv[1], sys.argv[2]
+url, wrong_url, require_url = sys.argv[1], sys.argv[2], sys.argv[3]
 out = {}
 
 with psycopg.connect(url, prepare_threshold=0, autocommit=False) as conn:
     out['version'] = conn.info.server_version // 10000
+    out['ssl'] = conn.pgconn.ssl_in_use
     # A parameterised query: the extended protocol (Parse/Bind/Execute with unnamed or named statements).
     with conn.cursor() as cur:
         cur.execute('select %s::int + %s::int as s', (20, 22))
@@ -78,6 +79,9 @@ with psycopg.connect(url, prepare_threshold=0, autocommit=False) as conn:
         cur.execute('select 7')
         out['after_cancel'] = cur.fetchone()[0]
     conn.commit()
+
+with psycopg.connect(require_url, autocommit=True) as conn:
+    out['require'] = [conn.pgconn.ssl_in_use, conn.execute('select 1').fetchone()[0]]
 
 try:
     psycopg.connect(wrong_url).close()
