@@ -116,8 +116,9 @@ describe('TLS at the router for a pooled listener', { timeout: 600_000 }, () => 
     const seconds = rounds.map((r) => r.seconds);
     t.diagnostic(`strays ${rounds.at(-1)?.strays}; seconds ${seconds.map((x) => x.toFixed(2)).join(', ')}`);
     assert.equal(seconds.length, ROUNDS);
-    // A stray (a query cancelled by PostgreSQL's second SIGINT for the previous one) is rare; more than one is not.
-    assert.ok(rounds.at(-1)!.strays <= 1, `${rounds.at(-1)!.strays} queries were cancelled before they ran`);
+    // No stray: a query cancelled before it ran, by PostgreSQL's second SIGINT for the previous round's cancel on a
+    // server connection handed on too early (pool/cancel-guard.ts keeps it until the cancel connection closed).
+    assert.equal(rounds.at(-1)!.strays, 0, `${rounds.at(-1)!.strays} queries were cancelled before they ran`);
     // A lost cancel leaves pg_sleep(30) running: the round takes 30 s.
     for (const s of seconds) assert.ok(s < 10, `a cancel took ${s.toFixed(1)} s: ${seconds.map((x) => x.toFixed(2)).join(', ')}`);
     // Each round: its session and its cancel, both in TLS at the router.

@@ -151,8 +151,9 @@ async def main():
         if replica is None:
             # Cancelled before it ran, most likely by PostgreSQL itself: its postmaster signals a cancelled backend
             # twice (its pid, then its process group), and a second SIGINT landing while the backend reads the next
-            # message is kept for the next statement; a pool that hands the server connection on at once exposes
-            # it. Counted and retried.
+            # message is kept for the next statement; a pool that hands the server connection on before the cancel
+            # connection closed exposes it (the router's cancel guard waits). Counted, so a test can refuse any,
+            # and retried.
             if not isinstance(task.exception(), asyncpg.exceptions.QueryCanceledError):
                 raise task.exception()
             strays += 1
