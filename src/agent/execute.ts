@@ -60,6 +60,11 @@ export class Executor {
     return this.mem.checkpointPending;
   }
 
+  /** Set while a graceful demote waits for the routers' drain (published as state running). */
+  get draining(): boolean {
+    return this.mem.draining;
+  }
+
   /** Runs a short action. Returns false when the list must stop (a lost race). */
   async runShort(action: Action, ctx: ExecContext): Promise<boolean> {
     const { store, keys, config } = this.d;
@@ -337,7 +342,9 @@ export class Executor {
     if (mode === 'immediate-nolock') await ops.stop('immediate', 10_000);
     else if (mode === 'graceful') {
       // A planned switchover: the routers drain this member first (drain-wait.ts), then postgres stops as before.
-      const undrain = await drainRouters({ ...this.d, name: this.d.config.name, scheduler: this.d.scheduler ?? realScheduler }, ctx.view, this.d.config.switchoverDrain?.timeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
+      this.mem.draining = true;
+      const undrain = await drainRouters({ ...this.d, name: this.d.config.name, scheduler: this.d.scheduler ?? realScheduler }, ctx.view, this.d.config.switchoverDrain?.timeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS)
+        .finally(() => (this.mem.draining = false));
       ops.intend?.('graceful_demote');
       await this.stopFastElseImmediate('graceful demote');
       await this.d.store.deleteIfValue(this.d.keys.leader, this.d.config.name);

@@ -360,6 +360,7 @@ export class AgentRunner {
       task: this.tasks.current,
       wasRunning: this.state.wasRunning,
       checkpointPending: this.exec.checkpointPending,
+      draining: this.exec.draining,
       leaderValidUntilMs: obs.dcs.ok && obs.dcs.view.leader?.name === this.d.config.name && obs.dcs.view.leader.lease === obs.lock.leaseId
         ? this.lease.validUntilMs() : 0,
       nextCycleDueMs: this.now() + this.dynamic.loopWaitSeconds * 1000,
