@@ -28,6 +28,9 @@ export async function promote(d: ExecutorDeps, mem: ExecutorMemory, ctx: ExecCon
     const files = await announcePromotion(d, ctx, before, reason);
     await avoidTimelineCollision(d, files);
     await ops.promote();
+    // The history key and the CHECKPOINT below take a second or so; routers confirm a new leader only once its agent
+    // publishes role master, which the loop can do now (Patroni reports master during its after-promote checkpoint too).
+    d.onPromoted?.();
     await ops.configure({ role: 'primary' });
     const current = await readHistory(d);
     const oldTimeline = before.timeline ?? 1;

@@ -20,8 +20,8 @@ import { realScheduler, type Scheduler } from '../lib/clock';
 import { initialExecutorMemory, type ExecutorMemory } from './shell-state';
 import { planDivergedReplica, planRejoin, type RejoinSettings } from './plan-rejoin';
 import { planSync } from './plan-sync';
-import { planSlots } from './plan-slots';
-import { promote, syncHistory } from './execute-promote';
+import { promote } from './execute-promote';
+import { publishStatus } from './execute-publish';
 import { DEFAULT_DRAIN_TIMEOUT_MS, drainRouters } from './drain-wait';
 
 // Kept importable from here for the simulator's executor (test/support/sim), which lane sim replaces.
@@ -47,6 +47,8 @@ export interface ExecutorDeps {
   scheduler?: Scheduler;
   /** Told when a copy step of the running task starts (no report yet), reports progress, and ends (undefined). */
   onProgress?: (step: CopyStep | undefined, report?: ProgressReport) => void;
+  /** Told as soon as postgres left recovery, while the promote task goes on (the runner wakes its loop). */
+  onPromoted?: () => void;
 }
 
 /** Carries out decide's actions and the plans' steps; its bookkeeping between ticks lives in `mem` (shell-state.ts). */
@@ -56,6 +58,11 @@ export class Executor {
   /** Set while a promote runs and until its CHECKPOINT is done (published as checkpoint_after_promote: false). */
   get checkpointPending(): boolean {
     return this.mem.checkpointPending;
+  }
+
+  /** Set while a graceful demote waits for the routers' drain (published as state running). */
+  get draining(): boolean {
+    return this.mem.draining;
   }
 
   /** Runs a short action. Returns false when the list must stop (a lost race). */
@@ -106,7 +113,7 @@ export class Executor {
         await store.put(keys.config, JSON.stringify(ctx.dynamic.raw ?? config.bootstrap.dcs));
         return true;
       case 'publish_status':
-        await this.publishStatus(ctx);
+        await publishStatus(this.d, this.mem, ctx);
         return true;
       case 'sync':
         await this.applySync(action, ctx);
@@ -335,7 +342,9 @@ export class Executor {
     if (mode === 'immediate-nolock') await ops.stop('immediate', 10_000);
     else if (mode === 'graceful') {
       // A planned switchover: the routers drain this member first (drain-wait.ts), then postgres stops as before.
-      const undrain = await drainRouters({ ...this.d, name: this.d.config.name, scheduler: this.d.scheduler ?? realScheduler }, ctx.view, this.d.config.switchoverDrain?.timeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
+      this.mem.draining = true;
+      const undrain = await drainRouters({ ...this.d, name: this.d.config.name, scheduler: this.d.scheduler ?? realScheduler }, ctx.view, this.d.config.switchoverDrain?.timeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS)
+        .finally(() => (this.mem.draining = false));
       ops.intend?.('graceful_demote');
       await this.stopFastElseImmediate('graceful demote');
       await this.d.store.deleteIfValue(this.d.keys.leader, this.d.config.name);
@@ -359,36 +368,6 @@ export class Executor {
         if (!ok) throw new PghaError('sync_key_conflict', 'the sync key changed under us; retrying next cycle', true);
       }
     }
-  }
-
-  private async publishStatus(ctx: ExecContext): Promise<void> {
-    const probe = await this.d.ops.probe();
-    if (probe.flushLsn !== undefined) {
-      const status = JSON.stringify({ optime: probe.flushLsn });
-      if (status !== this.mem.lastStatus) {
-        await this.d.store.put(this.d.keys.status, status);
-        this.mem.lastStatus = status;
-      }
-    }
-    if (probe.reachable && probe.inRecovery === false && probe.timeline && ctx.view) {
-      await syncHistory(this.d, this.mem, ctx.view, probe.timeline).catch((err: unknown) => this.d.logger.warn({ err }, 'updating the history key failed'));
-    }
-    if (ctx.dynamic.postgresql.useSlots && ctx.view) await this.syncSlots(ctx.view);
-  }
-
-  /** Creates and drops replication slots as planSlots says (retention: plan-slots.ts). */
-  private async syncSlots(view: ClusterView): Promise<void> {
-    const plan = planSlots(this.mem.slotsSeen, [...view.members.values()].map((m) => m.name), this.d.config.name, this.wallNow());
-    this.mem.slotsSeen = plan.seen;
-    await this.d.ops.ensureSlots(plan.ensure);
-    if (plan.drop.length) {
-      await this.d.ops.dropSlots(plan.drop);
-      for (const slot of plan.drop) this.mem.slotsSeen.delete(slot);
-    }
-  }
-
-  private wallNow(): number {
-    return (this.d.scheduler ?? realScheduler).wallNow();
   }
 
   upstreamOf(view: ClusterView | undefined, name: string): Upstream {

@@ -22,6 +22,7 @@ import type { LeaseKeeper } from './lease-keeper';
 import { observeDcs, observePostgres } from './observe';
 import type { LocalPostgres, Observation, TaskState } from './observation';
 import { askPeers, type PeerFetch } from './peers';
+import { planAskPeers } from './plan-peers';
 import type { MethodOps } from './method-ops';
 import { canCreateReplicaWithoutLeader } from '../config/methods';
 import type { PostgresOps } from './postgres-ops';
@@ -109,6 +110,7 @@ export class AgentRunner {
       config: d.config, keys: this.keys, store: d.store, lease: this.lease, ops: d.ops, scheduler: this.scheduler, ...(d.methods ? { methods: d.methods } : {}),
       logger: d.logger.child({ component: 'executor' }), exit: d.exit,
       onProgress: (step, report) => this.tasks.report(step, report),
+      onPromoted: () => this.wakeUp(),
     }, this.state.executor);
     d.ops.useDynamic(this.dynamic);
     this.snapshot = initialStatus(d.config, this.dynamic, PATRONI_COMPAT_VERSION, d.pghaVersion);
@@ -193,8 +195,7 @@ export class AgentRunner {
     const postgres = await observePostgres(this.d.ops, this.state.systemId, this.log);
     if (postgres.systemId) this.state.systemId = postgres.systemId;
     const view = dcs.ok ? dcs.view : undefined;
-    const switchingAway = view?.failover && view.leader?.name === this.d.config.name;
-    const peers = view && (!view.leader || switchingAway) && postgres.running ? await askPeers(this.d.config.name, view, this.state.lastLeaderView, this.d.peerFetch) : undefined;
+    const peers = view && planAskPeers(view, this.d.config.name, postgres.running).ask ? await askPeers(this.d.config.name, view, this.state.lastLeaderView, this.d.peerFetch) : undefined;
     if (finishedTask && !finishedTask.ok) this.log.warn({ task: finishedTask.kind, err: finishedTask.error }, 'task failed');
     if (finishedTask && this.state.requestTask) this.settleRequest(this.state.requestTask, finishedTask.ok, finishedTask.error);
     const request = this.d.requests?.peek();
@@ -359,6 +360,7 @@ export class AgentRunner {
       task: this.tasks.current,
       wasRunning: this.state.wasRunning,
       checkpointPending: this.exec.checkpointPending,
+      draining: this.exec.draining,
       leaderValidUntilMs: obs.dcs.ok && obs.dcs.view.leader?.name === this.d.config.name && obs.dcs.view.leader.lease === obs.lock.leaseId
         ? this.lease.validUntilMs() : 0,
       nextCycleDueMs: this.now() + this.dynamic.loopWaitSeconds * 1000,

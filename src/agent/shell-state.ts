@@ -17,6 +17,12 @@ export interface ExecutorMemory {
   slotsSeen: Map<string, number>;
   /** Set while a promote runs and until its CHECKPOINT is done (published as checkpoint_after_promote: false). */
   checkpointPending: boolean;
+  /**
+   * Set while a graceful demote waits for the routers' drain (drain-wait.ts): postgres still serves the transactions
+   * that finish, so the published state stays running; a router that read "stopping" would stop confirming this
+   * leader and cut those very transactions.
+   */
+  draining: boolean;
 }
 
 export interface AgentShellState {
@@ -44,7 +50,7 @@ export interface AgentShellState {
 }
 
 export function initialExecutorMemory(): ExecutorMemory {
-  return { lastStatus: '', historyChecked: '', slotsSeen: new Map(), checkpointPending: false };
+  return { lastStatus: '', historyChecked: '', slotsSeen: new Map(), checkpointPending: false, draining: false };
 }
 
 export function initialShellState(): AgentShellState {

@@ -52,6 +52,8 @@ export interface TickFacts {
   task: TaskState | undefined;
   wasRunning: boolean;
   checkpointPending: boolean;
+  /** A graceful demote waits for the routers' drain: postgres still serves (shell-state.ts ExecutorMemory). */
+  draining?: boolean;
   leaderValidUntilMs: number;
   nextCycleDueMs: number;
   /** The tags now (a reload of the YAML may have changed them). */
@@ -87,7 +89,9 @@ export function statusAfterTick(f: TickFacts): AgentStatus {
 }
 
 function stateOf(f: TickFacts): PostgresStateName {
-  if (f.task) return TASK_STATE[f.task.kind];
+  // Patroni says stopping once it stops postgres, not while a demote has yet to: routers keep confirming the leader
+  // while their paused member finishes its transactions.
+  if (f.task) return f.task.kind === 'demote' && f.draining && f.postgres.running ? 'running' : TASK_STATE[f.task.kind];
   const pg = f.postgres;
   if (pg.running) return pg.probe.reachable ? 'running' : 'starting';
   if (pg.dataDir !== 'initialized') return 'stopped';

@@ -76,9 +76,11 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
   let metrics: RouterMetrics | undefined;
   let drain: DrainHandle | undefined;
   const leaderChanges = new LeaderChanges();
+  // Registration is not reloadable: the drain follows the configuration the router started with.
+  const drainAware = Boolean(store) && registers(config);
   const topology = new Topology({
     source,
-    config: current,
+    config: { ...current, drainAware },
     scheduler,
     logger: logger.child({ component: 'router-topology' }),
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
@@ -131,7 +133,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
   // Pooled listeners pause through their PoolControl (workers refuse pooled listeners); passthrough ones have
   // nothing to pause (drainable.ts).
   const pauses = new Pauses(pool ? passthroughDrainable : (router as Router).pool.pools);
-  drain = store && registers(config)
+  drain = store && drainAware
     ? startDrain(config, { store, view: () => source.view(), leader: () => topology.table().leader?.member, pauses, scheduler, logger: logger.child({ component: 'router-drain' }) })
     : undefined;
   source.onChange(() => drain?.drain.evaluate());
@@ -265,7 +267,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
 
       current = next;
       await router!.reconfigure(next);
-      topology.reconfigure(next);
+      topology.reconfigure({ ...next, drainAware });
       const m = next.metrics;
       const old = config.metrics;
       if (statusServer && (!m || m.host !== old?.host || (m.port !== old.port && m.port !== 0))) {

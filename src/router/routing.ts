@@ -19,7 +19,8 @@
  *    ends them itself as it demotes. At most for `switchoverHoldMs` from when the request was first seen
  *    (carried between computations in `input.switchover`, like decide's memory); then the old leader gets
  *    writes again if it is still confirmed. Once the leader key moves, the request no longer names the current
- *    leader and the new leader gets writes as soon as its agent confirms it.
+ *    leader and the new leader gets writes as soon as its agent confirms it. A router registered for switchover
+ *    drains does not hold for a pgha leader: that leader pauses it by the drain key before it demotes.
  */
 import type { ClusterView } from '../model/cluster';
 import { isPrimaryRole, memberTag, type Member } from '../model/member';
@@ -45,6 +46,8 @@ export interface RoutingConfig {
   weightTag: string;
   /** How long new writes may be held for one pending switchover (default DEFAULT_SWITCHOVER_HOLD_MS; 0 = never). */
   switchoverHoldMs?: number;
+  /** This router is registered for switchover drains (drain-start.ts): a pgha leader pauses it by its drain key. */
+  drainAware?: boolean;
 }
 
 export interface RoutingInput {
@@ -164,6 +167,10 @@ function pendingSwitchover(ctx: Ctx): SwitchoverState | undefined {
   if (!f || !leaderName) return undefined;
   if (f.leader !== undefined && f.leader !== leaderName) return undefined;
   if (f.member === leaderName) return undefined;
+  // A pgha leader (its member key has pgha_version) drains registered routers before it demotes: their pause
+  // starts at the drain key, when the leader acts, not at the failover key, which the leader may take a loop to act
+  // on; holding from the key on only lengthened the write gap. A Patroni leader drains nobody: held as before.
+  if (ctx.config.drainAware && view.members.get(leaderName)?.doc.pgha_version !== undefined) return undefined;
   if (f.scheduledAt !== undefined) {
     const at = Date.parse(f.scheduledAt);
     if (!Number.isFinite(at) || wallNowMs === undefined) return undefined;

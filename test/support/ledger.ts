@@ -84,14 +84,14 @@ export function routerTestLog(): { lines: string[]; log: ReturnType<typeof creat
 }
 
 /**
- * A router for `c` with one transaction-mode write listener ('write', held up to 30 s, pool size 8) and fast health
+ * A router for `c` with one transaction-mode (or `poolMode`) write listener ('write', held up to 30 s, pool size 8) and fast health
  * checks; it logs clients in by SCRAM with the cluster's password. Resolves once it routes to a confirmed leader.
  */
-export async function startLedgerRouter(c: TestCluster, logger: ReturnType<typeof createLogger>, o: { metrics?: boolean; poolSize?: number } = {}): Promise<RunningRouter> {
+export async function startLedgerRouter(c: TestCluster, logger: ReturnType<typeof createLogger>, o: { metrics?: boolean; poolSize?: number; poolMode?: 'transaction' | 'passthrough' } = {}): Promise<RunningRouter> {
   const config = loadRouterConfig({
     scope: c.scope,
     etcd: { hosts: [c.etcd.endpoint] },
-    listeners: [{ name: 'write', role: 'primary', listen: '127.0.0.1:0', hold_timeout: '30s', pool_mode: 'transaction' }],
+    listeners: [{ name: 'write', role: 'primary', listen: '127.0.0.1:0', hold_timeout: '30s', pool_mode: o.poolMode ?? 'transaction' }],
     pool: { size: o.poolSize ?? 8, queue_timeout: '30s' },
     health: { interval: '1s', timeout: '800ms', fast_interval: '50ms' },
     ...(o.metrics ? { metrics: { listen: '127.0.0.1:0' } } : {}),

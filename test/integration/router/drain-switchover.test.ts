@@ -13,6 +13,7 @@ import type { RunningRouter } from '../../../src/router/index';
 import { PASSWORD, sql, startTestCluster, type TestCluster } from '../../support/cluster';
 import { LEDGER_TABLE, longestGap, lostRows, routerTestLog, startLedgerClients, startLedgerRouter } from '../../support/ledger';
 import { waitFor } from '../../support/wait';
+import { formatTimeline, timelineEvents } from '../../support/switchover-timeline';
 
 const CLIENTS = 32;
 /** The router's log lines, kept to explain a failure (the drain's and the pools' steps). */
@@ -87,8 +88,13 @@ describe('sessions survive a planned switchover (transaction mode, drain)', { ti
 
       const gap = longestGap(acked, t0 - 1000);
       const lost = lostRows(acked, await sql<{ client: number; seq: number }>(candidate.pgPort, 'select client, seq from ledger'));
-      const drained = readFileSync(c.nodes[li]!.logFile, 'utf8').split('\n').filter((l) => l.includes('"msg":"switchover drain finished"')).at(-1);
-      t.diagnostic(`old leader's drain: ${drained ?? '(none logged)'}`);
+      const end = Date.now();
+      const events = [
+        ...timelineEvents('old', readFileSync(c.nodes[li]!.logFile, 'utf8').split('\n'), t0 - 50, end),
+        ...timelineEvents('new', readFileSync(candidate.logFile, 'utf8').split('\n'), t0 - 50, end),
+        ...timelineEvents('router', logLines, t0 - 50, end),
+      ];
+      for (const line of formatTimeline(events, t0)) t.diagnostic(line);
       t.diagnostic(`switchover with ${CLIENTS} pooled clients: ${acked.length} transactions acknowledged, ${failures.length} failed, ${connectionErrors.length} connection errors, ${lost.length} lost; longest write gap ${gap} ms; new leader routed ${at - t0} ms after the request`);
       if (lost.length + connectionErrors.length + failures.length > 0) {
         for (const line of logLines.filter((l) => /drain|switchover|retired|lost|routing changed/.test(l))) t.diagnostic(line.trim());
@@ -96,6 +102,10 @@ describe('sessions survive a planned switchover (transaction mode, drain)', { ti
       assert.deepEqual(lost, [], 'every acknowledged transaction is on the new leader');
       assert.deepEqual(connectionErrors, [], 'no client connection failed');
       assert.deepEqual(failures.map((f) => `client ${f.client} seq ${f.seq}: ${f.message}`), [], 'no transaction failed');
+      // The target is < 1 s (bench/switchover.sh --ledger prints it). On a machine loaded 15 times over its cores
+      // every agent tick takes seconds and the gap reached 10.7 s with nothing wrong (its timeline showed each step
+      // slow, none missing), so this bound only catches a switchover that hangs (a hold until switchover_hold).
+      assert.ok(gap < 15_000, `longest write gap ${gap} ms < 15000 ms`);
     } finally {
       await ledger.stop();
     }

@@ -25,7 +25,7 @@ async function setUp(yes: boolean, leader: string) {
   });
   const exec = new Executor({
     config: { name: 'ty-db2', scope: 'batman' } as AgentConfig, keys, store, ops, logger: silentLogger(),
-    lease: {} as LeaseKeeper, exit: () => undefined,
+    lease: {} as LeaseKeeper, exit: () => undefined, onPromoted: () => void done.push('loop woken'),
   });
   const promote = () => exec.runLong({ type: 'promote', reason: 'test' }, { view: undefined, dynamic: {} as never });
   return { done, promote };
@@ -48,5 +48,13 @@ describe('executor: pre_promote before a promotion', () => {
     const { done, promote } = await setUp(true, 'ty-db2');
     await promote();
     assert.deepEqual(done.slice(0, 2), ['pre_promote', 'promote']);
+  });
+
+  it('postgres out of recovery wakes the loop at once, before the history key and the CHECKPOINT (routers wait for role master)', async () => {
+    const { done, promote } = await setUp(true, 'ty-db2');
+    await promote();
+    const woken = done.indexOf('loop woken');
+    assert.equal(done[woken - 1], 'promote', 'woken right after pg_ctl promote');
+    assert.ok(woken < done.indexOf('checkpoint'), `woken before the CHECKPOINT: ${done.join(', ')}`);
   });
 });

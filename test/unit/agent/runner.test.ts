@@ -14,6 +14,7 @@ import { silentLogger } from '../../../src/log/logger';
 import { KEYS } from '../../support/agent-builders';
 import { FAKE_SYSTEM_ID, FakePostgres } from '../../support/fake-postgres';
 import { ManualClock } from '../../support/manual-clock';
+import { waitFor } from '../../support/wait';
 import { parseEdited, section } from '../config/helpers';
 
 const dirs: string[] = [];
@@ -75,9 +76,11 @@ async function aNode() {
     (d.bootstrap as Record<string, unknown>).dcs = DCS;
   });
   const pg = FakePostgres.primary(() => clock.now());
+  /** What other members' REST APIs answer, by URL (none by default: unreachable). */
+  const peers = new Map<string, Record<string, unknown>>();
   const runner = new AgentRunner({
     config, store, ops: pg, logger: silentLogger(), pghaVersion: 'test', scheduler: clock,
-    exit: () => undefined, peerFetch: async () => undefined,
+    exit: () => undefined, peerFetch: async (url) => peers.get(url),
   });
   /** Lets every promise the last timers started settle (the store answers at once). */
   const settle = async () => {
@@ -90,7 +93,7 @@ async function aNode() {
       await settle();
     }
   };
-  return { clock, memory, cut, heal, pg, runner, settle, run };
+  return { clock, memory, cut, heal, pg, runner, settle, run, peers };
 }
 
 describe('AgentRunner: a leader cut off from etcd', () => {
@@ -154,6 +157,35 @@ describe('AgentRunner: an etcd outage', () => {
       assert.match(n.runner.status().reason ?? '', /DCS is not accessible/);
     } finally {
       n.memory.setAvailable(true);
+      await n.runner.stop({ stopPostgres: false });
+    }
+  });
+});
+
+describe('AgentRunner: a planned switchover with a router registered for the drain', () => {
+  it('the leader publishes state running while the router drains (a router reading stopping would cut the transactions it waits for), stopping once postgres stops', async () => {
+    const n = await aNode();
+    n.runner.start();
+    try {
+      await n.run(500);
+      assert.equal((await n.memory.get(KEYS.leader))?.value, 'ty-db1');
+      const api = 'http://127.0.0.1:9009/patroni';
+      await n.memory.put(KEYS.member('ty-db2'), JSON.stringify({ conn_url: 'postgres://127.0.0.1:5433/postgres', api_url: api, state: 'running', role: 'replica' }));
+      n.peers.set(api, { state: 'running', role: 'replica', xlog: { received_location: 1e12, replayed_location: 1e12 } });
+      // A router that never acknowledges: the agent waits the whole drain timeout (5 s by default).
+      await n.memory.put(KEYS.router('r1'), JSON.stringify({ id: 'r1', drained: null }));
+      await n.memory.put(KEYS.failover, JSON.stringify({ leader: 'ty-db1', member: 'ty-db2' }));
+      // The clock stands still while the tick's real file writes (the dynamic config cache) complete.
+      n.runner.wakeUp();
+      await waitFor('the drain key written', () => n.memory.get(KEYS.drain), { timeoutMs: 10_000, intervalMs: 10 });
+      n.runner.wakeUp();
+      await waitFor('a tick during the demote', () => /during demote|demote in progress/.test(n.runner.status().reason), { timeoutMs: 10_000, intervalMs: 10 });
+      assert.equal(n.runner.status().state, 'running', 'draining: postgres still serves');
+      assert.deepEqual(n.pg.steps.filter((s) => s.startsWith('stop')), []);
+      await n.run(5_000);
+      await waitFor('postgres stopped after the drain timeout', () => n.pg.steps.some((s) => s.startsWith('stop')), { timeoutMs: 10_000, intervalMs: 10 });
+      assert.equal(n.pg.steps.filter((s) => s.startsWith('stop'))[0], 'stop fast', `steps: ${n.pg.steps.join(', ')}`);
+    } finally {
       await n.runner.stop({ stopPostgres: false });
     }
   });

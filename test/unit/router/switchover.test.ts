@@ -181,3 +181,30 @@ describe('the hold is bounded by switchover_hold', () => {
     assert.equal(sameRouting(released, derive(view('node1'))), true);
   });
 });
+
+describe('planned switchover, a router registered for drains', () => {
+  const drainAware = aRoutingConfig([WRITE, READ], { switchoverHoldMs: 30_000, drainAware: true });
+  const pghaLeader = (failover: Omit<FailoverRequest, 'modRevision'>) => {
+    const v = view('node1', failover);
+    const m = v.members.get('node1')!;
+    return { ...v, members: new Map([...v.members, ['node1', { ...m, doc: { ...m.doc, pgha_version: '0.1.0' } }]]) };
+  };
+
+  test('a pgha leader will pause it by the drain key: the failover key alone holds nothing (the gap starts at the drain)', () => {
+    const t = derive(pghaLeader({ leader: 'node1', member: 'node2' }), {}, drainAware);
+    assert.deepEqual(writePool(t), ['node1'], 'writes go on until the leader acts and the drain pauses them');
+    assert.equal(t.switchover, undefined);
+    assert.equal(t.leader?.member, 'node1');
+  });
+
+  test('a Patroni leader drains nobody: new writes are held from the failover key on, as before', () => {
+    const t = derive(view('node1', { leader: 'node1', member: 'node2' }), {}, drainAware);
+    assert.deepEqual(writePool(t), []);
+    assert.equal(t.switchover?.holding, true);
+  });
+
+  test('a router not registered for drains holds for a pgha leader too', () => {
+    const t = derive(pghaLeader({ leader: 'node1', member: 'node2' }));
+    assert.deepEqual(writePool(t), []);
+  });
+});
