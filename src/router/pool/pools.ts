@@ -11,16 +11,11 @@ import { HoldQueue, type HoldTicket } from '../hold';
 import type { ListenerRuntime } from '../listeners';
 import { sameBackend } from '../routing';
 import type { Backend, RoutingTable } from '../types';
-import type { Secret } from '../auth/secrets';
+import type { AuthSource } from '../auth/auth-source';
 import type { PoolControl, PoolStats } from './pool-control';
 import { ServerConnection, type OpenOptions } from './server-conn';
 import { ServerPool } from './server-pool';
 import { preparedOn } from './server-sides';
-
-/** Where the router finds the secret of a user it logs in as (lane auth's AuthSource has this shape). */
-export interface SecretSource {
-  lookup(user: string): Promise<Secret | undefined>;
-}
 
 /** A client waiting for a backend to qualify (pooled-session.ts implements it). */
 export interface BackendWaiter {
@@ -53,7 +48,8 @@ export class Pools implements PoolControl {
 
   constructor(
     private readonly ctx: RoomContext,
-    private readonly secrets: SecretSource,
+    /** The secrets of the users the router logs in as (auth/auth-source.ts: the userlist, then auth_query). */
+    private readonly secrets: AuthSource,
     /** Opens (connects and logs in) a server connection; tests pass a fake. */
     private readonly open: (o: OpenOptions) => Promise<ServerConnection> = (o) => ServerConnection.open(o),
   ) {}
@@ -110,7 +106,9 @@ export class Pools implements PoolControl {
           backend,
           user,
           database,
-          secret: await this.secrets.lookup(user),
+          // auth_query runs on the server this pool logs in to, in the client's database (the server that will
+          // check the secret), not on the leader: a read listener's pool may have no leader to ask.
+          secret: await this.secrets.lookup(user, { host: backend.host, port: backend.port, database }),
           ...(this.clientKeys.has(user) ? { clientKey: this.clientKeys.get(user)! } : {}),
           scheduler: this.ctx.deps.scheduler,
           timeoutMs: config.connectTimeoutMs,
