@@ -72,6 +72,11 @@ export class Pools implements PoolControl {
     return rt.balancer.pick(rt.config.balance, candidates, (m) => this.ctx.load.get(m));
   }
 
+  /** The members of the listener's pool now (server-end.ts decides whether one is left to try). */
+  members(rt: ListenerRuntime): string[] {
+    return (this.table().pools[rt.config.name]?.backends ?? []).map((b) => b.member);
+  }
+
   /** Waits for a backend until `timeoutMs`; re-offered on every new table. */
   hold(w: BackendWaiter, timeoutMs: number): HoldTicket {
     const name = w.rt.config.name;
@@ -127,6 +132,7 @@ export class Pools implements PoolControl {
       {
         openFailed: (err) => this.ctx.log.warn({ listener, backend: backend.member, user, database, err }, 'pool could not open a server connection'),
         changed: () => this.checkIdle(),
+        foundDead: () => this.ctx.log.info({ listener, backend: backend.member, user, database }, 'idle server connection found ended at hand-out: dropped, the client takes another'),
       },
     );
     pool.paused = this.pausedAll || this.paused.has(backend.member);
