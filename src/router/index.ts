@@ -18,7 +18,7 @@ import { registers, startDrain, type DrainHandle } from './drain-start';
 import { WorkerPool, type WorkerStatus } from './workers/control-plane';
 import { statusPage } from '../status-page/page';
 import type { RouterConfig, RoutingTable } from './types';
-import type { SecretSource } from './pool/pools';
+import type { AuthSource } from './auth/auth-source';
 import { PoolAuth } from './auth/pool-auth';
 import type { AuthType } from './auth/client-auth';
 
@@ -42,9 +42,9 @@ export interface RouterDependencies {
   scheduler?: Scheduler;
   /**
    * Pooled listeners: where the router finds each user's secret (to check clients and to log in to PostgreSQL) and
-   * how clients authenticate (default scram-sha-256); lane auth's AuthSource and auth.type once configured.
+   * how clients authenticate (default scram-sha-256); tests hand these in, else the `auth:` section's (PoolAuth).
    */
-  poolAuth?: { secrets: SecretSource; type?: AuthType };
+  poolAuth?: { secrets: AuthSource; type?: AuthType };
 }
 
 export interface RunningRouter {

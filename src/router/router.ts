@@ -67,7 +67,7 @@ export class Router implements SpliceOwner<Session> {
   constructor(
     config: RouterConfig,
     private readonly deps: RouterDeps,
-    // No secrets until lane auth's AuthSource is wired: pooled clients are refused (fail closed).
+    // No AuthSource handed in: no secrets, pooled clients are refused (fail closed).
     poolOptions: PoolRoomOptions = { secrets: { lookup: async () => undefined } },
   ) {
     this.config = config;

@@ -1,7 +1,8 @@
 /**
  * A client ledger for the switchover and failover tests: clients, each on ONE client connection, run short
- * transactions (BEGIN, INSERT of its own (client, seq), COMMIT); acknowledged rows, failed transactions and failed
- * connections are recorded, so a test can check every acknowledged row afterwards and measure the write gap.
+ * transactions (BEGIN, INSERT of its own (client, seq), COMMIT); every transaction's start and answer times,
+ * acknowledged rows, failed transactions and failed connections are recorded, so a test can check every
+ * acknowledged row afterwards, measure the write gap and tell which transactions were in flight at an instant.
  */
 import pg from 'pg';
 import { createLogger } from '../../src/log/logger';
@@ -11,18 +12,27 @@ import { waitFor } from './wait';
 
 export const LEDGER_TABLE = 'create table if not exists ledger (client int not null, seq int not null, primary key (client, seq))';
 
+/** One transaction of the ledger: begun at `t0`, answered (committed or failed) at `t1` (performance.now() ms). */
+export interface LedgerTxn {
+  client: number;
+  seq: number;
+  t0: number;
+  t1?: number;
+  ok?: boolean;
+}
+
 export interface Ledger {
+  /** Every transaction begun, in the order begun. */
+  txns: LedgerTxn[];
   acked: { client: number; seq: number; at: number }[];
   failures: { client: number; seq: number; code: string | undefined; message: string; startedAt: number }[];
   connectionErrors: string[];
-  /** Per client: the start of the transaction in flight (BEGIN sent, COMMIT not answered), else undefined. */
-  inTxn: (number | undefined)[];
   /** Stops the loops after their current transaction and closes the connections. */
   stop(): Promise<void>;
 }
 
 export async function startLedgerClients(port: number, n: number): Promise<Ledger> {
-  const ledger: Omit<Ledger, 'stop'> = { acked: [], failures: [], connectionErrors: [], inTxn: new Array(n).fill(undefined) };
+  const ledger: Omit<Ledger, 'stop'> = { txns: [], acked: [], failures: [], connectionErrors: [] };
   let running = true;
   const clients = await Promise.all(Array.from({ length: n }, async (_, i) => {
     const cl = new pg.Client({ host: '127.0.0.1', port, user: 'admin', password: PASSWORD, database: 'postgres', application_name: `ledger-${i}` });
@@ -34,18 +44,19 @@ export async function startLedgerClients(port: number, n: number): Promise<Ledge
   const loops = clients.map(async (cl, i) => {
     for (let seq = 0; running; seq++) {
       const startedAt = Date.now();
-      ledger.inTxn[i] = startedAt;
+      const txn: LedgerTxn = { client: i, seq, t0: performance.now() };
+      ledger.txns.push(txn);
       try {
         await cl.query('begin');
         await cl.query('insert into ledger (client, seq) values ($1, $2)', [i, seq]);
         await cl.query('commit');
+        Object.assign(txn, { t1: performance.now(), ok: true });
         ledger.acked.push({ client: i, seq, at: Date.now() });
       } catch (err) {
+        Object.assign(txn, { t1: performance.now(), ok: false });
         ledger.failures.push({ client: i, seq, code: (err as { code?: string }).code, message: (err as Error).message, startedAt });
         await cl.query('rollback').catch(() => undefined);
         if (ledger.connectionErrors.length > 0) return;
-      } finally {
-        ledger.inTxn[i] = undefined;
       }
       // Pacing: each client runs about 50 transactions a second at most, so the 2-core host is not saturated.
       await new Promise((r) => setTimeout(r, 20));
@@ -60,6 +71,15 @@ export async function startLedgerClients(port: number, n: number): Promise<Ledge
       return stopped;
     },
   };
+}
+
+/**
+ * Transactions in flight at an instant (performance.now() ms): begun before it and not answered before it. A kill
+ * is an interval (the SIGKILL sent at `from`, the last process gone at `to`): then begun before `to` and not
+ * answered before `from`, as every such transaction may have had bytes on a server still alive.
+ */
+export function inFlightAt(txns: readonly LedgerTxn[], from: number, to = from): LedgerTxn[] {
+  return txns.filter((t) => t.t0 < to && (t.t1 === undefined || t.t1 > from));
 }
 
 /** The longest time without an acknowledged transaction, from `from` on. */

@@ -12,10 +12,12 @@
 import type { ErrorFields } from '../wire';
 import { MSG, commandComplete, encodeMessage, readCString, readyForQuery, statementError, type Message, type TxStatus } from './messages';
 
+// Not "rolled back": a COMMIT (or an autocommit statement) in flight may have committed before the server died,
+// and the router cannot know; what it knows is that it sent nothing of the transaction anywhere else (server-end.ts).
 export const SERVER_LOST: Omit<ErrorFields, 'severity'> = {
   sqlstate: '08006',
-  message: 'server connection lost: the transaction is rolled back',
-  hint: 'the client connection is still open: run the transaction again',
+  message: 'server connection lost with the transaction in flight: the router did not run it again',
+  hint: 'the client connection is still open: run the transaction again (if its COMMIT was in flight, check first whether it committed)',
 };
 
 const IN_FAILED_BLOCK: Omit<ErrorFields, 'severity'> = {

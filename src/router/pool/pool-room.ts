@@ -16,7 +16,8 @@ import { END_BACKSTOP_MS, destroyAfter } from '../context';
 import { clientLogin } from './client-login';
 import { ClientKeys } from './client-keys';
 import { PooledSession, type ServerPipe } from './pooled-session';
-import { Pools, type SecretSource } from './pools';
+import { Pools } from './pools';
+import type { AuthSource } from '../auth/auth-source';
 import { transactionPipe } from './txn-pipe';
 import { openServer } from './server-tls';
 import type { RouterTls } from '../tls/context';
@@ -26,8 +27,8 @@ const MAX_ENCRYPTION_REQUESTS = 2;
 const NO_ENCRYPTION = Buffer.from('N');
 
 export interface PoolRoomOptions {
-  /** The secrets of the users clients authenticate as and the router logs in as (lane auth's AuthSource). */
-  secrets: SecretSource;
+  /** The secrets of the users clients authenticate as and the router logs in as. */
+  secrets: AuthSource;
   /**
    * How clients authenticate to the router (auth.type); default scram-sha-256, as the design's auth.type: with no
    * secrets configured every client is refused (fail closed), never let in unchecked.
@@ -100,7 +101,10 @@ export class PoolRoom {
     const { scheduler } = this.ctx.deps;
     let secret;
     try {
-      secret = type === 'trust' ? undefined : await this.options.secrets.lookup(user);
+      // auth_query runs where this listener sends the client (its first backend now), in the client's database.
+      const backend = this.pools.table().pools[s.rt.config.name]?.backends[0];
+      const target = backend ? { host: backend.host, port: backend.port, database: p.params.database || user } : undefined;
+      secret = type === 'trust' ? undefined : await this.options.secrets.lookup(user, target);
     } catch (err) {
       // auth_query failing (the auth user cannot log in, PostgreSQL down): the client cannot be checked.
       this.ctx.log.warn({ listener: s.rt.config.name, session: s.id, err }, 'pooled client: looking up the user secret failed');

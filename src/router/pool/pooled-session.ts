@@ -33,8 +33,9 @@ import {
   type TxStatus,
 } from './messages';
 import type { BackendWaiter, Pools } from './pools';
-import { ServerLoginError, endsConnection, serverSaid, type ServerConnection, type ServerHandler } from './server-conn';
+import { endsConnection, loginSqlstate, refusalFields, serverSaid, type ServerConnection, type ServerHandler } from './server-conn';
 import type { AcquireTicket, ServerPool } from './server-pool';
+import { planServerEnd } from './server-end';
 import type { PoolMode } from './types';
 
 /** Where client messages go to a server connection and server messages come back (rewriting: lane txn). */
@@ -244,19 +245,17 @@ export class PooledSession implements ServerHandler, BackendWaiter, Cancellable 
       failed: (reason, err) => {
         this.ticket = undefined;
         if (this.closed) return;
-        if (reason === 'retired') this.acquire();
-        else if (reason === 'queue_timeout') {
+        if (reason === 'retired') return this.acquire();
+        if (reason === 'queue_timeout') {
           this.rooms.ctx.deps.metrics.pool.queueTimeout(this.rt.config.name);
-          this.failPending({ sqlstate: '08P01', message: 'query_wait_timeout: no server connection became free within pool.queue_timeout' });
-        } else if (err instanceof ServerLoginError) this.failPending({ sqlstate: err.fields.C ?? '08006', message: err.fields.M ?? err.message, ...(err.fields.D ? { detail: err.fields.D } : {}) });
-        else {
-          // The member refused or timed out (down, or killed a moment ago): not offered again in this table; the
-          // client waits for another backend or a new table, as a passthrough connection would.
-          this.rooms.ctx.log.info({ listener: this.rt.config.name, session: this.s.id, backend: backend.member, err }, 'pooled client: server connection failed, routing again');
-          this.excluded.add(backend.member);
-          this.excludedGeneration = generation;
-          this.acquire();
+          return this.failPending({ sqlstate: '08P01', message: 'query_wait_timeout: no server connection became free within pool.queue_timeout' });
         }
+        const plan = planServerEnd({ member: backend.member, how: 'open_failed', sent: false, ...loginSqlstate(err) }, this.rooms.pools.members(this.rt), this.excluded);
+        if (plan.action === 'fail') return this.failPending(refusalFields(err));
+        this.rooms.ctx.log.info({ listener: this.rt.config.name, session: this.s.id, backend: backend.member, reason: plan.reason, err }, 'pooled client: server connection failed, routing again');
+        this.excluded.add(backend.member);
+        this.excludedGeneration = generation;
+        this.acquire();
       },
     });
   }

@@ -11,16 +11,11 @@ import { HoldQueue, type HoldTicket } from '../hold';
 import type { ListenerRuntime } from '../listeners';
 import { sameBackend } from '../routing';
 import type { Backend, RoutingTable } from '../types';
-import type { Secret } from '../auth/secrets';
+import type { AuthSource } from '../auth/auth-source';
 import type { PoolControl, PoolStats } from './pool-control';
 import { ServerConnection, type OpenOptions } from './server-conn';
 import { ServerPool } from './server-pool';
 import { preparedOn } from './server-sides';
-
-/** Where the router finds the secret of a user it logs in as (lane auth's AuthSource has this shape). */
-export interface SecretSource {
-  lookup(user: string): Promise<Secret | undefined>;
-}
 
 /** A client waiting for a backend to qualify (pooled-session.ts implements it). */
 export interface BackendWaiter {
@@ -53,7 +48,8 @@ export class Pools implements PoolControl {
 
   constructor(
     private readonly ctx: RoomContext,
-    private readonly secrets: SecretSource,
+    /** The secrets of the users the router logs in as (auth/auth-source.ts: the userlist, then auth_query). */
+    private readonly secrets: AuthSource,
     /** Opens (connects and logs in) a server connection; tests pass a fake. */
     private readonly open: (o: OpenOptions) => Promise<ServerConnection> = (o) => ServerConnection.open(o),
   ) {}
@@ -74,6 +70,11 @@ export class Pools implements PoolControl {
     const pool = this.table().pools[rt.config.name];
     const candidates = pool ? (excluded?.size ? pool.backends.filter((b) => !excluded.has(b.member)) : pool.backends) : [];
     return rt.balancer.pick(rt.config.balance, candidates, (m) => this.ctx.load.get(m));
+  }
+
+  /** The members of the listener's pool now (server-end.ts decides whether one is left to try). */
+  members(rt: ListenerRuntime): string[] {
+    return (this.table().pools[rt.config.name]?.backends ?? []).map((b) => b.member);
   }
 
   /** Waits for a backend until `timeoutMs`; re-offered on every new table. */
@@ -110,7 +111,9 @@ export class Pools implements PoolControl {
           backend,
           user,
           database,
-          secret: await this.secrets.lookup(user),
+          // auth_query runs on the server this pool logs in to, in the client's database (the server that will
+          // check the secret), not on the leader: a read listener's pool may have no leader to ask.
+          secret: await this.secrets.lookup(user, { host: backend.host, port: backend.port, database }),
           ...(this.clientKeys.has(user) ? { clientKey: this.clientKeys.get(user)! } : {}),
           scheduler: this.ctx.deps.scheduler,
           timeoutMs: config.connectTimeoutMs,
@@ -129,6 +132,7 @@ export class Pools implements PoolControl {
       {
         openFailed: (err) => this.ctx.log.warn({ listener, backend: backend.member, user, database, err }, 'pool could not open a server connection'),
         changed: () => this.checkIdle(),
+        foundDead: () => this.ctx.log.info({ listener, backend: backend.member, user, database }, 'idle server connection found ended at hand-out: dropped, the client takes another'),
       },
     );
     pool.paused = this.pausedAll || this.paused.has(backend.member);

@@ -11,7 +11,7 @@ import { ServerLogin } from '../auth/server-login';
 import type { Secret } from '../auth/secrets';
 import { END_BACKSTOP_MS, destroyAfter } from '../context';
 import type { Backend } from '../types';
-import { decodeErrorResponse, encodeStartup } from '../wire';
+import { decodeErrorResponse, encodeStartup, type ErrorFields } from '../wire';
 import { CancelGuard } from './cancel-guard';
 import { MSG, MessageFramer, decodeParameterStatus, terminate, type Message } from './messages';
 
@@ -20,6 +20,17 @@ export class ServerLoginError extends Error {
   constructor(readonly fields: Record<string, string>) {
     super(`server refused the login: ${fields.M ?? 'no message'} (SQLSTATE ${fields.C ?? '?'})`);
   }
+}
+
+/** The SQLSTATE of a login the server refused, as server-end.ts's facts take it (none for a connect failure). */
+export function loginSqlstate(err: unknown): { sqlstate?: string } {
+  return err instanceof ServerLoginError ? { sqlstate: err.fields.C ?? '' } : {};
+}
+
+/** What the client is told when a server connection could not be had for it: the server's own error if it gave one. */
+export function refusalFields(err: unknown): Omit<ErrorFields, 'severity'> {
+  if (!(err instanceof ServerLoginError)) return { sqlstate: '08006', message: `could not connect to the server: ${(err as Error | undefined)?.message ?? 'unknown error'}` };
+  return { sqlstate: err.fields.C ?? '08006', message: err.fields.M ?? err.message, ...(err.fields.D ? { detail: err.fields.D } : {}) };
 }
 
 /** An ErrorResponse of severity FATAL or PANIC: the server ends the connection after it. */
@@ -167,6 +178,15 @@ export class ServerConnection {
       if (h) h.serverLost(this, lastError);
       else this.onIdleLoss?.(this, lastError);
     });
+  }
+
+  /**
+   * False once the server has ended the connection, although 'close' (which tells the pool) comes later: the end of
+   * the stream is seen on the read that finds it, the close only after the socket's handle has closed, a loop turn
+   * on. A connection the pool hands out in between would take a client's transaction to a dead server.
+   */
+  usable(): boolean {
+    return !this.closed && !this.socket.destroyed && !this.socket.readableEnded;
   }
 
   /** Ends the connection politely (Terminate), with a backstop for a server that does not close. */

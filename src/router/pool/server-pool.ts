@@ -15,6 +15,8 @@ import type { PoolConfig } from './types';
 /** What the pool needs of a server connection. */
 export interface PooledConnection {
   close(): void;
+  /** False: the server already ended it (server-conn.ts); the pool drops it instead of handing it out. */
+  usable?(): boolean;
 }
 
 export interface PoolWaiter<C> {
@@ -61,7 +63,7 @@ export class ServerPool<C extends PooledConnection> {
     /** Read on each use, so a reload reaches the pool. */
     private readonly config: () => PoolConfig,
     private readonly open: () => Promise<C>,
-    private readonly hooks: { opened?(c: C): void; openFailed?(err: unknown): void; changed?(): void } = {},
+    private readonly hooks: { opened?(c: C): void; openFailed?(err: unknown): void; changed?(): void; foundDead?(c: C): void } = {},
   ) {
     // min_idle connections open as soon as the pool exists.
     this.topUp();
@@ -166,10 +168,20 @@ export class ServerPool<C extends PooledConnection> {
   dispatch(): void {
     if (!this.paused) {
       while (this.queue.length > 0 && this.idleList.length > 0) {
-        const q = this.queue.shift()!;
-        if (!q.live) continue;
-        q.live = false;
+        if (!this.queue[0]!.live) {
+          this.queue.shift();
+          continue;
+        }
         const conn = this.idleList.pop()!;
+        if (conn.usable?.() === false) {
+          // Its server ended it (a dead node) and the close has not reached `lost` yet: nothing of a transaction may
+          // go there; the waiter takes the next idle connection or a new one (server-end.ts).
+          this.slots.delete(conn);
+          this.hooks.foundDead?.(conn);
+          continue;
+        }
+        const q = this.queue.shift()!;
+        q.live = false;
         this.slots.get(conn)!.busy = true;
         q.waiter.granted(conn);
       }

@@ -124,7 +124,9 @@ describe('router pool_mode transaction: server loss', { timeout: 600_000 }, () =
     const c = await connectTo(port());
     try {
       assert.equal((await c.query('select inet_server_port() as p')).rows[0].p, pgs[0]!.port);
-      const running = c.query('select pg_sleep(20)');
+      // Handled at once: the router may cut the connection as soon as the first stub answers 'replica', before the
+      // leader key moves, and a rejection with no handler yet fails the test.
+      const running = assert.rejects(c.query('select pg_sleep(20)'), (err: Error & { code?: string }) => err.code === '08006');
       await serverPid('select pg_sleep(20)');
       // The agents' part of a switchover, played by the stubs: the old leader demotes, the candidate takes the key.
       stubs[0]!.override = { role: 'replica' };
@@ -132,7 +134,7 @@ describe('router pool_mode transaction: server loss', { timeout: 600_000 }, () =
       await keys.member(stubs[0]!, 'replica');
       await keys.member(stubs[1]!, 'master');
       await keys.leader('loss2');
-      await assert.rejects(running, (err: Error & { code?: string }) => err.code === '08006');
+      await running;
       await waitFor('new leader confirmed', () => router!.table().leader?.member === 'loss2', { timeoutMs: 30_000, intervalMs: 50 });
       assert.equal((await c.query('select inet_server_port() as p')).rows[0].p, pgs[1]!.port, 'same client connection, on the new leader');
     } finally {

@@ -25,6 +25,7 @@ import { freePort, freePorts } from '../../support/ports';
 import { startEtcdCluster, type EtcdCluster } from '../../support/etcd';
 import { waitFor } from '../../support/wait';
 import { pidAlive } from '../../support/postgres';
+import { childrenOf } from '../../support/kill-node';
 import { Ledger, LEDGER_TABLE, type LedgerFigures } from './ledger';
 import { Relay } from './relay';
 
@@ -330,22 +331,6 @@ export function signal(pid: number, sig: NodeJS.Signals): void {
   } catch {
     // already gone
   }
-}
-
-function childrenOf(ppid: number): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      // pid (comm) state ppid …: comm may hold spaces, so split after the last ')'.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) === ppid) out.push(Number(d));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return out;
 }
 
 export function processesMatching(pattern: RegExp): number[] {

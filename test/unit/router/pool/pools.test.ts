@@ -51,7 +51,8 @@ function world() {
     load: new AddressCounts(),
   };
   const conns: FakeConn[] = [];
-  const pools = new Pools(ctx, { lookup: async () => undefined }, async (o) => {
+  const lookups: string[] = [];
+  const pools = new Pools(ctx, { lookup: async (user, target) => void lookups.push(`${user}@${target?.host}:${target?.port}/${target?.database}`) }, async (o) => {
     const c: FakeConn = { member: o.backend.member, params: new Map([['server_version', '15.0']]), closed: false, cutDone: false, close() { this.closed = true; }, cut() { this.cutDone = true; } };
     conns.push(c);
     return c as unknown as ServerConnection;
@@ -68,7 +69,7 @@ function world() {
     table = t;
     pools.onTable(t, new Map([['write', rt]]));
   };
-  return { clock, pools, conns, take, setTable };
+  return { clock, pools, conns, take, setTable, lookups };
 }
 
 const settle = () => new Promise<void>((r) => setImmediate(r));
@@ -131,6 +132,16 @@ describe('pools: PoolControl and fencing', () => {
     await settle();
     assert.deepEqual(got, ['a:node1', 'b:node1', 'c:node2'], 'the next transaction takes a connection on the new leader');
     assert.notEqual(c.pool, a.pool);
+  });
+
+  test('a server connection logs in with the secret looked up on that server (auth_query target: the pool’s backend and database), not on the leader', async () => {
+    const { take, setTable, lookups } = world();
+    take([], 'a');
+    await settle();
+    setTable(tableWith(node2, 2));
+    take([], 'b');
+    await settle();
+    assert.deepEqual(lookups, ['app@10.0.0.1:5432/db', 'app@10.0.0.2:5432/db']);
   });
 
   test('no leader at all: write pools are retired (writes fail closed), as passthrough closes its sessions', async () => {

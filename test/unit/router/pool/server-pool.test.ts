@@ -6,9 +6,14 @@ import { ManualClock } from '../../../support/manual-clock';
 
 class Conn {
   closed = false;
+  /** The server ended it (its 'close' not seen yet). */
+  ended = false;
   constructor(readonly id: number) {}
   close(): void {
     this.closed = true;
+  }
+  usable(): boolean {
+    return !this.ended;
   }
 }
 
@@ -35,7 +40,14 @@ function aPool(o: Partial<PoolConfig> = {}) {
     };
     return w;
   };
-  return { clock, config, pool, opened, got, client, env };
+  /** Clients that each acquire at once, returned once they hold their connection. */
+  const holding = async (...names: string[]) => {
+    const ws = names.map((n) => client(n));
+    for (const w of ws) pool.acquire(w);
+    await settle();
+    return ws;
+  };
+  return { clock, config, pool, opened, got, client, env, holding };
 }
 
 /** Lets the fake opens (promises) settle. */
@@ -56,6 +68,25 @@ describe('server pool', () => {
     pool.release(b.conn!, true);
     assert.deepEqual(got, ['a:conn1', 'b:conn2', 'c:conn2']);
     assert.equal(pool.busy, 2);
+  });
+
+  test('an idle connection its server already ended is never handed out: dropped, the client gets the next idle one or a new one', async () => {
+    const { pool, opened, got, client, holding } = aPool({ size: 2 });
+    const [a, b] = await holding('a', 'b');
+    pool.release(a!.conn!, true);
+    pool.release(b!.conn!, true);
+    // The node died: both idle connections read their end of stream; the pool has not heard of it (no 'close' yet).
+    opened[1]!.ended = true;
+    pool.acquire(client('c'));
+    assert.deepEqual(got.slice(2), ['c:conn1'], 'conn2 (the most recent) is skipped');
+    opened[0]!.ended = true;
+    pool.release(opened[0]!, true);
+    pool.acquire(client('d'));
+    await settle();
+    assert.deepEqual(got.slice(3), ['d:conn3'], 'no idle one left alive: a new connection is opened for d');
+    assert.equal(opened[0]!.closed || opened[1]!.closed, false, 'a dead connection is dropped, not written to (no Terminate on an ended socket)');
+    assert.equal(pool.busy, 1);
+    assert.equal(pool.idle, 0);
   });
 
   test('waiters are served first in, first out', async () => {
@@ -168,18 +199,14 @@ describe('server pool', () => {
   });
 
   test('retired (member left the pool): idle closed now, busy at release, waiters and new clients refused', async () => {
-    const { pool, got, client, opened } = aPool({ size: 2 });
-    const a = client('a');
-    const b = client('b');
-    pool.acquire(a);
-    pool.acquire(b);
-    await settle();
-    pool.release(b.conn!, true);
+    const { pool, got, client, opened, holding } = aPool({ size: 2 });
+    const [a, b] = await holding('a', 'b');
+    pool.release(b!.conn!, true);
     pool.retire();
     assert.equal(opened[1]!.closed, true);
     assert.equal(opened[0]!.closed, false);
     pool.acquire(client('c'));
-    pool.release(a.conn!, true);
+    pool.release(a!.conn!, true);
     assert.equal(opened[0]!.closed, true);
     assert.deepEqual(got.slice(2), ['c:retired']);
     assert.equal(pool.empty, true);
