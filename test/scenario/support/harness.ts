@@ -27,6 +27,7 @@ import { waitFor } from '../../support/wait';
 import { pidAlive } from '../../support/postgres';
 import { Ledger, LEDGER_TABLE, type LedgerFigures } from './ledger';
 import { Relay } from './relay';
+import { childrenOf } from '../../../src/fence/files';
 
 const PGHA_BIN = resolve(__dirname, '..', '..', '..', '..', 'bin', 'pgha.js');
 export const DCS = { ttl: 8, loop_wait: 1, retry_timeout: 3, synchronous_mode: true, maximum_lag_on_failover: 1048576 };
@@ -330,22 +331,6 @@ export function signal(pid: number, sig: NodeJS.Signals): void {
   } catch {
     // already gone
   }
-}
-
-function childrenOf(ppid: number): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      // pid (comm) state ppid …: comm may hold spaces, so split after the last ')'.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) === ppid) out.push(Number(d));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return out;
 }
 
 export function processesMatching(pattern: RegExp): number[] {
