@@ -39,7 +39,12 @@ export class FenceKeeper implements FencePort {
   private pid: number | undefined;
 
   constructor(private readonly o: FenceKeeperOptions) {
-    mkdirSync(o.dir, { recursive: true, mode: 0o700 });
+    try {
+      mkdirSync(o.dir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      // Not fatal: the agent still fences itself; each renewal then fails and says so.
+      o.logger.error({ err, dir: o.dir }, 'creating the fence directory failed');
+    }
     // Hand-over: a fence left by our predecessor keeps holding its grant until we renew or disarm it.
     this.pid = runningFence(o.dir, o.dataDir);
     if (this.pid !== undefined) o.logger.info({ fencePid: this.pid }, 'adopted the running fence');
