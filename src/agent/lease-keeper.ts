@@ -14,6 +14,8 @@ export interface LeaseKeeperOptions {
   /** Called when etcd says the lease is gone. */
   onLost: () => void;
   onKeepalive?: (seconds: number, ok: boolean) => void;
+  /** After every grant and successful keepalive, with the new fencing point (validUntilMs): the fence's renewal. */
+  onRenewed?: (validUntilMs: number) => void;
 }
 
 /**
@@ -79,6 +81,7 @@ export class LeaseKeeper {
         this.lease = id;
         this.lastGoodSendMs = sentAt;
         this.armFence('grant');
+        this.opts.onRenewed?.(this.validUntilMs());
         this.opts.logger.info({ lease: id, ttlSeconds: this.opts.ttlSeconds }, 'lease granted');
         return id;
       })().finally(() => {
@@ -115,6 +118,7 @@ export class LeaseKeeper {
       if (this.lease === lease) {
         this.lastGoodSendMs = Math.max(this.lastGoodSendMs, sentAt);
         this.armFence('keepalive');
+        this.opts.onRenewed?.(this.validUntilMs());
       }
       return true;
     } catch (err) {

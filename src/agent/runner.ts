@@ -32,6 +32,9 @@ import type { DynamicConfigSource } from './dynamic-source';
 import { defaultSeams, type RunnerSeams } from './runner-seams';
 import { initialStatus, statusAfterTick } from './status-builder';
 import { realScheduler, type Scheduler } from '../lib/clock';
+import { planArm } from '../fence/arm-plan';
+import type { FencePort } from '../fence/keeper';
+import { armFacts } from './fence-arm';
 
 export const PATRONI_COMPAT_VERSION = '3.0.2';
 
@@ -53,6 +56,8 @@ export interface RunnerDeps {
   peerFetch?: PeerFetch;
   /** The simulator's replacements for what the runner builds (runner-seams.ts); production passes none. */
   seams?: RunnerSeams;
+  /** The fence process that outlives the agent (src/fence/); none: no fence (watchdog.mode: off, tests). */
+  fence?: FencePort;
 }
 
 const TASK_KIND: Partial<Record<Action['type'], TaskState['kind']>> = {
@@ -104,6 +109,7 @@ export class AgentRunner {
       onFence: () => void this.fence(),
       onLost: () => this.wakeUp(),
       onKeepalive: (s, ok) => d.metrics?.observeKeepalive(s, ok),
+      onRenewed: (validUntilMs) => d.fence?.renewed(validUntilMs, this.lease.fenceMarginMs),
     });
     this.tasks = new TaskSlot(this.now, (ok) => this.afterTask(ok));
     this.exec = seams.executor({
@@ -150,6 +156,7 @@ export class AgentRunner {
     this.wakeUp();
     await this.loopDone;
     this.lease.stop();
+    this.d.fence?.disarm('agent stopping');
     if (opts.stopPostgres) {
       await this.d.ops.stop('fast', 60_000).catch((err: unknown) => this.log.warn({ err }, 'stopping postgres failed'));
     }
@@ -222,6 +229,8 @@ export class AgentRunner {
     this.state.memory = decision.memory;
     this.logReason(decision.reason);
     this.d.metrics?.countCycle();
+    // Armed before the actions run: a promote in this cycle finds its fence already renewed (arm-plan.ts).
+    this.d.fence?.want(planArm(armFacts(obs, decision.actions)).mode, this.lease.validUntilMs(), this.lease.fenceMarginMs);
     await this.act(decision.actions, view);
     this.state.wasRunning = postgres.running;
     await this.publish(obs, postgres, decision.reason);

@@ -1,4 +1,6 @@
 import { parseArgs } from 'node:util';
+import { FenceKeeper } from '../fence/keeper';
+import { fenceDirFor } from '../fence/files';
 import { statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { loadAgentConfig } from '../config/load';
@@ -125,6 +127,15 @@ export function systemIdFix(config: AgentConfig): string {
   ].join('\n');
 }
 
+/** The fence process' keeper (src/fence/): it runs `pgha fence` with this very node binary and script. */
+function agentFence(config: AgentConfig, logger: Logger): FenceKeeper {
+  const dataDir = config.postgresql.dataDir;
+  return new FenceKeeper({
+    dir: fenceDirFor(dataDir), dataDir, command: [process.execPath, process.argv[1]!], logger: logger.child({ component: 'fence' }),
+    scheduler: realScheduler, monoNs: () => process.hrtime.bigint(),
+  });
+}
+
 export async function runAgent(config: AgentConfig, logger: Logger, source?: { file: string | undefined; env: NodeJS.ProcessEnv }): Promise<number> {
   // Read once at start, like the YAML, before anything is opened: an unusable certificate stops the start, naming
   // its setting.
@@ -154,6 +165,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, source?: { f
   const stopOperations = new AbortController();
   const runner = new AgentRunner({
     config, store, ops, methods: localOps, logger, metrics, pghaVersion: PGHA_VERSION, requests, peerFetch, scheduler: realScheduler,
+    ...(config.fence !== false ? { fence: agentFence(config, logger) } : {}),
     exit: (code, message, why) => {
       const fix = why === 'system_id_mismatch' ? systemIdFix(config) : '';
       logger.fatal({ reason: message, fix }, 'CRITICAL: stopping the agent');

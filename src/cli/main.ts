@@ -27,6 +27,9 @@ export async function main(argv: string[]): Promise<void> {
       case 'ctl':
         code = await (await import('./ctl-command')).runCtlCommand(rest);
         break;
+      case 'fence':
+        code = await (await import('./fence-command')).runFenceCommand(rest);
+        break;
       case 'demo':
         code = await (await import('./demo-command')).runDemoCommand(rest);
         break;

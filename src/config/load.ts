@@ -91,6 +91,7 @@ export function parseAgentConfig(doc: unknown, env: NodeJS.ProcessEnv, source: s
     tags: structuredClone(tags),
     log: parseLogSection(merged, ctx),
     switchoverDrain: parseAgentSwitchoverDrain(merged, ctx),
+    fence: watchdogFence(merged, ctx),
     source,
     warnings: ctx.warnings,
   };
@@ -120,19 +121,24 @@ function checkTopLevelKeys(doc: YamlMap, ctx: ParseContext): void {
       suggestion ? `did you mean ${suggestion}?` : `known sections: ${[...SUPPORTED_SECTIONS, ...IGNORED_SECTIONS].join(', ')}`,
     );
   }
-  refuseRequiredWatchdog(doc, ctx);
 }
 
-/** `watchdog.mode: required` promises a hardware watchdog before taking the lock; pgha has none, so it refuses. */
-function refuseRequiredWatchdog(doc: YamlMap, ctx: ParseContext): void {
+/**
+ * `watchdog.mode` (docs/fence.md): absent or `automatic`, the fence process runs (pgha's software watchdog); `off`,
+ * it does not. `required` stays refused: Patroni's required means a watchdog that resets the host, which also
+ * covers a frozen host or kernel; a process on that host cannot promise it.
+ */
+function watchdogFence(doc: YamlMap, ctx: ParseContext): boolean {
   const watchdog = optionalMap(doc.watchdog, 'watchdog', ctx);
-  if (!watchdog) return;
-  const mode = watchdog.mode;
-  const off = mode === undefined || mode === null || parseBool(mode) === false;
-  if (!off && String(mode).toLowerCase() === 'required') {
-    throw new ConfigError('watchdog.mode', 'got "required", but pgha has no watchdog support, so it could never take the leader lock', 'set watchdog.mode: off (pgha fences itself on a monotonic clock instead)');
+  const mode = watchdog?.mode;
+  if (mode === undefined || mode === null) return true;
+  if (parseBool(mode) === false) return false;
+  const m = String(mode).toLowerCase();
+  if (m === 'required') {
+    throw new ConfigError('watchdog.mode', 'got "required", but pgha has no hardware watchdog support: its fence process cannot reset a frozen host', 'use watchdog.mode: automatic (the fence process; docs/fence.md says what it covers) or off');
   }
-  if (!off) ctx.warnings.push(`watchdog.mode ${String(mode)} is ignored: pgha has no watchdog support`);
+  if (m !== 'automatic') ctx.warnings.push(`watchdog.mode ${String(mode)} is not off, automatic or required: taken as automatic (the fence process runs)`);
+  return true;
 }
 
 /** Very old configs named the member under postgresql.name; Patroni still falls back to it, and so does pgha. */

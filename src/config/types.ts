@@ -116,6 +116,8 @@ export interface AgentConfig {
   router?: Record<string, unknown>;
   /** `switchover_drain:` (switchover-drain.ts); absent in hand-built configs: the default 5 s. */
   switchoverDrain?: { timeoutMs: number };
+  /** The fence process that stops a primary whose agent died or froze (docs/fence.md); off with `watchdog.mode: off`. */
+  fence?: boolean;
   /**
    * How this agent calls the other members' REST APIs (peer queries in elections, a switchover's candidate check):
    * the CA and client certificate from `ctl.*`, else `restapi.*`, as Patroni's PatroniRequest. Undefined: the

@@ -7,6 +7,7 @@
  *
  *   PGHA_SCENARIOS=all | name,name,… | random:SEED[,SEED…]   (default: the CI subset)
  *   PGHA_SCENARIO_RUNS=20                                   (each scenario N times in a row)
+ *   PGHA_SCENARIO_FENCE=off                                 (agents without the fence process: the control run)
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

@@ -9,7 +9,7 @@
  * relays in front of each postgres; the suite starts one cluster per set of options it needs.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, readFileSync, readdirSync, existsSync, mkdirSync } from 'node:fs';
+import { appendFileSync, cpSync, readFileSync, readdirSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { postgresOsUser, stopPostmaster } from '../../../src/demo/local-cluster';
@@ -28,6 +28,7 @@ import { pidAlive } from '../../support/postgres';
 import { childrenOf } from '../../support/kill-node';
 import { Ledger, LEDGER_TABLE, type LedgerFigures } from './ledger';
 import { Relay } from './relay';
+import { childrenOf } from '../../../src/fence/files';
 
 const PGHA_BIN = resolve(__dirname, '..', '..', '..', '..', 'bin', 'pgha.js');
 export const DCS = { ttl: 8, loop_wait: 1, retry_timeout: 3, synchronous_mode: true, maximum_lag_on_failover: 1048576 };
@@ -44,6 +45,11 @@ export interface HarnessOptions {
    * every connection to a postgres from another node, the router or the ledger passes through it.
    */
   postgresRelays?: boolean;
+  /**
+   * synchronous_mode off: an old primary's commits do not wait for a standby, so a primary left running after its
+   * agent died would acknowledge writes on its own (the setting of issue 14's measurement, 574 writes lost).
+   */
+  asyncReplication?: boolean;
 }
 
 export interface ScenarioReport extends LedgerFigures {
@@ -65,6 +71,8 @@ export class ScenarioCluster {
   ledger?: Ledger;
   private readonly store?: EtcdStore;
   private notes: string[] = [];
+  /** The direct writers' ledgers of the scenario running now (one per node; `-direct` scenarios). */
+  direct: Ledger[] = [];
 
   /**
    * `relays[i]`: agent i's relays to etcd, one per member, in the order its PATRONI_ETCD3_HOSTS lists them.
@@ -76,6 +84,7 @@ export class ScenarioCluster {
     readonly pgRelays: Relay[],
     readonly disks: string[],
     readonly etcdCluster?: EtcdCluster,
+    readonly synchronous = true,
   ) {
     if (etcdCluster) this.store = new EtcdStore({ hosts: etcdCluster.endpoints, deadlineMs: 5000 });
   }
@@ -91,11 +100,13 @@ export class ScenarioCluster {
       for (const r of pgRelays) await r.start();
       c = await startTestCluster({
         scope: 'scenario',
-        dcs: DCS,
+        dcs: opts.asyncReplication ? { ...DCS, synchronous_mode: false } : DCS,
         command: (file) => {
           const i = Number(/ty-db(\d+)\.yml$/.exec(file)?.[1] ?? 1) - 1;
           // Each agent reaches etcd through its own relays: PATRONI_ETCD3_HOSTS overrides the YAML's hosts.
           const env: NodeJS.ProcessEnv = { PATRONI_ETCD3_HOSTS: relayPorts[i]!.map((p) => `127.0.0.1:${p}`).join(',') };
+          // The control run of the fence scenarios: the same faults with no fence process (docs/fence.md).
+          if (process.env.PGHA_SCENARIO_FENCE === 'off' && !readFileSync(file, 'utf8').includes('\nwatchdog:')) appendFileSync(file, '\nwatchdog:\n  mode: off\n');
           if (opts.diskMb) {
             // Called before the agent's first start (its YAML is written by then): mount once, then reuse.
             disks[i] = mountTmpfs(join(dirname(file), `ty-db${i + 1}`, 'disk'), opts.diskMb);
@@ -118,7 +129,7 @@ export class ScenarioCluster {
     }
     // The harness's own helpers (postmaster.pid, pg_basebackup's target) look at each node's data dir.
     disks.forEach((d, i) => (c.nodes[i]!.dataDir = join(d, 'data')));
-    const s = new ScenarioCluster(c, [], pgRelays, disks, etcdCluster);
+    const s = new ScenarioCluster(c, [], pgRelays, disks, etcdCluster, !opts.asyncReplication);
     try {
       for (let i = 0; i < relayPorts.length; i++) {
         const mine: Relay[] = [];
@@ -187,6 +198,7 @@ export class ScenarioCluster {
         seen = describeView(v, this.router?.table().leader?.member);
         if (!isHealthy(v, this.c.nodes.length) || this.router?.table().leader?.member !== v.leader!.name) return undefined;
         // Synchronous mode: until the leader names a synchronous standby in the sync key, no member may take over.
+        if (!this.synchronous) return v;
         return v.sync?.leader === v.leader!.name && v.sync.syncStandby.length > 0 ? v : undefined;
       }, { timeoutMs, intervalMs: 250 });
     } catch (err) {
@@ -235,6 +247,9 @@ export class ScenarioCluster {
     const ledger = new Ledger(this.writePort, ++this.runs * 10_000_000);
     this.ledger = ledger;
     ledger.start();
+    // Beside the router, one writer straight to each node (ids apart from the router ledger's and each other's).
+    this.direct = scenario.endsWith('-direct') ? this.c.nodes.map((n, i) => new Ledger(n.pgPort, this.runs * 10_000_000 + (i + 1) * 1_000_000, true)) : [];
+    for (const d of this.direct) d.start(1, 0);
     try {
       await waitFor('50 acknowledged writes before the fault', () => ledger.count() >= 50, { timeoutMs: 60_000, intervalMs: 50 });
       const faultAt = Date.now();
@@ -244,15 +259,19 @@ export class ScenarioCluster {
       await waitFor('20 more acknowledged writes after healing', () => ledger.count() >= acked + 20, { timeoutMs: 60_000, intervalMs: 50 });
       const healMs = Date.now() - faultAt;
       await ledger.stop();
+      await Promise.all(this.direct.map((d) => d.stop()));
       const after = await this.waitHealed();
       const rows = await sql<{ id: string }>(this.leaderNode(after).pgPort, `select id from ${LEDGER_TABLE} where id > ${this.runs * 10_000_000}`);
       const present = new Set(rows.map((r) => Number(r.id)));
+      const directAcks = this.direct.flatMap((d) => d.acks);
+      if (this.direct.length) this.notes.push(`direct writers: ${this.direct.map((d, i) => `${this.c.nodes[i]!.name} ${d.count()}`).join(', ')} acknowledged`);
       return {
-        scenario, ...ledger.figures(), lostAcknowledged: ledger.lost(present).length, healMs,
+        scenario, ...ledger.figures(directAcks), lostAcknowledged: [ledger, ...this.direct].reduce((n, l) => n + l.lost(present).length, 0), healMs,
         leaderBefore: before.leader!.name, leaderAfter: after.leader!.name, notes: this.notes,
       };
     } finally {
       await ledger.stop();
+      await Promise.all(this.direct.map((d) => d.stop()));
       this.ledger = undefined;
     }
   }

@@ -68,7 +68,12 @@ export class Ledger {
   private workers: Promise<void>[] = [];
   private readonly clients = new Set<Client>();
 
-  constructor(private readonly writePort: number, private readonly idBase: number) {}
+  /**
+   * `direct`: the port is one node's postgres, not the router. Like libpq's target_session_attrs=read-write, each
+   * new connection asks the node whether it is a primary first and writes only if it is; a node in recovery is
+   * skipped (asked again 250 ms later), not counted as a failed attempt.
+   */
+  constructor(private readonly writePort: number, private readonly idBase: number, private readonly direct = false) {}
 
   /** `persistent` writers keep a connection until it fails; the others open one per INSERT. */
   start(persistent = 2, perWrite = 1): void {
@@ -108,6 +113,11 @@ export class Ledger {
           client = this.connect();
           this.clients.add(client);
           await bounded(client.connect(), CONNECT_BOUND_MS, client);
+          if (this.direct && (await bounded(client.query('select pg_is_in_recovery() as r'), QUERY_BOUND_MS, client)).rows[0]?.r !== false) {
+            client = await this.drop(client);
+            await new Promise((r) => setTimeout(r, 250));
+            continue;
+          }
         }
         const row = (await bounded(client.query(INSERT, [id]), QUERY_BOUND_MS, client)).rows[0] as { port: number; at: string; tl: number };
         this.acks.push({ id, port: Number(row.port), timeline: Number(row.tl), atMs: Number(row.at), ackMs: Date.now() });
@@ -130,8 +140,9 @@ export class Ledger {
     return undefined;
   }
 
-  figures(): LedgerFigures {
-    return { acknowledged: this.acks.length, failedAttempts: this.failedAttempts, longestGapMs: longestGap(this.acks), ...doubleWriters(this.acks) };
+  /** `others`: the acknowledgements of writers beside this one (the direct writers), counted for double writers. */
+  figures(others: readonly Ack[] = []): LedgerFigures {
+    return { acknowledged: this.acks.length, failedAttempts: this.failedAttempts, longestGapMs: longestGap(this.acks), ...doubleWriters([...this.acks, ...others]) };
   }
 
   /** Acknowledged ids missing from `present` (the ids the healed leader holds). */

@@ -83,6 +83,33 @@ const freezeLeaderAgent: Fault = async (s) => {
   }
 };
 
+/** How long a dead or frozen agent stays so after the new leader appears (issue 14's acceptance). */
+const KEPT_DOWN_MS = 30_000;
+
+/**
+ * Issue 14: the leader's agent killed (kill -9) or frozen (SIGSTOP), its postgres left running, while writers also
+ * write straight to every node. Only the fence process can stop that postgres: it must do so before the lease can
+ * expire, so no direct writer is acknowledged by the old primary once a replica may promote. The agent stays down
+ * 30 s after the new leader appears, then comes back and the node rejoins.
+ */
+const agentDownDirect = (how: 'kill' | 'freeze'): Fault => async (s) => {
+  const { i, name } = await leaderIndex(s);
+  const pid = s.agentPid(i)!;
+  const pm = s.postmasterPid(i);
+  const downAt = Date.now();
+  if (how === 'kill') await s.killAgent(i);
+  else signal(pid, 'SIGSTOP');
+  try {
+    const next = await newLeader(s, name);
+    const leaderAt = Date.now();
+    s.note(`${next} leader ${((leaderAt - downAt) / 1000).toFixed(1)} s after ${how === 'kill' ? 'kill -9' : 'SIGSTOP'} of ${name}'s agent; ${name}'s postgres ${s.postmasterPid(i) === pm ? 'still running' : 'stopped'} then`);
+    await waitFor(`${KEPT_DOWN_MS / 1000} s with ${name}'s agent down`, () => Date.now() - leaderAt >= KEPT_DOWN_MS, { timeoutMs: 2 * KEPT_DOWN_MS, intervalMs: 200 });
+  } finally {
+    if (how === 'freeze') signal(pid, 'SIGCONT');
+  }
+  if (how === 'kill') s.startAgent(i);
+};
+
 /** SIGSTOP of every process of the leader's postgres: its agent sees a primary that does not answer. */
 const freezeLeaderPostgres: Fault = async (s) => {
   const { i, name } = await leaderIndex(s);
@@ -313,6 +340,8 @@ export const SCENARIOS: Record<string, Fault> = {
   'kill-both-leader': killAgent('leader', true),
   'kill-both-replica': killAgent('replica', true),
   'freeze-agent-leader': freezeLeaderAgent,
+  'kill-agent-leader-direct': agentDownDirect('kill'),
+  'freeze-agent-leader-direct': agentDownDirect('freeze'),
   'freeze-postgres-leader': freezeLeaderPostgres,
   'partition-leader-from-etcd': partitionLeaderFromEtcd,
   'restart-etcd': restartEtcd,
@@ -329,10 +358,16 @@ export const NEEDS: Partial<Record<string, HarnessOptions>> = {
   'fill-leader-disk': { diskMb: 512 },
   'lose-etcd-member': { etcdMembers: 3 },
   'cut-replica-from-leader': { postgresRelays: true },
+  // Without synchronous mode, so that a primary nobody stops would acknowledge its direct writers' commits alone.
+  'kill-agent-leader-direct': { asyncReplication: true },
+  'freeze-agent-leader-direct': { asyncReplication: true },
 };
 
-/** What CI runs (`PGHA_SCENARIOS` unset): the three that prove the fencing rules, and a router restart. */
-export const CI_SUBSET = ['kill-both-leader', 'partition-leader-from-etcd', 'freeze-agent-leader', 'restart-router'];
+/**
+ * What CI runs (`PGHA_SCENARIOS` unset): the three that prove the fencing rules, a router restart, and the fence
+ * process under direct writers (its own asynchronous cluster: about 2 minutes with the cluster's start).
+ */
+export const CI_SUBSET = ['kill-both-leader', 'partition-leader-from-etcd', 'freeze-agent-leader', 'restart-router', 'kill-agent-leader-direct'];
 
 /** A seeded random sequence of the kill faults, applied back to back (each waits for its own effect). */
 export function randomSequence(seed: number, length = 3): { name: string; fault: Fault } {

@@ -85,8 +85,17 @@ test('an etcd section without endpoint, or with srv only', () => {
 
 test('citus and watchdog.mode: required are refused', () => {
   assertConfigError(() => parseEdited((d) => { d.citus = { group: 0, database: 'x' }; }), 'citus', ['pgha does not support']);
-  assertConfigError(() => parseEdited((d) => { d.watchdog = { mode: 'required' }; }), 'watchdog.mode', ['pgha has no watchdog support', 'set watchdog.mode: off']);
+  assertConfigError(() => parseEdited((d) => { d.watchdog = { mode: 'required' }; }), 'watchdog.mode', ['no hardware watchdog support', 'cannot reset a frozen host', 'watchdog.mode: automatic']);
   assert.ok(parseEdited((d) => { d.watchdog = { mode: false }; }).warnings?.every((w) => !w.includes('watchdog')));
+});
+
+test('watchdog.mode turns the fence process on (absent, automatic) or off (off, false)', () => {
+  assert.equal(parseEdited(() => undefined).fence, true);
+  const automatic = parseEdited((d) => { d.watchdog = { mode: 'automatic' }; });
+  assert.equal(automatic.fence, true);
+  assert.ok(automatic.warnings?.every((w) => !w.includes('watchdog')));
+  assert.equal(parseEdited((d) => { d.watchdog = { mode: 'off' }; }).fence, false);
+  assert.equal(parseEdited((d) => { d.watchdog = { mode: false }; }).fence, false);
 });
 
 test('a configured bin_dir without pg_ctl is refused, suggesting the detected one', () => {
