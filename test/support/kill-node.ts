@@ -8,9 +8,10 @@
  * The postmaster is stopped (SIGSTOP) first so that it forks nothing between the listing of its children and the
  * kill. `deadAt` is when every one of those processes is gone (or a zombie): the moment the node stopped serving.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitFor } from './wait';
+import { childrenOf } from '../../src/fence/files';
 
 export interface KilledNode {
   pids: number[];
@@ -30,21 +31,6 @@ function procState(pid: number): string | undefined {
   }
 }
 
-/** The processes whose parent is `parent` (for a postmaster: its backends and auxiliary processes). */
-export function childrenOf(parent: number): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === parent) out.push(Number(entry));
-    } catch {
-      // Exited while we read /proc: not a process to kill.
-    }
-  }
-  return out;
-}
 
 const dead = (pid: number): boolean => {
   const s = procState(pid);

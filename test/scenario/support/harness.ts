@@ -25,7 +25,6 @@ import { freePort, freePorts } from '../../support/ports';
 import { startEtcdCluster, type EtcdCluster } from '../../support/etcd';
 import { waitFor } from '../../support/wait';
 import { pidAlive } from '../../support/postgres';
-import { childrenOf } from '../../support/kill-node';
 import { Ledger, LEDGER_TABLE, type LedgerFigures } from './ledger';
 import { Relay } from './relay';
 import { childrenOf } from '../../../src/fence/files';
