@@ -93,6 +93,7 @@ const LABEL_NOTES: Readonly<Record<string, Readonly<Record<string, string>>>> = 
   pgha_router_etcd_watch_state: { state: `${oneOf(WATCH_STATES)} (the series of the current state is 1)` },
   pgha_router_pool_clients: { state: oneOf(['active', 'waiting']) },
   pgha_router_pool_server_connections: { state: oneOf(['active', 'idle', 'used', 'login']) },
+  pgha_router_pool_client_connections: { state: oneOf(['active', 'idle', 'waiting', 'held']) },
 };
 
 /** Shared meaning of label names that mean the same on every metric. */

@@ -184,8 +184,9 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
         }),
       ),
       members: t.members,
-      // Server pools of the pooled listeners (PgBouncer's SHOW POOLS figures).
+      // Server pools and clients of the pooled listeners (PgBouncer's SHOW POOLS and SHOW CLIENTS figures).
       pools: router instanceof Router ? router.pool.pools.stats() : [],
+      clients: router instanceof Router ? router.pool.clientStats() : [],
       paused: pauses.list(),
       switchoverDrain: drain ? { router: drain.registry.id, ...drain.drain.status() } : null,
       ...(pool ? { workers: workers() } : {}),

@@ -41,6 +41,11 @@ export class ClientKeys<T extends Cancellable> {
     this.byPid.delete(processId);
   }
 
+  /** Every pooled client holding a key now (the admin view's client table). */
+  *owners(): IterableIterator<T> {
+    for (const e of this.byPid.values()) yield e.owner;
+  }
+
   /** The worker a key belongs to (its top 8 bits). */
   static workerOf(processId: number): number {
     return (processId >>> 24) & 0xff;

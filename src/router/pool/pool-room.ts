@@ -15,6 +15,7 @@ import { encodeCancelRequest, encodeErrorResponse } from '../wire';
 import { END_BACKSTOP_MS, destroyAfter } from '../context';
 import { clientLogin } from './client-login';
 import { ClientKeys } from './client-keys';
+import { clientStats, type ClientStats } from './client-stats';
 import { PooledSession, type ServerPipe } from './pooled-session';
 import { Pools, type SecretSource } from './pools';
 import { transactionPipe } from './txn-pipe';
@@ -53,6 +54,12 @@ export class PoolRoom {
     this.pools = new Pools(ctx, options.secrets, (o) => openServer(o, rooms.tls?.()));
     this.keys = new ClientKeys<PooledSession>(options.workerIndex ?? 0);
     this.txnPipe = transactionPipe(ctx.log);
+    ctx.deps.metrics.pool.setSource(() => this.pools.stats(), () => this.clientStats());
+  }
+
+  /** PgBouncer's SHOW CLIENTS, per (listener, user, database). */
+  clientStats(): ClientStats[] {
+    return clientStats(this.keys.owners(), this.pools.stats(), new Set(this.pools.held()));
   }
 
   /** A pooled listener's session after its first packet (first-packet.ts checked it and the limits). */
