@@ -61,7 +61,7 @@ const REFUSALS = valuesOf<RefusalReason>({
   max_held: true,
 });
 const HOLD_OUTCOMES = valuesOf<HoldOutcome>({ routed: true, timeout: true, client_gone: true, shutdown: true });
-const CANCEL_OUTCOMES = valuesOf<CancelOutcome>({ routed: true, broadcast: true, unknown_key: true, failed: true });
+const CANCEL_OUTCOMES = valuesOf<CancelOutcome>({ routed: true, broadcast: true, unknown_key: true, failed: true, forwarded: true });
 const AUTH_FAILURES = valuesOf<AuthFailureReason>({ wrong_password: true, unknown_user: true, protocol: true, method: true });
 const TLS_HANDSHAKE_RESULTS = valuesOf<TlsHandshakeResult>({ ok: true, failed: true, timeout: true, alpn: true });
 const READ_EXIT_CAUSES = valuesOf<ReadExitCause>({ promoted: true, lag: true, tags: true });

@@ -36,6 +36,11 @@ export interface PoolRoomOptions {
   authType?: AuthType;
   /** 0 for the single-process router, 1..N for workers (the top 8 bits of the keys it issues). */
   workerIndex?: number;
+  /**
+   * Workers: hands a CancelRequest whose key another worker issued to that worker (over the control plane), which
+   * resolves it as its own; false when it cannot be sent.
+   */
+  forwardCancel?: (keyWorker: number, listener: string, processId: number, secretKey: number) => boolean;
   pipe?: (session: PooledSession) => ServerPipe;
 }
 
@@ -140,6 +145,11 @@ export class PoolRoom {
   async cancel(rt: ListenerRuntime, processId: number, secretKey: number, raw?: Buffer): Promise<boolean> {
     const owner = this.keys.find(processId, secretKey);
     if (!owner) {
+      const home = ClientKeys.workerOf(processId);
+      if (home !== 0 && home !== (this.options.workerIndex ?? 0) && this.options.forwardCancel?.(home, rt.config.name, processId, secretKey)) {
+        this.ctx.deps.metrics.cancel(rt.config.name, 'forwarded');
+        return true;
+      }
       if (raw) await this.rooms.cancel.deliver(rt, `${processId >>> 0}:${secretKey >>> 0}`, raw);
       return false;
     }

@@ -35,13 +35,16 @@ export interface PooledPrimary {
   pg: TestPostgres;
   router: RunningRouter;
   direct: pg.Client;
+  /** The test's own etcd client (drain keys, router registrations). */
+  store: EtcdStore;
   /** The router's server connections: every admin backend but the test's own and the stub agent's. */
   serverConns(): Promise<number>;
   stop(): Promise<void>;
 }
 
 /** `auth`: the router's YAML auth: section (a userlist file…); without it the test password is handed in directly. */
-export async function startPooledPrimary(o: { scope: string; member: string; listeners: Record<string, unknown>[]; pool: Record<string, unknown>; auth?: Record<string, unknown> }): Promise<PooledPrimary> {
+/** `extra`: more router YAML keys (workers, metrics…). */
+export async function startPooledPrimary(o: { scope: string; member: string; listeners: Record<string, unknown>[]; pool: Record<string, unknown>; auth?: Record<string, unknown>; extra?: Record<string, unknown> }): Promise<PooledPrimary> {
   let etcd: TestEtcd | undefined;
   let store: EtcdStore | undefined;
   let pg0: TestPostgres | undefined;
@@ -74,6 +77,7 @@ export async function startPooledPrimary(o: { scope: string; member: string; lis
         ...(o.auth ? { auth: o.auth } : {}),
         health: { interval: '200ms', timeout: '200ms', fast_interval: '20ms', max_age: '1s' },
         lease: { margin: '1s' },
+        ...o.extra,
       },
       'pool integration test',
     );
@@ -89,6 +93,7 @@ export async function startPooledPrimary(o: { scope: string; member: string; lis
     pg: pg0,
     router,
     direct: c,
+    store: store!,
     // In transaction mode server connections take their clients' application_name, so count all but ours.
     serverConns: async () => Number((await c.query("select count(*) as n from pg_stat_activity where backend_type = 'client backend' and usename = 'admin' and application_name not in ('test-direct', 'stub-agent')")).rows[0].n),
     stop,
