@@ -2,7 +2,8 @@
  * Pooled listeners with `workers: 2` against a real PostgreSQL 15 and etcd: each worker runs its own pools; a
  * CancelRequest lands on whichever worker the control plane hands it to and reaches its session (a key another
  * worker issued is forwarded there); /status and /metrics sum both workers' pools and clients; the switchover drain
- * is acknowledged only once both workers paused and the transaction in flight on one of them finished.
+ * is acknowledged only once both workers paused and the transaction in flight on one of them finished; the live
+ * status page (headless Chromium) shows the summed pool and client tables, the workers and an operator's pause.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +18,7 @@ import type { PoolStats } from '../../../src/router/pool/pool-control';
 import { freePort } from '../../support/ports';
 import { waitFor } from '../../support/wait';
 import { PASSWORD, connectTo, sendCancel } from './harness';
+import { chromiumMissing, inCi, launchChromium } from '../status-page/browser';
 import { startPooledPrimary, type PooledPrimary } from './pool-harness';
 
 const SCOPE = 'poolworkers';
@@ -150,4 +152,34 @@ describe('pooled listeners with two workers', { timeout: 600_000 }, () => {
     assert.equal(await next, 2);
   });
 
+  test('the status page shows both workers, the summed pool and client tables, and an operator pause', {
+    skip: chromiumMissing && !inCi ? 'chromium not found (apt-get install --no-install-recommends chromium)' : false,
+  }, async () => {
+    const browser = await launchChromium();
+    try {
+      const page = await browser.context.newPage();
+      const base = `http://127.0.0.1:${metricsPort}`;
+      await page.goto(`${base}/?interval=300`, { waitUntil: 'load', timeout: 60_000 });
+      const cellText = async (selector: string, n: number): Promise<string> =>
+        (await page.locator(`${selector} td:nth-child(${n})`).first().textContent({ timeout: 5000 })) ?? '';
+      const poolRow = `#pools tr[data-pool="txn/admin/postgres/${MEMBER}"]`;
+      await waitFor('the page shows both workers, the pool and every client', async () =>
+        (await page.locator('#workers tr').count()) === 2
+        && (await page.locator(poolRow).count()) === 1
+        && (await cellText('#clients tr[data-clients="txn/admin/postgres"]', 4)) === String(CLIENTS),
+      { timeoutMs: 30_000 });
+      const post = (path: string): Promise<unknown> => fetch(`${base}${path}?member=${MEMBER}`, { method: 'POST' }).then((r) => r.json());
+      await post('/pause');
+      await waitFor('the page shows the pause', async () =>
+        (await page.locator(poolRow).getAttribute('data-paused', { timeout: 5000 })) === 'true'
+        && ((await page.locator('#paused').textContent({ timeout: 5000 })) ?? '').includes(`${MEMBER} (operator)`),
+      { timeoutMs: 30_000 });
+      await post('/resume');
+      await waitFor('the page shows the pool serving again', async () =>
+        (await page.locator(poolRow).getAttribute('data-paused', { timeout: 5000 })) === 'false' && !(await page.locator('#paused').isVisible()),
+      { timeoutMs: 30_000 });
+    } finally {
+      await browser.close();
+    }
+  });
 });
