@@ -33,7 +33,7 @@ Options:
                                address for logs, limits, /status); other sources are closed at once
   --pool-mode MODE             passthrough (default: bytes spliced, authentication end to end), session or
                                transaction (the router pools server connections: docs/router.md "Pool modes")
-  --pool-size N                server connections per pool (user, database, member; default 20)
+  --pool-size N                server connections per pool (user, database, member; default 20; per worker)
   --auth-file FILE             PgBouncer-format userlist ("user" "password-or-SCRAM-secret" per line): checks
                                clients of pooled listeners and logs in to PostgreSQL (never a password in a flag)
   --auth-user USER             the role auth_query runs as (its password from --auth-file)

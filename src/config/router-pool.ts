@@ -3,7 +3,8 @@
  * and the top-level `pool:` section with the limits of every pool (docs/router.md "Pool modes"). The defaults are
  * PgBouncer's where it has one (default_pool_size 20, min_pool_size 0, server_idle_timeout 10 min,
  * server_lifetime 1 h, DISCARD ALL as server_reset_query); the queue timeout defaults to hold_timeout, so a client
- * waits for a server connection as long as it would wait for a backend.
+ * waits for a server connection as long as it would wait for a backend. With `workers: N` each worker runs its own
+ * pools, so `size` is per worker: up to N × size server connections per (listener, user, database, member).
  */
 import { ConfigError } from '../lib/errors';
 import type { PoolConfig, PoolMode } from '../router/pool/types';
@@ -41,11 +42,4 @@ export function parsePool(value: unknown, holdTimeoutMs: number): PoolConfig {
     queueTimeoutMs: optionalDuration(map, 'queue_timeout', 'pool', holdTimeoutMs),
     resetQuery: typeof reset === 'string' ? reset.trim() : 'DISCARD ALL',
   };
-}
-
-/** Pooled sessions live in one process: a pool's server connections cannot be shared between workers. */
-export function checkPoolWorkers(modes: readonly PoolMode[], workers: number): void {
-  if (workers > 1 && modes.some((m) => m !== 'passthrough')) {
-    throw new ConfigError('workers', `is ${workers}, but a listener has pool_mode session or transaction, which runs in one process only`, 'set workers: 1 for a pooling router (or pool_mode: passthrough on every listener)');
-  }
 }

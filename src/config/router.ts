@@ -16,7 +16,7 @@ import { parseAuth } from './router-auth';
 import { parseEndSessions } from './router-end-sessions';
 import { parseRouterEtcd } from './router-etcd';
 import { parseRouterDrain } from './router-drain';
-import { checkPoolWorkers, parsePool } from './router-pool';
+import { parsePool } from './router-pool';
 import { parseRouterTls } from './router-tls';
 import { DEFAULT_MAX_CONNECTIONS, connectionLimits, parseListeners, proxyNetworks } from './router-listeners';
 import { checkKeys, listenAddress, section, size, str, wholeNumber } from './router-values';
@@ -74,7 +74,6 @@ function load(doc: unknown, source: string): RouterConfig {
 
   const maxLagSeconds = Math.max(0, ...listeners.map((l) => l.maxLagSeconds ?? 0));
   const workers = parseWorkers(map.workers);
-  checkPoolWorkers(listeners.map((l) => l.poolMode), workers);
   return {
     source,
     scope,

@@ -61,7 +61,7 @@ const REFUSALS = valuesOf<RefusalReason>({
   max_held: true,
 });
 const HOLD_OUTCOMES = valuesOf<HoldOutcome>({ routed: true, timeout: true, client_gone: true, shutdown: true });
-const CANCEL_OUTCOMES = valuesOf<CancelOutcome>({ routed: true, broadcast: true, unknown_key: true, failed: true });
+const CANCEL_OUTCOMES = valuesOf<CancelOutcome>({ routed: true, broadcast: true, unknown_key: true, failed: true, forwarded: true });
 const AUTH_FAILURES = valuesOf<AuthFailureReason>({ wrong_password: true, unknown_user: true, protocol: true, method: true });
 const TLS_HANDSHAKE_RESULTS = valuesOf<TlsHandshakeResult>({ ok: true, failed: true, timeout: true, alpn: true });
 const READ_EXIT_CAUSES = valuesOf<ReadExitCause>({ promoted: true, lag: true, tags: true });
@@ -93,6 +93,7 @@ const LABEL_NOTES: Readonly<Record<string, Readonly<Record<string, string>>>> = 
   pgha_router_etcd_watch_state: { state: `${oneOf(WATCH_STATES)} (the series of the current state is 1)` },
   pgha_router_pool_clients: { state: oneOf(['active', 'waiting']) },
   pgha_router_pool_server_connections: { state: oneOf(['active', 'idle', 'used', 'login']) },
+  pgha_router_pool_client_connections: { state: oneOf(['active', 'idle', 'waiting', 'held']) },
 };
 
 /** Shared meaning of label names that mean the same on every metric. */

@@ -17,7 +17,7 @@ import { PoolMetrics } from './router-pool-metrics';
 export type CloseReason = 'client' | 'backend' | 'leader_change' | 'role_change' | 'error' | 'shutdown';
 export type ConnectFailureReason = 'refused' | 'timeout' | 'reset' | 'tls_refused' | 'error';
 export type HoldOutcome = 'routed' | 'timeout' | 'client_gone' | 'shutdown';
-export type CancelOutcome = 'routed' | 'broadcast' | 'unknown_key' | 'failed';
+export type CancelOutcome = 'routed' | 'broadcast' | 'unknown_key' | 'failed' | 'forwarded';
 /** A client's TLS handshake with the router's certificate (router/tls/terminate.ts). */
 export type TlsHandshakeResult = 'ok' | 'failed' | 'timeout' | 'alpn';
 /** How the router's hold of new writes for a planned switchover ended. */
@@ -95,7 +95,7 @@ export class RouterMetrics {
     this.closedOnLeaderChange = new Counter({ name: 'pgha_router_connections_closed_on_leader_change_total', help: 'Write connections closed because the leader changed or could no longer be confirmed.', labelNames: ['listener'], registers: r });
     this.readSessionsEnded = new Counter({ name: 'pgha_router_read_sessions_ended_total', help: 'Read sessions ended because their member left the pool: promoted, lag or tags (end_sessions).', labelNames: ['listener', 'reason'], registers: r });
     this.authFailures = new Counter({ name: 'pgha_router_auth_failures_total', help: "Clients refused by the router's own authentication (pooled listeners), by reason.", labelNames: ['listener', 'reason'], registers: r });
-    this.cancels = new Counter({ name: 'pgha_router_cancel_requests_total', help: 'CancelRequests: routed by key, broadcast (TLS sessions), unknown key, failed.', labelNames: ['listener', 'outcome'], registers: r });
+    this.cancels = new Counter({ name: 'pgha_router_cancel_requests_total', help: 'CancelRequests: routed by key, broadcast (TLS sessions), unknown key, failed, forwarded (a pooled key another worker issued: sent to that worker, which counts the outcome).', labelNames: ['listener', 'outcome'], registers: r });
     this.cancelTargets = new Counter({ name: 'pgha_router_cancel_broadcast_targets_total', help: 'Backends a broadcast CancelRequest was sent to.', labelNames: ['listener'], registers: r });
     this.tlsHandshakes = new Counter({ name: 'pgha_router_tls_handshakes_total', help: 'TLS handshakes of clients with the router\'s certificate (tls: set), by result: ok, failed, timeout (startup_timeout), alpn (direct TLS without ALPN postgresql).', labelNames: ['listener', 'result'], registers: r });
     this.bytes = new Counter({ name: 'pgha_router_bytes_total', help: 'Bytes relayed, counted when a connection closes.', labelNames: ['listener', 'backend', 'direction'], registers: r });

@@ -34,6 +34,11 @@ export class HoldQueue<T> {
     return this.liveCount;
   }
 
+  /** The items still waiting, oldest first. */
+  *live(): IterableIterator<T> {
+    for (const e of this.entries) if (e.live) yield e.item;
+  }
+
   add(item: T, timeoutMs: number): HoldTicket {
     const now = this.clock.now();
     const entry: Entry<T> = { item, addedAtMs: now, deadlineMs: now + timeoutMs, live: true };

@@ -13,7 +13,7 @@ import { Router } from './router';
 import { closeServer, startStatusServer } from './status';
 import { loadRouterTls } from './tls/context';
 import { Topology, type ViewSource } from './topology';
-import { Pauses, passthroughDrainable } from './drainable';
+import { Pauses } from './drainable';
 import { registers, startDrain, type DrainHandle } from './drain-start';
 import { WorkerPool, type WorkerStatus } from './workers/control-plane';
 import { statusPage } from '../status-page/page';
@@ -130,9 +130,9 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
     : { secrets: configuredAuth!, get authType() { return configuredAuth!.type; } };
   router = pool ?? new Router(current, { topology, metrics, logger: logger.child({ component: 'router-proxy' }), scheduler }, poolAuth);
   const workers = (): WorkerStatus[] | undefined => pool?.workers();
-  // Pooled listeners pause through their PoolControl (workers refuse pooled listeners); passthrough ones have
-  // nothing to pause (drainable.ts).
-  const pauses = new Pauses(pool ? passthroughDrainable : (router as Router).pool.pools);
+  // Pooled listeners pause through their PoolControl, on every worker with workers: N (worker-pauses.ts);
+  // passthrough ones have nothing to pause (drainable.ts).
+  const pauses = new Pauses(pool ? pool.pauses : (router as Router).pool.pools);
   drain = store && drainAware
     ? startDrain(config, { store, view: () => source.view(), leader: () => topology.table().leader?.member, pauses, scheduler, logger: logger.child({ component: 'router-drain' }) })
     : undefined;
@@ -186,8 +186,9 @@ export async function startRouter(config: RouterConfig, deps: RouterDependencies
         }),
       ),
       members: t.members,
-      // Server pools of the pooled listeners (PgBouncer's SHOW POOLS figures).
-      pools: router instanceof Router ? router.pool.pools.stats() : [],
+      // Server pools and clients of the pooled listeners (PgBouncer's SHOW POOLS and SHOW CLIENTS figures).
+      pools: router instanceof Router ? router.pool.pools.stats() : pool!.poolStats(),
+      clients: router instanceof Router ? router.pool.clientStats() : pool!.clientStats(),
       paused: pauses.list(),
       switchoverDrain: drain ? { router: drain.registry.id, ...drain.drain.status() } : null,
       ...(pool ? { workers: workers() } : {}),

@@ -86,7 +86,6 @@ export class Router implements SpliceOwner<Session> {
     this.backends = new BackendConnect(this.ctx, { closing: this.closing, negotiation: new Negotiation(this.ctx, kill), owner: this, route: (s) => this.route(s), tls: () => this.tls.tls });
     this.switchover = new SwitchoverLog(deps.logger, deps.metrics);
     this.pool = new PoolRoom(this.ctx, { refusals: this.refusals, cancel: this.cancel, tls: () => this.tls.tls }, poolOptions);
-    deps.metrics.pool.setSource(() => this.pool.pools.stats());
     this.firstPacket = new FirstPacket(this.ctx, { refusals: this.refusals, cancel: this.cancel, closing: this.closing, tls: this.tls, route: (s) => this.route(s), pool: this.pool });
   }
 

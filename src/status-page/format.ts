@@ -60,6 +60,35 @@ export interface PageWorker {
   perListener: string;
 }
 
+/** Router with pooled listeners: one server pool (PgBouncer's SHOW POOLS row), summed over workers. */
+export interface PagePool {
+  listener: string;
+  user: string;
+  database: string;
+  backend: string;
+  clActive: number;
+  clWaiting: number;
+  svActive: number;
+  svIdle: number;
+  svLogin: number;
+  /** Seconds the oldest waiting client has waited. */
+  maxwait: number;
+  prepared: number;
+  paused: boolean;
+}
+
+/** Router with pooled listeners: its clients per (listener, user, database) by state (SHOW CLIENTS, summed). */
+export interface PageClients {
+  listener: string;
+  user: string;
+  database: string;
+  clients: number;
+  active: number;
+  idle: number;
+  waiting: number;
+  held: number;
+}
+
 export interface PageModel {
   source: 'router' | 'agent';
   scope: string;
@@ -75,6 +104,11 @@ export interface PageModel {
   listeners: PageListener[];
   /** Router with workers only. */
   workers?: PageWorker[];
+  /** Router with pooled listeners only (a pool or a client seen). */
+  pools?: PagePool[];
+  clients?: PageClients[];
+  /** Router: the pauses in force (`every member (operator)`, `n1 (drain)`); empty when none. */
+  paused?: string;
   /** Newest first. */
   leaderChanges: PageLeaderChange[];
   /** Full scale of the lag bars: the strictest listener limit, else the largest lag seen (≥ 1). */
@@ -148,6 +182,30 @@ function pageWorker(v: unknown): PageWorker {
     active: conns.reduce((a, [, n]) => a + n, 0),
     perListener: conns.map(([name, n]) => `${name}: ${n}`).join(', '),
   };
+}
+
+/** The router's `pools`, `clients` and `paused` (pooled listeners) → the page's tables; unknown numbers read 0. */
+function routerPools(d: Record<string, unknown>): { pools: PagePool[]; clients: PageClients[]; paused: string } {
+  const n = (v: unknown): number => num(v) ?? 0;
+  const pools = (Array.isArray(d.pools) ? d.pools : []).map((raw) => {
+    const p = obj(raw);
+    return {
+      listener: str(p.listener) ?? '?', user: str(p.user) ?? '?', database: str(p.database) ?? '?', backend: str(p.member) ?? '?',
+      clActive: n(p.cl_active), clWaiting: n(p.cl_waiting), svActive: n(p.sv_active), svIdle: n(p.sv_idle), svLogin: n(p.sv_login),
+      maxwait: n(p.maxwait), prepared: n(p.prepared), paused: p.paused === true,
+    };
+  });
+  const clients = (Array.isArray(d.clients) ? d.clients : []).map((raw) => {
+    const c = obj(raw);
+    return {
+      listener: str(c.listener) ?? '?', user: str(c.user) ?? '?', database: str(c.database) ?? '?',
+      clients: n(c.clients), active: n(c.active), idle: n(c.idle), waiting: n(c.waiting), held: n(c.held),
+    };
+  });
+  const paused = Object.entries(obj(d.paused))
+    .map(([member, by]) => `${member === '*' ? 'every member' : member} (${(Array.isArray(by) ? by : []).join(', ')})`)
+    .join('; ');
+  return { pools, clients, paused };
 }
 
 export function fromRouterStatus(doc: unknown): PageModel {
@@ -225,6 +283,7 @@ export function fromRouterStatus(doc: unknown): PageModel {
   const generation = num(d.generation);
   const watch = str(etcd.watchState);
   const contact = num(etcd.lastContactAgeSeconds);
+  const pooled = routerPools(d);
   return {
     source: 'router',
     scope: str(d.scope) ?? '?',
@@ -236,6 +295,7 @@ export function fromRouterStatus(doc: unknown): PageModel {
     members,
     listeners,
     ...(Array.isArray(d.workers) ? { workers: d.workers.map(pageWorker) } : {}),
+    ...(pooled.pools.length + pooled.clients.length > 0 || pooled.paused ? pooled : {}),
     leaderChanges: changes,
     lagBytesScale: lagScale(limitsBytes, members.map((m) => m.lagBytes), 1),
     lagSecondsScale: lagScale(limitsSeconds, members.map((m) => m.lagSeconds), 1),
@@ -295,5 +355,5 @@ export function fromAgentCluster(cluster: unknown, history: unknown): PageModel 
 
 /** Everything above, in dependency order, for page.ts to embed. */
 export const PAGE_FUNCTIONS: readonly ((...args: never[]) => unknown)[] = [
-  formatBytes, formatSeconds, barPercent, lagScale, str, num, obj, fromRouterStatus, fromAgentCluster,
+  formatBytes, formatSeconds, barPercent, lagScale, str, num, obj, pageWorker, routerPools, fromRouterStatus, fromAgentCluster,
 ];

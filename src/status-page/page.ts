@@ -112,6 +112,28 @@ function render(m) {
       cell(String(x.active), 'num'), cell(x.perListener || '—'), cell(formatSeconds(x.uptimeSeconds)), cell(String(x.restarts), 'num'));
     return tr;
   }));
+  const pools = m.pools || [];
+  const clients = m.clients || [];
+  $('pools-section').hidden = pools.length + clients.length === 0 && !m.paused;
+  $('paused').hidden = !m.paused;
+  $('paused').textContent = m.paused ? 'paused: ' + m.paused : '';
+  $('pools').replaceChildren(...pools.map((p) => {
+    const tr = el('tr');
+    tr.dataset.pool = [p.listener, p.user, p.database, p.backend].join('/');
+    tr.dataset.paused = String(p.paused);
+    tr.append(cell(p.listener), cell(p.user), cell(p.database), cell(p.backend),
+      cell(String(p.clActive), 'num'), cell(String(p.clWaiting), 'num'), cell(String(p.svActive), 'num'), cell(String(p.svIdle), 'num'),
+      cell(String(p.svLogin), 'num'), cell(formatSeconds(p.maxwait)), cell(String(p.prepared), 'num'),
+      cell(p.paused ? el('span', 'badge bad', 'paused') : el('span', 'badge ok', 'serving')));
+    return tr;
+  }));
+  $('clients').replaceChildren(...clients.map((c) => {
+    const tr = el('tr');
+    tr.dataset.clients = [c.listener, c.user, c.database].join('/');
+    tr.append(cell(c.listener), cell(c.user), cell(c.database), cell(String(c.clients), 'num'), cell(String(c.active), 'num'),
+      cell(String(c.idle), 'num'), cell(String(c.waiting), 'num'), cell(String(c.held), 'num'));
+    return tr;
+  }));
   const changes = m.leaderChanges.map((c) => {
     const li = el('li');
     li.dataset.from = c.from || '';
@@ -170,6 +192,13 @@ export function statusPage(source: PageSource): string {
 <div id="workers-section" hidden><h2>Workers</h2>
 <table><thead><tr><th>worker</th><th>pid</th><th>state</th><th>open sessions</th><th>per listener</th><th>up</th>
 <th>restarts</th></tr></thead><tbody id="workers"></tbody></table></div>
+<div id="pools-section" hidden><h2>Pools <span id="paused" class="badge bad" hidden></span></h2>
+<table><thead><tr><th>listener</th><th>user</th><th>database</th><th>backend</th><th>clients active</th>
+<th>clients waiting</th><th>server active</th><th>server idle</th><th>server login</th><th>max wait</th>
+<th>prepared</th><th>state</th></tr></thead><tbody id="pools"></tbody></table>
+<h2>Pooled clients</h2>
+<table><thead><tr><th>listener</th><th>user</th><th>database</th><th>clients</th><th>active</th><th>idle</th>
+<th>waiting</th><th>held</th></tr></thead><tbody id="clients"></tbody></table></div>
 <h2>Leader changes <span class="muted">(newest first${source === 'router' ? ', seen by this router' : ', from the cluster history'})</span></h2>
 <ol id="changes"></ol>
 <script>

@@ -1,8 +1,9 @@
 /**
  * The BackendKeyData the router issues to its pooled clients (pool-design item 5): a 32-bit process id whose top
- * 8 bits are the worker index (0 for the single-process router, 1..N for workers), so any worker can tell which
- * one owns a key, and a random 32-bit secret (crypto). A CancelRequest carrying one is resolved here to the server
- * connection running that client's query right now, and sent there with the SERVER's own key.
+ * 8 bits are the worker index (0 for the single-process router, 1..N for workers), so a worker that receives a
+ * CancelRequest for another worker's client knows where to forward it (pool-room.ts, over the control plane), and
+ * a random 32-bit secret (crypto). A CancelRequest carrying one is resolved here to the server connection running
+ * that client's query right now, and sent there with the SERVER's own key.
  */
 import { randomBytes } from 'node:crypto';
 import type { CancelGuard } from './cancel-guard';
@@ -39,6 +40,11 @@ export class ClientKeys<T extends Cancellable> {
 
   remove(processId: number): void {
     this.byPid.delete(processId);
+  }
+
+  /** Every pooled client holding a key now (the admin view's client table). */
+  *owners(): IterableIterator<T> {
+    for (const e of this.byPid.values()) yield e.owner;
   }
 
   /** The worker a key belongs to (its top 8 bits). */

@@ -28,6 +28,8 @@ export interface PoolStats extends PoolKey {
   sv_idle: number;
   /** Server connections idle and used before (PgBouncer: waiting for server_check_query; here: reset done). */
   sv_used: number;
+  /** PgBouncer's sv_tested (server_check_query running): the router runs no check query, so always 0. */
+  sv_tested: number;
   /** Server connections being opened (TCP connect and login). */
   sv_login: number;
   /** Seconds the oldest waiting client has waited (0 when none waits). */

@@ -15,6 +15,7 @@ import { encodeCancelRequest, encodeErrorResponse } from '../wire';
 import { END_BACKSTOP_MS, destroyAfter } from '../context';
 import { clientLogin } from './client-login';
 import { ClientKeys } from './client-keys';
+import { clientStats, type ClientStats } from './client-stats';
 import { PooledSession, type ServerPipe } from './pooled-session';
 import { Pools } from './pools';
 import type { AuthSource } from '../auth/auth-source';
@@ -36,6 +37,11 @@ export interface PoolRoomOptions {
   authType?: AuthType;
   /** 0 for the single-process router, 1..N for workers (the top 8 bits of the keys it issues). */
   workerIndex?: number;
+  /**
+   * Workers: hands a CancelRequest whose key another worker issued to that worker (over the control plane), which
+   * resolves it as its own; false when it cannot be sent.
+   */
+  forwardCancel?: (keyWorker: number, listener: string, processId: number, secretKey: number) => boolean;
   pipe?: (session: PooledSession) => ServerPipe;
 }
 
@@ -54,6 +60,12 @@ export class PoolRoom {
     this.pools = new Pools(ctx, options.secrets, (o) => openServer(o, rooms.tls?.()));
     this.keys = new ClientKeys<PooledSession>(options.workerIndex ?? 0);
     this.txnPipe = transactionPipe(ctx.log);
+    ctx.deps.metrics.pool.setSource(() => this.pools.stats(), () => this.clientStats());
+  }
+
+  /** PgBouncer's SHOW CLIENTS, per (listener, user, database). */
+  clientStats(): ClientStats[] {
+    return clientStats(this.keys.owners(), this.pools.stats(), new Set(this.pools.held()));
   }
 
   /** A pooled listener's session after its first packet (first-packet.ts checked it and the limits). */
@@ -137,6 +149,11 @@ export class PoolRoom {
   async cancel(rt: ListenerRuntime, processId: number, secretKey: number, raw?: Buffer): Promise<boolean> {
     const owner = this.keys.find(processId, secretKey);
     if (!owner) {
+      const home = ClientKeys.workerOf(processId);
+      if (home !== 0 && home !== (this.options.workerIndex ?? 0) && this.options.forwardCancel?.(home, rt.config.name, processId, secretKey)) {
+        this.ctx.deps.metrics.cancel(rt.config.name, 'forwarded');
+        return true;
+      }
       if (raw) await this.rooms.cancel.deliver(rt, `${processId >>> 0}:${secretKey >>> 0}`, raw);
       return false;
     }

@@ -88,6 +88,11 @@ export class Pools implements PoolControl {
     return q.add(w, timeoutMs);
   }
 
+  /** Clients waiting for a backend to qualify, every listener (the admin view's held clients). */
+  *held(): IterableIterator<BackendWaiter> {
+    for (const q of this.holds.values()) yield* q.live();
+  }
+
   rememberClientKey(user: string, key: Buffer): void {
     this.clientKeys.set(user, key);
   }
@@ -225,6 +230,7 @@ export class Pools implements PoolControl {
       sv_idle: e.pool.idle,
       // PgBouncer's sv_used: idle connections waiting for server_check_query. The router runs no check query.
       sv_used: 0,
+      sv_tested: 0,
       sv_login: e.pool.openingCount,
       maxwait: e.pool.maxWaitMs() / 1000,
       paused: e.pool.paused,

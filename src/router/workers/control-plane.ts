@@ -15,6 +15,10 @@ import type { Scheduler } from '../../lib/clock';
 import type { RouterConfig, RoutingTable } from '../types';
 import { shiftTable } from './fence';
 import { hostMonotonicMs, type FromWorker, type ToWorker, type WorkerStats } from './messages';
+import { mergeClientStats, type ClientStats } from '../pool/client-stats';
+import type { PoolStats } from '../pool/pool-control';
+import { mergePoolStats } from './pool-figures';
+import { WorkerPauses, type PausableWorker } from './worker-pauses';
 
 /** The worker's entry (a path, not an import: the router does not depend on the CLI). */
 const WORKER_MAIN = join(__dirname, '..', '..', 'cli', 'router-worker.js');
@@ -25,6 +29,8 @@ const RESTART_MIN_MS = 500;
 const RESTART_MAX_MS = 30_000;
 /** Scrapes wait at most this long for a worker's registry; a silent worker's figures are left out. */
 const METRICS_TIMEOUT_MS = 2000;
+/** A worker's "idle" answer to a drain is waited for this long at most (the drain's own timeout is shorter). */
+const IDLE_TIMEOUT_MS = 120_000;
 /**
  * The table is derived again this often, so the workers always hold a write bound well ahead of now: the
  * topology itself recomputes only when something changes or at the bound, and a worker reaching the bound a
@@ -40,6 +46,8 @@ interface Slot {
   restarts: number;
   startedAtMs: number;
   restartDelayMs: number;
+  /** WorkerPauses.version sent in the worker's init. */
+  pauseVersion: number;
 }
 
 export interface WorkerPoolDeps {
@@ -71,6 +79,11 @@ export class WorkerPool {
   private nextId = 1;
   private readonly waiting = new Map<number, (m: FromWorker) => void>();
   private refreshTimer: unknown;
+  /** Pooled listeners: PAUSE/RESUME and the drain's idle wait, on every worker (worker-pauses.ts). */
+  readonly pauses = new WorkerPauses(
+    () => this.live().map((s) => this.pausable(s)),
+    (member) => this.poolStats().reduce((n, p) => n + (member === undefined || p.member === member ? p.sv_active : 0), 0),
+  );
 
   constructor(
     private config: RouterConfig,
@@ -92,7 +105,7 @@ export class WorkerPool {
       execArgv: process.execArgv.filter((a) => !a.startsWith('--test')),
       serialization: 'advanced',
     });
-    for (let i = 0; i < this.config.workers; i++) this.slots.push({ index: i, ready: false, restarts: 0, startedAtMs: 0, restartDelayMs: RESTART_MIN_MS });
+    for (let i = 0; i < this.config.workers; i++) this.slots.push({ index: i, ready: false, restarts: 0, startedAtMs: 0, restartDelayMs: RESTART_MIN_MS, pauseVersion: 0 });
     const refresh = (): void => {
       this.refreshTimer = this.deps.scheduler.setTimer(() => {
         if (this.stopping) return;
@@ -146,7 +159,9 @@ export class WorkerPool {
           logLevel: this.deps.logger.level,
           table: this.shared(this.deps.table()),
           hostNowMs: hostMonotonicMs(),
+          paused: this.pauses.state(),
         };
+        slot.pauseVersion = this.pauses.version;
         worker.send(init);
         break;
       }
@@ -156,6 +171,7 @@ export class WorkerPool {
         this.deps.logger.info({ worker: slot.index, pid: m.stats.pid, ports: m.stats.ports }, 'router worker listening');
         // A table may have changed between init and now: send the current one.
         worker.send({ t: 'table', table: this.shared(this.deps.table()) } satisfies ToWorker);
+        if (slot.pauseVersion !== this.pauses.version) this.pauses.replay(this.pausable(slot));
         settle();
         break;
       case 'failed':
@@ -172,8 +188,16 @@ export class WorkerPool {
         this.waiting.get(m.id)?.(m);
         break;
       case 'metrics':
+      case 'idle':
         this.waiting.get(m.id)?.(m);
         break;
+      case 'cancel': {
+        // A pooled client's key names its worker (index + 1): the cancel goes there, to be resolved as its own.
+        const home = this.slots[m.keyWorker - 1];
+        if (home?.ready && home.worker?.isConnected()) home.worker.send(m);
+        else this.deps.logger.debug({ worker: m.keyWorker - 1, listener: m.listener }, 'forwarded cancel for a worker that is not running dropped');
+        break;
+      }
       default:
         break;
     }
@@ -211,26 +235,34 @@ export class WorkerPool {
     return this.slots.filter((s) => s.ready && s.worker?.isConnected());
   }
 
+  private pausable(s: Slot): PausableWorker {
+    return {
+      index: s.index,
+      send: (m) => s.worker?.send(m),
+      askIdle: async (member) => (await this.askOne(s, (id) => ({ t: 'idle', id, ...(member !== undefined ? { member } : {}) }), IDLE_TIMEOUT_MS)) !== undefined,
+    };
+  }
+
+  /** Sends a request to one worker; its answer, or undefined when none came within the timeout. */
+  private askOne(s: Slot, make: (id: number) => ToWorker, timeoutMs: number): Promise<FromWorker | undefined> {
+    return new Promise<FromWorker | undefined>((resolve) => {
+      const id = this.nextId++;
+      const timer = this.deps.scheduler.setTimer(() => {
+        this.waiting.delete(id);
+        resolve(undefined);
+      }, timeoutMs);
+      this.waiting.set(id, (m) => {
+        this.deps.scheduler.clearTimer(timer);
+        this.waiting.delete(id);
+        resolve(m);
+      });
+      s.worker!.send(make(id));
+    });
+  }
+
   /** Sends a request to every live worker and collects the answers that come within the timeout. */
   private async ask(make: (id: number) => ToWorker, timeoutMs: number): Promise<FromWorker[]> {
-    const answers = await Promise.all(
-      this.live().map(
-        (s) =>
-          new Promise<FromWorker | undefined>((resolve) => {
-            const id = this.nextId++;
-            const timer = this.deps.scheduler.setTimer(() => {
-              this.waiting.delete(id);
-              resolve(undefined);
-            }, timeoutMs);
-            this.waiting.set(id, (m) => {
-              this.deps.scheduler.clearTimer(timer);
-              this.waiting.delete(id);
-              resolve(m);
-            });
-            s.worker!.send(make(id));
-          }),
-      ),
-    );
+    const answers = await Promise.all(this.live().map((s) => this.askOne(s, make, timeoutMs)));
     return answers.filter((a): a is FromWorker => a !== undefined);
   }
 
@@ -303,6 +335,15 @@ export class WorkerPool {
     for (const s of this.slots) for (const [name, per] of Object.entries(s.stats?.byClient ?? {})) out[name] = sumRecords([out[name] ?? {}, per]);
     for (const [name, per] of Object.entries(out)) out[name] = Object.fromEntries(Object.entries(per).sort((a, b) => b[1] - a[1]).slice(0, top));
     return out;
+  }
+
+  /** SHOW POOLS and SHOW CLIENTS of the whole router: the workers' last reports, summed. */
+  poolStats(): PoolStats[] {
+    return mergePoolStats(this.slots.map((s) => s.stats?.pools ?? []));
+  }
+
+  clientStats(): ClientStats[] {
+    return mergeClientStats(this.slots.map((s) => s.stats?.clients ?? []));
   }
 
   workers(): WorkerStatus[] {

@@ -10,6 +10,8 @@ import { createLogger, type Logger } from '../../log/logger';
 import { RouterMetrics } from '../../metrics/router-metrics';
 import { realScheduler } from '../../lib/clock';
 import { Router } from '../router';
+import { PoolAuth } from '../auth/pool-auth';
+import { poolMessage } from './worker-pools';
 import { hostMonotonicMs, type FromWorker, type ToWorker, type WorkerStats } from './messages';
 import { RemoteTopology } from './remote-topology';
 
@@ -28,6 +30,8 @@ function stats(router: Router, topology: RemoteTopology): WorkerStats {
     byClient: router.clientsByListener(100),
     held: router.heldCounts(),
     generation: topology.table().generation,
+    pools: router.pool.pools.stats(),
+    clients: router.pool.clientStats(),
   };
 }
 
@@ -45,8 +49,24 @@ async function start(init: Extract<ToWorker, { t: 'init' }>): Promise<void> {
     onTable: (table, prev) => router?.onTable(table, prev),
     checkNow: (member) => send({ t: 'check', member }),
   });
-  router = new Router(init.config, { topology, metrics, logger: log.child({ component: 'router-proxy' }), scheduler: realScheduler });
+  // Pooled listeners: this worker reads the auth: section itself (secrets never travel over the channel); its keys
+  // carry index + 1 (0 is the single-process router's), so a sibling forwards a cancel for them here.
+  const auth = await PoolAuth.start(init.config, { scheduler: realScheduler, logger: log.child({ component: 'router-auth' }), leader: () => topology.table().leader });
+  router = new Router(init.config, { topology, metrics, logger: log.child({ component: 'router-proxy' }), scheduler: realScheduler }, {
+    secrets: auth,
+    get authType() {
+      return auth.type;
+    },
+    workerIndex: init.index + 1,
+    forwardCancel: (keyWorker, listener, processId, secretKey) => {
+      if (!process.connected) return false;
+      send({ t: 'cancel', keyWorker, listener, processId, secretKey });
+      return true;
+    },
+  });
   const r = router;
+  if (init.paused.all) r.pool.pools.pause();
+  for (const m of init.paused.members) r.pool.pools.pause(m);
   let stopping = false;
   const stop = async (drain: boolean): Promise<void> => {
     if (stopping) return;
@@ -57,12 +77,14 @@ async function start(init: Extract<ToWorker, { t: 'init' }>): Promise<void> {
     process.exit(0);
   };
   process.on('message', (m: ToWorker) => {
+    if (poolMessage(r, m, send, { log, metrics })) return;
     switch (m.t) {
       case 'table':
         topology.receive(m.table);
         break;
       case 'reconfigure':
-        r.reconfigure(m.config).then(
+        // An unreadable userlist refuses the reload here too, before anything changes.
+        auth.reload(m.config).then(() => r.reconfigure(m.config)).then(
           () => send({ t: 'reconfigured', id: m.id, stats: stats(r, topology) }),
           (err: unknown) => send({ t: 'reconfigured', id: m.id, error: String(err), stats: stats(r, topology) }),
         );

@@ -5,6 +5,7 @@
  * which the test can override (claim another role, go down).
  */
 import { createServer, type Server } from 'node:http';
+import { connect as tcpConnect } from 'node:net';
 import { spawn } from 'node:child_process';
 import { chownSync, chmodSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -136,6 +137,21 @@ export class PatroniKeys {
 }
 
 /** A pg client on a port; the caller ends it. */
+/** A CancelRequest for a client's session, sent on a new connection to `port` (with workers, the router picks the worker). */
+export function sendCancel(port: number, c: Client): Promise<void> {
+  const { processID, secretKey } = c as unknown as { processID: number; secretKey: number };
+  const pkt = Buffer.alloc(16);
+  pkt.writeInt32BE(16, 0);
+  pkt.writeInt32BE(80877102, 4);
+  pkt.writeInt32BE(processID, 8);
+  pkt.writeInt32BE(secretKey, 12);
+  return new Promise((resolve, reject) => {
+    const s = tcpConnect({ host: '127.0.0.1', port }, () => s.end(pkt));
+    s.on('error', reject);
+    s.on('close', () => resolve());
+  });
+}
+
 export async function connectTo(port: number, extra: Record<string, unknown> = {}): Promise<Client> {
   const c = new Client({ host: '127.0.0.1', port, user: 'admin', password: PASSWORD, database: 'postgres', connectionTimeoutMillis: 20_000, ...extra });
   c.on('error', () => undefined);

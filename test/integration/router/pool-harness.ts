@@ -35,6 +35,8 @@ export interface PooledPrimary {
   pg: TestPostgres;
   router: RunningRouter;
   direct: pg.Client;
+  /** The test's own etcd client (drain keys, router registrations). */
+  store: EtcdStore;
   /** The router's server connections: every admin backend but the test's own and the stub agent's. */
   serverConns(): Promise<number>;
   stop(): Promise<void>;
@@ -93,6 +95,7 @@ export async function startPooledPrimary(o: { scope: string; member: string; lis
     pg: pg0,
     router,
     direct: c,
+    store: store!,
     // In transaction mode server connections take their clients' application_name, so count all but ours.
     serverConns: async () => Number((await c.query("select count(*) as n from pg_stat_activity where backend_type = 'client backend' and usename = 'admin' and application_name not in ('test-direct', 'stub-agent')")).rows[0].n),
     stop,

@@ -7,12 +7,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect as tcpConnect } from 'node:net';
 import { Client } from 'pg';
 import { PASSWORD, startTestCluster, type TestCluster } from '../../support/cluster';
 import { freePort } from '../../support/ports';
 import { waitFor } from '../../support/wait';
-import { selfSignedCert } from './harness';
+import { selfSignedCert, sendCancel } from './harness';
 
 interface RouterPorts { write: number; read: number; metrics: number }
 interface WorkerDoc { index: number; pid: number | null; ready: boolean; connections: Record<string, { active: number }> }
@@ -37,21 +36,6 @@ async function open(port: number, ssl: boolean): Promise<Client> {
   c.on('error', () => undefined);
   await c.connect();
   return c;
-}
-
-/** A CancelRequest for a client's session, sent on a new connection to `port` (the router picks the worker). */
-function sendCancel(port: number, c: Client): Promise<void> {
-  const { processID, secretKey } = c as unknown as { processID: number; secretKey: number };
-  const pkt = Buffer.alloc(16);
-  pkt.writeInt32BE(16, 0);
-  pkt.writeInt32BE(80877102, 4);
-  pkt.writeInt32BE(processID, 8);
-  pkt.writeInt32BE(secretKey, 12);
-  return new Promise((resolve, reject) => {
-    const s = tcpConnect({ host: '127.0.0.1', port }, () => s.end(pkt));
-    s.on('error', reject);
-    s.on('close', () => resolve());
-  });
 }
 
 async function status(p: RouterPorts): Promise<StatusDoc> {

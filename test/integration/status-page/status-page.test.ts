@@ -10,30 +10,16 @@
  */
 import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { PASSWORD, startTestCluster, type TestCluster } from '../../support/cluster';
 import { freePort } from '../../support/ports';
-import { removeDir } from '../../support/tmp';
 import { waitFor } from '../../support/wait';
+import { CHROMIUM, chromiumMissing as missing, inCi, launchChromium } from './browser';
 
-/** Debian's chromium; PGHA_CHROMIUM names another binary (or a missing one, to check the skip/fail rule). */
-const CHROMIUM = process.env.PGHA_CHROMIUM || '/usr/bin/chromium';
 const OUT = resolve(__dirname, '..', '..', '..', '..', 'test-output', 'status-page');
-const inCi = ![undefined, '', '0', 'false'].includes(process.env.CI);
-const missing = !existsSync(CHROMIUM);
-
-/**
- * Headless, and quiet on a closed network: without the background-networking flags Chromium's own connections
- * (updates, sync, QUIC probes) are refused here and slow it down. --no-sandbox: the tests run as root.
- */
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync',
-];
 
 interface RouterPorts { write: number; read: number; metrics: number }
 
@@ -59,28 +45,20 @@ describe('status page in headless Chromium', {
 }, () => {
   let c: TestCluster;
   let context: BrowserContext | undefined;
-  let profile: string | undefined;
+  let browser: Awaited<ReturnType<typeof launchChromium>> | undefined;
   const ports: RouterPorts[] = [];
 
   before(async () => {
     mkdirSync(OUT, { recursive: true });
     for (let i = 0; i < 3; i++) ports.push({ write: await freePort(), read: await freePort(), metrics: await freePort() });
     c = await startTestCluster({ dcs: { ttl: 10, loop_wait: 1, retry_timeout: 3 }, extra: (i) => routerSection(ports[i]!) });
-    // A /tmp/pgha-* path, so CI's cleanup of leftovers also finds a browser a crashed run left behind.
-    profile = mkdtempSync(join(tmpdir(), 'pgha-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-      viewport: { width: 1280, height: 800 },
-      timeout: 60_000,
-    });
+    browser = await launchChromium();
+    context = browser.context;
     await c.waitHealthy(180_000);
   });
 
   after(async () => {
-    await context?.close().catch(() => undefined);
-    if (profile) removeDir(profile);
+    await browser?.close();
     if (c) await c.close();
   });
 

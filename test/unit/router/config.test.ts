@@ -260,7 +260,12 @@ describe('pool modes (pool_mode, pool:)', () => {
     refuses({ ...minimal, pool: { size: 0 } }, 'pool.size', /from 1 to/);
     refuses({ ...minimal, pool: { size: 2, min_idle: 3 } }, 'pool.min_idle', /above pool.size/);
     refuses({ ...minimal, pool: { sise: 2 } }, 'pool.sise', /is not a router setting/);
-    refuses({ ...minimal, workers: 2, listeners: [{ name: 'w', listen: ':6000', role: 'primary', pool_mode: 'session' }] }, 'workers', /one process only/);
+  });
+
+  test('pooled listeners run with workers: each worker has its own pools of pool.size', () => {
+    const c = loadRouterConfig({ ...minimal, workers: 2, listeners: [{ name: 'w', listen: ':6000', role: 'primary', pool_mode: 'session' }], pool: { size: 4 } }, 'x');
+    assert.equal(c.workers, 2);
+    assert.equal(c.pool.size, 4);
   });
 
   test('flags: --pool-mode applies to every listener, --pool-size to every pool', () => {

@@ -68,6 +68,36 @@ describe('status page formatting', () => {
     assert.equal(fromRouterStatus({ scope: 'pg' }).workers, undefined, 'one process: no workers table');
   });
 
+  test('a pooling router: SHOW POOLS rows, its clients by state, and who paused what', () => {
+    const m = fromRouterStatus({
+      scope: 'pg',
+      pools: [{ listener: 'txn', user: 'app', database: 'shop', member: 'n1', cl_active: 2, cl_waiting: 3, sv_active: 2, sv_idle: 1, sv_used: 0, sv_tested: 0, sv_login: 1, maxwait: 0.75, paused: true, prepared: 4 }],
+      clients: [{ listener: 'txn', user: 'app', database: 'shop', clients: 9, active: 2, idle: 4, waiting: 3, held: 0 }],
+      paused: { '*': ['operator'], n1: ['drain', 'operator'] },
+    });
+    assert.deepEqual(m.pools, [{ listener: 'txn', user: 'app', database: 'shop', backend: 'n1', clActive: 2, clWaiting: 3, svActive: 2, svIdle: 1, svLogin: 1, maxwait: 0.75, prepared: 4, paused: true }]);
+    assert.deepEqual(m.clients, [{ listener: 'txn', user: 'app', database: 'shop', clients: 9, active: 2, idle: 4, waiting: 3, held: 0 }]);
+    assert.equal(m.paused, 'every member (operator); n1 (drain, operator)');
+    const plain = fromRouterStatus({ scope: 'pg', pools: [], clients: [], paused: {} });
+    assert.equal(plain.pools, undefined, 'no pooled listener: no pool tables');
+  });
+
+  test('the functions the page embeds run on their own, as in the browser (workers and pools included)', () => {
+    const html = statusPage('router');
+    const script = html.slice(html.indexOf('<script>') + '<script>'.length, html.indexOf('</script>'));
+    const functions = script.slice(0, script.indexOf("'use strict';"));
+    const doc = {
+      scope: 'pg',
+      workers: [{ index: 0, pid: 1, ready: true, restarts: 0, uptimeSeconds: 1, connections: { txn: { active: 1, pending: 0, held: 0 } } }],
+      pools: [{ listener: 'txn', user: 'u', database: 'd', member: 'n1', cl_active: 1 }],
+      clients: [{ listener: 'txn', user: 'u', database: 'd', clients: 1, active: 1 }],
+    };
+    const run = new Function('doc', `${functions}\nreturn fromRouterStatus(doc);`) as (d: unknown) => { workers?: unknown[]; pools?: unknown[] };
+    const m = run(doc);
+    assert.equal(m.workers?.length, 1);
+    assert.equal(m.pools?.length, 1);
+  });
+
   test("garbage reads as unknown, not as an exception", () => {
     for (const doc of [null, 42, 'x', [], { members: [null, 1], listeners: { a: null } }]) {
       const m = fromRouterStatus(doc);
