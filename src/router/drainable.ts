@@ -1,7 +1,8 @@
 /**
  * What the drain and the operator's PAUSE act on: the pooled listeners' PoolControl (pool/pool-control.ts) has this
- * shape. Passthrough listeners have no transaction boundary the router can see, so for them pausing is a no-op that
- * is idle at once (their sessions end on a leader change as before).
+ * shape, and so do the workers' pauses (workers/worker-pauses.ts). Passthrough listeners have no transaction boundary
+ * the router can see, so for them pausing is a no-op that is idle at once (their sessions end on a leader change as
+ * before).
  *
  * Pauses keeps who paused what: the drain and an operator may pause the same member, and one's resume must not lift
  * the other's pause. A member of `undefined` means every member (PgBouncer's PAUSE without a database).
@@ -12,13 +13,6 @@ export interface Drainable {
   busy(member?: string): number;
   idle(member?: string): Promise<void>;
 }
-
-export const passthroughDrainable: Drainable = {
-  pause: () => undefined,
-  resume: () => undefined,
-  busy: () => 0,
-  idle: () => Promise.resolve(),
-};
 
 export type PauseOwner = 'operator' | 'drain';
 
