@@ -189,7 +189,7 @@ async function main(): Promise<void> {
       { name: 'pg2', pgPort: pg2.port, apiPort: agent.port },
     ]);
 
-    // The pooling routers log in to postgres with these (PgBouncer's userlist format; see lib/pooled-router.ts).
+    // The pooling routers log in to postgres with these (PgBouncer's userlist format, named by their YAML's auth: file).
     const userlist = `${dir}/userlist.txt`;
     writeFileSync(userlist, `"admin" "${PGBENCH_PASSWORD}"\n"${MANY_USER}" "${PGBENCH_PASSWORD}"\n`, { mode: 0o600 });
     await createManyUser(pg.port);
@@ -230,7 +230,7 @@ async function main(): Promise<void> {
     if (o.only.includes('router-txn')) {
       await addRouter('router-txn', undefined, false, { mode: 'transaction', size: o.poolSize, userlist });
       const m = modes[modes.length - 1]!;
-      m.note = `pool_mode: transaction, pool: {size: ${o.poolSize}}; clients authenticate with trust at the router (as pgbouncer's auth_type = any), its server logins take the userlist's password (lib/pooled-router.ts: the router's YAML has no auth: section on this branch)`;
+      m.note = `pool_mode: transaction, pool: {size: ${o.poolSize}}; auth: {file: userlist, type: trust}: clients authenticate with trust at the router (as pgbouncer's auth_type = any), its server logins take the userlist's password`;
     }
     if (o.only.includes('pgbouncer-txn')) {
       const b = await startPgbouncer(dir, pg.port, 'pgbouncer-txn', 'transaction', o.poolSize);

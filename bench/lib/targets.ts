@@ -63,7 +63,7 @@ export interface Unsupported {
   unsupported: string;
 }
 
-/** A pooling listener: `pool_mode` and `pool: {size}`, the server logins' secrets from a userlist file. */
+/** A pooling listener: `pool_mode` and `pool: {size}`, the server logins' secrets from a userlist file (`auth: {file}`). */
 export interface PoolOptions {
   mode: 'session' | 'transaction';
   size: number;
@@ -72,7 +72,9 @@ export interface PoolOptions {
 
 /**
  * `pgha router -c <name>.yml` with one primary listener, writable once the leader is confirmed. With `pool`, the
- * listener pools and the router runs through pooled-router.js (the same start, plus the userlist's secrets).
+ * listener pools and the YAML's `auth:` names the userlist, as users run it; clients authenticate with trust at the
+ * router, as the bench's PgBouncer takes any client (auth_type = any). BENCH_ROUTER_PROF=DIR: each router runs under
+ * node --cpu-prof and writes DIR/<name>.cpuprofile when it stops.
  */
 export async function startRouterProcess(dir: string, name: string, etcd: string, scope: string, workers: Workers, pool?: PoolOptions): Promise<RouterProcess | Unsupported> {
   const port = await freePort();
@@ -80,13 +82,15 @@ export async function startRouterProcess(dir: string, name: string, etcd: string
   const file = join(dir, `${name}.yml`);
   const lines = [`scope: ${scope}`, 'namespace: /service/', `etcd: {hosts: ["${etcd}"]}`];
   if (workers !== undefined) lines.push(`workers: ${workers}`);
-  if (pool) lines.push(`pool: {size: ${pool.size}}`);
+  if (pool) lines.push(`pool: {size: ${pool.size}}`, `auth: {file: "${pool.userlist}", type: trust}`);
   const poolMode = pool ? `, pool_mode: ${pool.mode}` : '';
   lines.push('listeners:', `  - {name: write, role: primary, listen: "127.0.0.1:${port}"${poolMode}}`, `metrics: {listen: "127.0.0.1:${metrics}"}`, '');
   writeFileSync(file, lines.join('\n'));
   const log = join(dir, `${name}.log`);
   const out = openSync(log, 'a');
-  const argv = pool ? [join(__dirname, 'pooled-router.js'), file, pool.userlist] : [join(ROOT, 'bin', 'pgha.js'), 'router', '-c', file];
+  const prof = process.env.BENCH_ROUTER_PROF;
+  const flags = prof ? ['--cpu-prof', '--cpu-prof-dir', prof, '--cpu-prof-name', `${name}.cpuprofile`] : [];
+  const argv = [...flags, join(ROOT, 'bin', 'pgha.js'), 'router', '-c', file];
   const child = spawn(process.execPath, argv, { stdio: ['ignore', out, out] });
   try {
     await waitPort(port, child);
