@@ -39,12 +39,15 @@ interface Options {
   only: Subset[];
   /** Server connections per pool of the transaction-mode targets (router-txn, pgbouncer-txn). */
   poolSize: number;
+  /** pgbench workloads to run (select-only, tpcb-like, select-only-C): all by default. */
+  workloads: string[];
 }
 
 const ALL: Subset[] = ['router', 'haproxy', 'pgbouncer', 'router-txn', 'pgbouncer-txn'];
+const WORKLOADS = ['select-only', 'tpcb-like', 'select-only-C'];
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { durationSec: 5, rounds: 2, clients: [8, 32], protocols: ['simple', 'prepared'], idle: 10_000, only: ALL, poolSize: 20 };
+  const o: Options = { durationSec: 5, rounds: 2, clients: [8, 32], protocols: ['simple', 'prepared'], idle: 10_000, only: ALL, poolSize: 20, workloads: WORKLOADS };
   const list = (s: string | undefined) => (s ?? '').split(',').filter(Boolean);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -55,9 +58,11 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--idle') o.idle = Number(argv[++i]);
     else if (a === '--only') o.only = list(argv[++i]) as Subset[];
     else if (a === '--pool-size') o.poolSize = Number(argv[++i]);
+    else if (a === '--workloads') o.workloads = list(argv[++i]);
     else if (a === '--quick') Object.assign(o, { durationSec: 3, rounds: 1, clients: [8], protocols: ['simple'], idle: 1000 });
     else throw new Error(`unknown argument ${a} (see bench/README.md)`);
   }
+  for (const w of o.workloads) if (!WORKLOADS.includes(w)) throw new Error(`--workloads takes ${WORKLOADS.join('|')} (comma-separated), not ${w}`);
   for (const s of o.only) if (!ALL.includes(s)) throw new Error(`--only takes ${ALL.join('|')} (comma-separated), not ${s}`);
   for (const p of o.protocols) if (p !== 'simple' && p !== 'prepared') throw new Error(`--protocol takes simple,prepared, not ${p}`);
   if (!(o.durationSec > 0 && o.rounds > 0 && o.poolSize > 0 && o.clients.every((c) => c > 0))) throw new Error('--duration, --rounds, --clients and --pool-size must be positive');
@@ -96,6 +101,7 @@ function configs(o: Options): Config[] {
   const out: Config[] = [];
   for (const protocol of o.protocols) {
     for (const [workload, args] of [['select-only', ['-S']], ['tpcb-like', []], ['select-only -C', ['-S', '-C']]] as const) {
+      if (!o.workloads.includes(workload.replace(' -', '-'))) continue;
       for (const clients of o.clients) out.push({ workload, args: [...args], clients, protocol });
     }
   }
@@ -231,6 +237,12 @@ async function main(): Promise<void> {
       await addRouter('router-txn', undefined, false, { mode: 'transaction', size: o.poolSize, userlist });
       const m = modes[modes.length - 1]!;
       m.note = `pool_mode: transaction, pool: {size: ${o.poolSize}}; auth: {file: userlist, type: trust}: clients authenticate with trust at the router (as pgbouncer's auth_type = any), its server logins take the userlist's password`;
+    }
+    // BENCH_BASELINE_ROOT=DIR: the same transaction-mode router from another build (DIR/bin/pgha.js), interleaved.
+    const baseline = process.env.BENCH_BASELINE_ROOT;
+    if (baseline && o.only.includes('router-txn')) {
+      await addRouter('router-txn-base', undefined, false, { mode: 'transaction', size: o.poolSize, userlist, root: baseline });
+      modes[modes.length - 1]!.note = `the router-txn setup run from ${baseline} (BENCH_BASELINE_ROOT)`;
     }
     if (o.only.includes('pgbouncer-txn')) {
       const b = await startPgbouncer(dir, pg.port, 'pgbouncer-txn', 'transaction', o.poolSize);

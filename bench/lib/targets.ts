@@ -68,6 +68,8 @@ export interface PoolOptions {
   mode: 'session' | 'transaction';
   size: number;
   userlist: string;
+  /** Another checkout's root (its bin/pgha.js and dist/): an A/B of two builds in one run. */
+  root?: string;
 }
 
 /**
@@ -90,7 +92,7 @@ export async function startRouterProcess(dir: string, name: string, etcd: string
   const out = openSync(log, 'a');
   const prof = process.env.BENCH_ROUTER_PROF;
   const flags = prof ? ['--cpu-prof', '--cpu-prof-dir', prof, '--cpu-prof-name', `${name}.cpuprofile`] : [];
-  const argv = [...flags, join(ROOT, 'bin', 'pgha.js'), 'router', '-c', file];
+  const argv = [...flags, join(pool?.root ?? ROOT, 'bin', 'pgha.js'), 'router', '-c', file];
   const child = spawn(process.execPath, argv, { stdio: ['ignore', out, out] });
   try {
     await waitPort(port, child);
