@@ -34,6 +34,8 @@ export type StopStep = 'fast' | 'immediate' | 'kill';
 export interface FenceMemory {
   /** The deadline it fired on (ns), once it started stopping postgres; the stop is never called off after that. */
   firedAtDeadlineNs?: bigint;
+  /** The postmaster it fired on: a postmaster started after that (the agent restarting it as a replica) is not it. */
+  target?: number;
   sent: StopStep[];
 }
 
@@ -41,12 +43,13 @@ export interface FenceFacts {
   nowNs: bigint;
   /** undefined: no readable grant file. */
   grant: Grant | undefined;
-  postmasterRunning: boolean;
+  /** The running postmaster's pid, if any. */
+  postmaster: number | undefined;
 }
 
 export type FenceAct =
   | { kind: 'wait'; nextCheckMs: number; reason: string }
-  | { kind: 'signal'; step: StopStep; nextCheckMs: number; reason: string }
+  | { kind: 'signal'; step: StopStep; pid: number; nextCheckMs: number; reason: string }
   | { kind: 'exit'; reason: string };
 
 export interface FenceDecision {
@@ -74,13 +77,17 @@ export function decideFence(f: FenceFacts, mem: FenceMemory): FenceDecision {
     const leftMs = Number((deadline - f.nowNs) / NS_PER_MS);
     return stay({ kind: 'wait', nextCheckMs: Math.max(1, Math.min(POLL_MS, leftMs)), reason: `may be primary for ${leftMs} ms more` });
   }
-  if (!f.postmasterRunning) return stay({ kind: 'exit', reason: 'deadline passed without a renewal; postgres is not running: nothing to stop' });
-  return continueStop(f, { ...mem, firedAtDeadlineNs: deadline }, deadline);
+  if (f.postmaster === undefined) return stay({ kind: 'exit', reason: 'deadline passed without a renewal; postgres is not running: nothing to stop' });
+  return continueStop(f, { ...mem, firedAtDeadlineNs: deadline, target: f.postmaster }, deadline);
 }
 
 /** Past the deadline with postgres still up: the next step of fast → immediate → SIGKILL that is due and not yet sent. */
 function continueStop(f: FenceFacts, mem: FenceMemory, deadline: bigint): FenceDecision {
-  if (!f.postmasterRunning) return { act: { kind: 'exit', reason: 'postgres stopped after the deadline passed without a renewal' }, memory: mem };
+  if (f.postmaster === undefined) return { act: { kind: 'exit', reason: 'postgres stopped after the deadline passed without a renewal' }, memory: mem };
+  if (f.postmaster !== mem.target) {
+    return { act: { kind: 'exit', reason: `the postmaster stopped after the deadline (pid ${mem.target}) is gone; pid ${f.postmaster} was started since, not by a primary this fence held` }, memory: mem };
+  }
+  const pid = f.postmaster;
   const g = f.grant;
   // The grant that fired holds the step times; a later grant (a frozen agent that woke up) does not call the stop off.
   const quitAfterMs = g?.quitAfterMs ?? 500;
@@ -93,7 +100,7 @@ function continueStop(f: FenceFacts, mem: FenceMemory, deadline: bigint): FenceD
   if (mem.sent.includes(due) && due !== 'kill') return { act: { kind: 'wait', nextCheckMs, reason: `waiting for postgres to stop (${due} sent)` }, memory: mem };
   const sent = mem.sent.includes(due) ? mem.sent : [...mem.sent, due];
   return {
-    act: { kind: 'signal', step: due, nextCheckMs, reason: `deadline passed ${pastMs} ms ago without a renewal: ${due} stop` },
+    act: { kind: 'signal', step: due, pid, nextCheckMs, reason: `deadline passed ${pastMs} ms ago without a renewal: ${due} stop` },
     memory: { ...mem, sent },
   };
 }

@@ -35,7 +35,7 @@ export async function runFence(o: FenceRunOptions): Promise<string> {
     while (!o.stopped()) {
       const grant = readGrant(o.dir);
       const pm = postmasterPid(o.dataDir);
-      const d = decideFence({ nowNs: o.nowNs(), grant, postmasterRunning: pm !== undefined }, mem);
+      const d = decideFence({ nowNs: o.nowNs(), grant, postmaster: pm }, mem);
       mem = d.memory;
       if (grant && grant.seq !== lastSeq && lastSeq === -1) o.logger.info({ seq: grant.seq, agentPid: grant.agentPid, reason: d.act.reason }, 'fence holding the grant');
       if (grant) lastSeq = grant.seq;
@@ -43,9 +43,9 @@ export async function runFence(o: FenceRunOptions): Promise<string> {
         o.logger.info({ reason: d.act.reason }, 'fence exiting');
         return d.act.reason;
       }
-      if (d.act.kind === 'signal' && pm !== undefined) {
-        o.logger.warn({ step: d.act.step, postmaster: pm, reason: d.act.reason }, 'stopping postgres: the agent did not renew the grant');
-        sendStop(o, pm, d.act.step);
+      if (d.act.kind === 'signal') {
+        o.logger.warn({ step: d.act.step, postmaster: d.act.pid, reason: d.act.reason }, 'stopping postgres: the agent did not renew the grant');
+        sendStop(o, d.act.pid, d.act.step);
       }
       await o.sleep(d.act.nextCheckMs);
     }

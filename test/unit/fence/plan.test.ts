@@ -18,10 +18,11 @@ class Fence {
   mem: FenceMemory = initialFenceMemory();
   signals: Array<[number, string]> = [];
   last: FenceAct | undefined;
-  constructor(public grant: Grant | undefined, public postmaster = true) {}
+  /** The running postmaster's pid (false: none). */
+  constructor(public grant: Grant | undefined, public postmaster: number | false = 100) {}
 
   check(): FenceAct {
-    const d = decideFence({ nowNs: BigInt(this.nowMs) * MS, grant: this.grant, postmasterRunning: this.postmaster }, this.mem);
+    const d = decideFence({ nowNs: BigInt(this.nowMs) * MS, grant: this.grant, postmaster: this.postmaster === false ? undefined : this.postmaster }, this.mem);
     this.mem = d.memory;
     this.last = d.act;
     if (d.act.kind === 'signal') this.signals.push([this.nowMs, d.act.step]);
@@ -72,6 +73,15 @@ describe('fence: the deadline', () => {
     });
     assert.deepEqual(f.signals.map(([, s]) => s), ['fast']);
     assert.equal(act.kind === 'exit' && act.reason, 'postgres stopped after the deadline passed without a renewal');
+  });
+
+  it('the agent fences too and restarts postgres as a replica after the fast stop: the fence leaves the new postmaster alone and exits', () => {
+    const f = new Fence(grant(5000));
+    const act = f.runUntil(10_000, (x) => {
+      if (x.nowMs >= 5300) x.postmaster = 200;
+    });
+    assert.deepEqual(f.signals.map(([, s]) => s), ['fast']);
+    assert.equal(act.kind === 'exit' && act.reason, 'the postmaster stopped after the deadline (pid 100) is gone; pid 200 was started since, not by a primary this fence held');
   });
 
   it('a fence woken late (its own timer slipped) goes straight to the step that is due', () => {
