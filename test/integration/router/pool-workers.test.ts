@@ -109,10 +109,13 @@ describe('pooled listeners with two workers', { timeout: 600_000 }, () => {
   });
 
   test('/status and /metrics sum both workers: clients by state, server connections per pool', async () => {
-    const doc = await waitFor('every client idle in the summed table', () => {
+    // A server connection a cancel was sent for rejoins its pool only once PostgreSQL closed the cancel connection
+    // (pool/cancel-guard.ts), and workers report once a second: wait for the summed pool too, not only the clients.
+    const doc = await waitFor('every client idle and every server connection back in the summed tables', () => {
       const s = status();
       const row = s.clients.find((c) => c.listener === 'txn' && c.user === 'admin' && c.database === 'postgres');
-      return row?.clients === CLIENTS && row.idle === CLIENTS ? s : undefined;
+      const pool = s.pools.find((x) => x.listener === 'txn');
+      return row?.clients === CLIENTS && row.idle === CLIENTS && pool && pool.sv_idle + pool.sv_active >= CLIENTS ? s : undefined;
     }, { timeoutMs: 30_000 });
     const pools = doc.pools.filter((x) => x.listener === 'txn');
     assert.equal(pools.length, 1, 'one (listener, user, database, member) row for both workers');
