@@ -7,7 +7,9 @@
  * bound needs (the leader's lease cannot have expired unseen). An idle watch proves nothing, and a read that
  * succeeds on another endpoint does not prove the watch is still delivering. So every `contactIntervalMs` the
  * cache does a linearizable read of one key (revision R, sent at time T), then asks the watch stream for its
- * progress; once the watch has delivered everything up to R, the view was current at T: contact = T.
+ * progress; once the watch has delivered everything up to R and the view holds what the read returned (on etcd
+ * before 3.4.25/3.5.8 a requested progress answer carries the member's current revision and is sent outside the
+ * event stream, so it can overtake events still on their way: etcd #15220), the view was current at T: contact = T.
  * A list counts from its send time, a watch event from its arrival. A watch that does not catch up within
  * `stallMs` (etcd member partitioned or frozen behind a stream) is dropped and the cache lists again.
  */
@@ -48,6 +50,8 @@ interface Probe {
   /** Send time of the read whose revision the watch must reach. */
   sentAtMs: number;
   revision: number;
+  /** What the read returned: the view must hold it too, not only claim its revision (covers()). */
+  read: { revision: number; kvs: readonly KeyValue[] };
   /** When the watch first failed to keep up with a read (stall detection). */
   behindSinceMs: number;
 }
@@ -60,6 +64,9 @@ export class ClusterCache {
   private watchToken = 0;
   /** Every event up to this revision is in `kvs`. */
   private deliveredRevision = 0;
+  /** The last list's revision, and the delete revision of each key deleted since (covers()). */
+  private listedRevision = 0;
+  private readonly deletedAt = new Map<string, number>();
   private probe: Probe | undefined;
   private readonly listeners = new Set<ChangeListener>();
   private stateValue: CacheState = 'starting';
@@ -143,6 +150,8 @@ export class ClusterCache {
       const first = this.current === undefined;
       this.kvs = new Map(kvs.map((kv) => [kv.key, kv]));
       this.deliveredRevision = revision;
+      this.listedRevision = revision;
+      this.deletedAt.clear();
       this.probe = undefined;
       this.backoffMs = RELIST_MIN_MS;
       this.touch(sentAt);
@@ -197,8 +206,13 @@ export class ClusterCache {
     this.touch(this.now());
     const changed: string[] = [];
     for (const e of events) {
-      if (e.type === 'delete') this.kvs.delete(e.kv.key);
-      else this.kvs.set(e.kv.key, e.kv);
+      if (e.type === 'delete') {
+        this.kvs.delete(e.kv.key);
+        this.deletedAt.set(e.kv.key, e.kv.modRevision); // a delete event's mod revision is the delete's
+      } else {
+        this.kvs.set(e.kv.key, e.kv);
+        this.deletedAt.delete(e.kv.key);
+      }
       if (!changed.includes(e.kv.key)) changed.push(e.kv.key);
     }
     this.progressed(revision);
@@ -233,9 +247,10 @@ export class ClusterCache {
     this.probing = true;
     const sentAt = this.now();
     try {
-      const { revision } = await this.store.readPrefix(this.keys.leader);
+      const read = await this.store.readPrefix(this.keys.leader);
+      const revision = read.revision;
       if (this.stopped || watch !== this.watch) return;
-      this.probe = { sentAtMs: sentAt, revision, behindSinceMs: this.probe?.behindSinceMs ?? sentAt };
+      this.probe = { sentAtMs: sentAt, revision, read, behindSinceMs: this.probe?.behindSinceMs ?? sentAt };
       if (this.confirmProbe()) return;
       if (this.now() - this.probe.behindSinceMs > this.stallMs) {
         this.log?.warn({ revision, delivered: this.deliveredRevision, stallMs: this.stallMs }, 'watch stalled; listing again');
@@ -259,10 +274,29 @@ export class ClusterCache {
 
   private confirmProbe(): boolean {
     const p = this.probe;
-    if (!p || this.deliveredRevision < p.revision) return false;
+    // Reaching the read's revision is not enough where a progress answer can overtake events: the view must also
+    // hold what the read returned, else a lagging watch would be taken for a current one and never found stalled.
+    if (!p || this.deliveredRevision < p.revision || !this.covers(p.read, this.keys.leader)) return false;
     this.probe = undefined;
     this.touch(p.sentAtMs);
     if (this.watch) this.setState('live');
+    return true;
+  }
+
+  /**
+   * Whether the view holds everything a linearizable read of `range` returned: each key it read at least as new,
+   * each key of the range it did not read deleted. The delivered revision alone does not prove it (etcd #15220).
+   */
+  private covers(read: { revision: number; kvs: readonly KeyValue[] }, range: string): boolean {
+    const readKeys = new Set<string>();
+    for (const kv of read.kvs) {
+      readKeys.add(kv.key);
+      const mine = this.kvs.get(kv.key);
+      const goneAt = Math.max(this.deletedAt.get(kv.key) ?? 0, this.listedRevision);
+      if (mine ? mine.modRevision < kv.modRevision : goneAt < kv.modRevision) return false;
+    }
+    // A key the read no longer had but the view still holds at an older revision: its delete is not applied yet.
+    for (const [key, mine] of this.kvs) if (key.startsWith(range) && !readKeys.has(key) && mine.modRevision <= read.revision) return false;
     return true;
   }
 

@@ -8,6 +8,7 @@ import { clusterKeys } from '../../../src/model/keys';
 import type { ClusterView } from '../../../src/model/cluster';
 import { createLogger } from '../../../src/log/logger';
 import { waitFor } from '../../support/wait';
+import { ManualClock } from '../../support/manual-clock';
 
 const keys = clusterKeys('/service', 'demo');
 /** Real timers drive the cache; these keep the tests fast. */
@@ -150,5 +151,57 @@ describe('ClusterCache', () => {
     await store.put(keys.leader, 'a');
     await new Promise((r) => setTimeout(r, 60));
     assert.equal(cache.view()?.leader, undefined);
+  });
+});
+
+/**
+ * A watch whose events are held back while its progress answers still arrive: the order etcd before 3.4.25/3.5.8
+ * can produce (a requested progress notification carries the member's current revision and is sent outside the
+ * event stream, etcd #15220), here for a watch that lags for good.
+ */
+function laggingStore(inner: ClusterStore) {
+  const ctl = { lagging: false, watches: 0 };
+  const store = new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === 'watchPrefix') {
+        return (prefix: string, from: number, h: WatchHandlers): Watch => {
+          ctl.watches++;
+          return target.watchPrefix(prefix, from, { ...h, onEvents: (events, revision) => !ctl.lagging && h.onEvents(events, revision) });
+        };
+      }
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  return { store, ctl };
+}
+
+describe('ClusterCache contact proof when progress answers overtake events', () => {
+  it('the leader changes while the watch lags: the old view is never claimed current after the change, and the watch is listed again', async (t) => {
+    const clock = new ManualClock(1_000);
+    const etcd = new MemoryStore({ now: () => clock.now() });
+    const { store, ctl } = laggingStore(etcd.client());
+    const cache = new ClusterCache(store, keys, { contactIntervalMs: 1_000, stallMs: 5_000, scheduler: clock });
+    t.after(() => cache.stop());
+    await etcd.put(keys.leader, 'a');
+    await cache.start();
+    const settle = () => new Promise<void>((r) => setImmediate(r));
+    ctl.lagging = true;
+    const changedAt = clock.now();
+    await etcd.put(keys.leader, 'b');
+    const watchesBefore = ctl.watches;
+    let claimedCurrent = false;
+    for (let ms = 0; ms < 10_000 && cache.view()?.leader?.name !== 'b'; ms += 100) {
+      clock.advance(100);
+      await settle();
+      await settle();
+      if (cache.view()?.leader?.name === 'a' && cache.lastContactMs()! > changedAt) claimedCurrent = true;
+      if (ctl.watches > watchesBefore) ctl.lagging = false; // the new watch delivers
+    }
+    assert.equal(claimedCurrent, false, 'a view without the new leader was never taken as current after the change');
+    assert.ok(ctl.watches > watchesBefore, 'the lagging watch was found stalled and the prefix listed again');
+    assert.equal(cache.view()?.leader?.name, 'b');
+    // Found within the first check after the change, stallMs, one more check and the first relist's backoff.
+    assert.ok(clock.now() - changedAt <= 1_000 + 5_000 + 1_000 + 100, `the new leader seen ${clock.now() - changedAt} ms after the change`);
   });
 });
