@@ -24,7 +24,8 @@ async function main(): Promise<void> {
   console.log(`promotions            ${s.promotions}`);
   console.log(`writes / acked        ${s.writes} / ${s.acked}`);
   console.log(`acked writes lost (async mode, allowed within maximum_lag_on_failover)  ${s.lostAckedAsync}`);
-  console.log(`SIGSTOPped-agent double-writer time (no watchdog)  ${(s.unfencedOverlapMs / 1000).toFixed(1)} s`);
+  console.log(`SIGSTOPped-agent double-writer time (fence off only)  ${(s.unfencedOverlapMs / 1000).toFixed(1)} s`);
+  console.log(`postgres stopped by a fence process  ${s.fenceStops}`);
   console.log(`heal time after faults p50/p95/max  ${(percentile(s.healMs, 50) / 1000).toFixed(1)} / ${(percentile(s.healMs, 95) / 1000).toFixed(1)} / ${(percentile(s.healMs, 100) / 1000).toFixed(1)} s; never healed: ${s.unhealed}`);
   console.log(`failing seeds         ${s.failures.length}`);
   for (const [kind, n] of kinds) console.log(`  ${kind.padEnd(18)} ${n}  first: ${reproCommand({ seed: firstOf.get(kind)! })}`);

@@ -4,9 +4,14 @@
  */
 import type { Rng } from './rng';
 
-export type FaultKind = 'crash' | 'pgcrash' | 'stall' | 'freeze' | 'partition' | 'isolate' | 'dcsdown' | 'replcut' | 'fence-race';
+/**
+ * crash: the whole node (agent, fence, postgres); agent-kill: kill -9 of the agent alone (postgres and its fence keep
+ * running, the agent is started again later); freeze: SIGSTOP of the agent, SIGCONT later; stall: the agent's event
+ * loop stuck for less than the fencing margin.
+ */
+export type FaultKind = 'crash' | 'agent-kill' | 'pgcrash' | 'stall' | 'freeze' | 'partition' | 'isolate' | 'dcsdown' | 'replcut' | 'fence-race';
 
-export const ALL_FAULTS: readonly FaultKind[] = ['crash', 'pgcrash', 'stall', 'freeze', 'partition', 'isolate', 'dcsdown', 'replcut', 'fence-race'];
+export const ALL_FAULTS: readonly FaultKind[] = ['crash', 'agent-kill', 'pgcrash', 'stall', 'freeze', 'partition', 'isolate', 'dcsdown', 'replcut', 'fence-race'];
 
 export interface Fault {
   at: number;
@@ -18,7 +23,7 @@ export interface Fault {
 }
 
 const WEIGHTS: Record<FaultKind, number> = {
-  crash: 3, pgcrash: 1, stall: 2, freeze: 1, partition: 3, isolate: 2, dcsdown: 1, replcut: 2, 'fence-race': 3,
+  crash: 3, 'agent-kill': 2, pgcrash: 1, stall: 2, freeze: 2, partition: 3, isolate: 2, dcsdown: 1, replcut: 2, 'fence-race': 3,
 };
 
 export interface PlanOptions {
@@ -55,12 +60,16 @@ function durationOf(rng: Rng, kind: FaultKind, o: PlanOptions): number {
   switch (kind) {
     case 'crash':
       return rng.range(500, 3 * o.ttlMs);
+    case 'agent-kill':
+      // From a quick restart (the old grant still running: a hand-over) to one kept down past the failover.
+      return rng.range(200, 4 * o.ttlMs);
     case 'pgcrash':
       return 0;
     case 'stall':
       return rng.range(0.2, 0.95) * o.marginMs;
     case 'freeze':
-      return rng.range(1.1, 3) * o.ttlMs;
+      // Short ones thaw before the fencing point, long ones after the fence stopped postgres and the lease expired.
+      return rng.range(0.2, 3) * o.ttlMs;
     case 'partition':
     case 'isolate':
       return rng.range(1000, 3 * o.ttlMs);

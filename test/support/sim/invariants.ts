@@ -1,7 +1,10 @@
 /**
  * The invariants, checked after every simulated event:
- * - single writer: at most one postgres accepts writes at any instant (a primary whose agent is SIGSTOPped has
- *   no way to be stopped without a watchdog: such overlaps are measured, and are violations only in strictFreeze);
+ * - single writer: at most one postgres accepts writes at any instant. The client writes straight to every postgres
+ *   that accepts writes (a direct writer, not through a router), so a primary left running by a dead or frozen agent
+ *   is seen at once. Only without the fence process (watchdog.mode off) a primary whose agent is SIGSTOPped has no
+ *   way to be stopped: such overlaps are then measured, and are violations only in strictFreeze;
+ * - one fence: never two fence processes holding one node's data directory (a restarted agent adopts the running one);
  * - synchronous mode: a postgres that starts accepting writes holds every acknowledged write;
  * - liveness: after the faults stop, within the bound, one leader (the leader key's holder accepts writes) and
  *   every other member a running replica streaming from it.
@@ -13,7 +16,7 @@ import { streamingFrom } from './replication';
 const DIVERGED = 'diverged: ';
 
 export interface Violation {
-  kind: 'two-writers' | 'lost-acked-write' | 'liveness' | 'diverged-replica';
+  kind: 'two-writers' | 'lost-acked-write' | 'liveness' | 'diverged-replica' | 'double-fence';
   atMs: number;
   message: string;
 }
@@ -60,6 +63,7 @@ export class Checker {
       }
     }
     this.prevWriters = new Set(writers);
+    for (const n of this.w.nodes.values()) if (n.fence.doubled) this.violate('double-fence', n.fence.doubled);
   }
 
   private newWriter(n: SimNode): void {

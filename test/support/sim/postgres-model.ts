@@ -32,6 +32,9 @@ export class SimPostgres {
   syncGuc = '';
   /** Writes committed locally and waiting for the synchronous standby's flush: [write id, index in log]. */
   pending: Array<[number, number]> = [];
+  /** The postmaster's pid while one exists (postmaster.pid): a new one for every start, as the fence compares them. */
+  pid: number | undefined;
+  private pids = 0;
   private starting = false;
   private stopDoneAt = Infinity;
   /** pg_ctl stop runs waiting for the postmaster to exit; `incarnation`: the caller's when it asked (a dead caller gets no answer). */
@@ -62,6 +65,7 @@ export class SimPostgres {
     this.running = false;
     this.starting = false;
     this.stopping = false;
+    this.pid = undefined;
     this.pending = [];
     this.stopDoneAt = Infinity;
     if (wasRunning) this.ctx.trace(this.name, 'postgres crashed');
@@ -73,6 +77,7 @@ export class SimPostgres {
     if (this.running) return deliver(this.ctx, caller, this.ctx.sched.now + 5, cb, ok(undefined));
     if (this.dataDir !== 'initialized') return deliver(this.ctx, caller, this.ctx.sched.now + 5, cb, fail('no data directory'));
     const inc = this.proc.incarnation;
+    if (!this.starting) this.pid = 100 * ++this.pids;
     this.starting = true;
     const at = this.ctx.sched.now + this.ctx.rng.range(300, 2500);
     this.ctx.sched.at(at, () => {
@@ -92,6 +97,20 @@ export class SimPostgres {
   stop(mode: 'fast' | 'immediate', timeoutMs: number, caller: Proc, cb: (r: Res<void>) => void): void {
     const now = this.ctx.sched.now;
     if (!this.running && !this.starting) return deliver(this.ctx, caller, now + 5, cb, ok(undefined));
+    this.signal(mode);
+    const waiter = { proc: caller, incarnation: caller.incarnation, cb, done: false };
+    this.stopWaiters.push(waiter);
+    this.ctx.sched.at(now + timeoutMs, () => {
+      if (waiter.done) return;
+      waiter.done = true;
+      cb(fail(`pg_ctl stop -m ${mode} timed out after ${timeoutMs} ms`));
+    }, caller);
+  }
+
+  /** SIGINT (fast) or SIGQUIT (immediate) to the postmaster, as pg_ctl stop sends it and as the fence does. */
+  signal(mode: 'fast' | 'immediate'): void {
+    const now = this.ctx.sched.now;
+    if (!this.running && !this.starting) return;
     this.ctx.sched.at(now + this.ctx.rng.range(2, 40), () => {
       if (!this.stopping && (this.running || this.starting)) {
         this.stopping = true;
@@ -111,19 +130,13 @@ export class SimPostgres {
         this.starting = false;
         this.running = false;
         this.stopping = false;
+        this.pid = undefined;
         this.controlState = this.role === 'primary' ? 'shut down' : 'shut down in recovery';
         this.ctx.trace(this.name, 'postgres stopped');
         this.finishStopWaiters();
         this.ctx.touched();
       }, this.proc);
     }
-    const waiter = { proc: caller, incarnation: caller.incarnation, cb, done: false };
-    this.stopWaiters.push(waiter);
-    this.ctx.sched.at(now + timeoutMs, () => {
-      if (waiter.done) return;
-      waiter.done = true;
-      cb(fail(`pg_ctl stop -m ${mode} timed out after ${timeoutMs} ms`));
-    }, caller);
   }
 
   promote(caller: Proc, cb: (r: Res<void>) => void): void {

@@ -3,7 +3,7 @@
  *   node dist/test/support/sim/run.js --seed 1234 --verbose      one seed, its full trace
  *   node dist/test/support/sim/run.js --from 0 --count 200       a range of seeds, failures listed
  * Options: --bug no-margin|no-fence-timer|skip-fence-renewal|stale-rewind, --sync off|on|strict, --nodes N, --strict-freeze,
- * --faults crash,stall,… (default: all kinds).
+ * --no-fence (watchdog.mode off: no fence process), --faults crash,agent-kill,stall,… (default: all kinds).
  */
 import type { FaultKind } from './faults';
 import type { ShellBug } from './shell';
@@ -21,6 +21,7 @@ async function main(): Promise<void> {
     ...(arg('sync') ? { sync: arg('sync') as 'off' | 'on' | 'strict' } : {}),
     ...(arg('nodes') ? { nodes: Number(arg('nodes')) } : {}),
     ...(process.argv.includes('--strict-freeze') ? { strictFreeze: true } : {}),
+    ...(process.argv.includes('--no-fence') ? { fence: false } : {}),
     ...(arg('faults') ? { faults: arg('faults')!.split(',') as FaultKind[] } : {}),
   };
   const seed = arg('seed');

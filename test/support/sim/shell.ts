@@ -18,6 +18,8 @@ import { NetStore } from './net-store';
 import type { SimPostgres } from './postgres-model';
 import type { Proc } from './scheduler';
 import { SimPostgresOps } from './sim-postgres-ops';
+import { FenceKeeper } from '../../../src/fence/keeper';
+import { simMonoNs, type SimFenceHost } from './fence';
 
 /** Planted defects in the shell (shell-bugs.ts), to show the simulator finds them. */
 export type ShellBug = 'no-margin' | 'no-fence-timer' | 'skip-fence-renewal' | 'stale-rewind';
@@ -36,6 +38,8 @@ export interface ShellWorld {
   peerDocument(from: string, name: string): Record<string, unknown> | undefined;
   /** The agent exited (decide's `exit` action). */
   exited(name: string, message: string): void;
+  /** Agents arm the fence process (watchdog.mode automatic, the default); false: watchdog.mode off. */
+  readonly fence: boolean;
 }
 
 const configs = new Map<string, AgentConfig>();
@@ -68,7 +72,7 @@ function traceValue(v: unknown): string {
 }
 
 /** The agent's log lines as trace lines: message, then the fields (no time, level or component). */
-function traceLogger(trace: (msg: string) => void): Logger {
+export function traceLogger(trace: (msg: string) => void): Logger {
   return createLogger({
     level: 'debug',
     destination: {
@@ -87,9 +91,11 @@ export class ShellAgent {
   readonly runner: AgentRunner;
   readonly ops: SimPostgresOps;
 
-  constructor(private readonly w: ShellWorld, readonly name: string, proc: Proc, pg: SimPostgres, link: Link) {
+  constructor(private readonly w: ShellWorld, readonly name: string, proc: Proc, pg: SimPostgres, link: Link, fence: SimFenceHost | undefined) {
     const { ctx } = w;
     const trace = (msg: string) => ctx.trace(name, msg);
+    const logger = w.verbose ? traceLogger(trace) : silentLogger();
+    const scheduler = ctx.sched.forProc(proc);
     this.ops = new SimPostgresOps({ ctx, caller: proc, pg, trace, probe: () => w.probe(name), reachablePostgres: (n) => w.reachablePostgres(name, n) });
     const peerFetch: PeerFetch = (url, timeoutMs) => new Promise((resolve) => {
       const doc = w.peerDocument(name, new URL(url).hostname);
@@ -99,9 +105,14 @@ export class ShellAgent {
       config: nodeConfig(name, w.rawDcs),
       store: new NetStore(ctx, w.net, link, proc),
       ops: this.ops,
-      logger: w.verbose ? traceLogger(trace) : silentLogger(),
+      logger,
       pghaVersion: '0.1.0',
-      scheduler: ctx.sched.forProc(proc),
+      scheduler,
+      // The shipping keeper, on this node's simulated fence files and processes (fence.ts).
+      ...(fence ? { fence: new FenceKeeper({
+        dir: `/sim/${name}.pgha-fence`, dataDir: `/sim/${name}`, command: [], logger: logger.child({ component: 'fence' }), scheduler,
+        monoNs: () => simMonoNs(ctx), host: fence.keeperHost(),
+      }) } : {}),
       peerFetch,
       exit: (_code, message) => w.exited(name, message),
       seams: w.seams,

@@ -12,6 +12,7 @@ export interface SweepSummary {
   acked: number;
   lostAckedAsync: number;
   unfencedOverlapMs: number;
+  fenceStops: number;
   healMs: number[];
   unhealed: number;
 }
@@ -22,7 +23,7 @@ export function runSeed(opts: SimOptions): Promise<SimResult> {
 
 /** The one command that replays a seed with its trace. */
 export function reproCommand(opts: SimOptions): string {
-  const extra = [opts.bug ? `--bug ${opts.bug}` : '', opts.sync ? `--sync ${opts.sync}` : '', opts.strictFreeze ? '--strict-freeze' : '', opts.nodes ? `--nodes ${opts.nodes}` : '',
+  const extra = [opts.bug ? `--bug ${opts.bug}` : '', opts.sync ? `--sync ${opts.sync}` : '', opts.strictFreeze ? '--strict-freeze' : '', opts.fence === false ? '--no-fence' : '', opts.nodes ? `--nodes ${opts.nodes}` : '',
     opts.faults ? `--faults ${opts.faults.join(',')}` : '']
     .filter(Boolean).join(' ');
   return `node dist/test/support/sim/run.js --seed ${opts.seed}${extra ? ` ${extra}` : ''} --verbose`;
@@ -32,7 +33,7 @@ export async function sweep(first: number, count: number, base: Omit<SimOptions,
   const started = performance.now();
   const s: SweepSummary = {
     seeds: 0, elapsedMs: 0, failures: [], simHours: 0, events: 0, promotions: 0, writes: 0, acked: 0,
-    lostAckedAsync: 0, unfencedOverlapMs: 0, healMs: [], unhealed: 0,
+    lostAckedAsync: 0, unfencedOverlapMs: 0, fenceStops: 0, healMs: [], unhealed: 0,
   };
   for (let seed = first; seed < first + count; seed++) {
     const r = await runSeed({ ...base, seed });
@@ -45,6 +46,7 @@ export async function sweep(first: number, count: number, base: Omit<SimOptions,
     s.acked += f.acked;
     s.lostAckedAsync += f.lostAckedAsync;
     s.unfencedOverlapMs += f.unfencedOverlapMs;
+    s.fenceStops += f.fenceStops;
     if (f.healMs === undefined) s.unhealed++;
     else s.healMs.push(f.healMs);
     if (r.violations.length) {

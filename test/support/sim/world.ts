@@ -27,7 +27,12 @@ export interface SimOptions {
   bug?: ShellBug;
   sync?: 'off' | 'on' | 'strict';
   faults?: readonly FaultKind[];
-  /** Count a SIGSTOPped primary's writes (no watchdog can stop them) as a violation too. */
+  /**
+   * The fence process (src/fence/, watchdog.mode automatic) runs beside each agent (default true). false:
+   * watchdog.mode off, only the agent's in-process fencing.
+   */
+  fence?: boolean;
+  /** Without the fence: count a SIGSTOPped primary's writes (nothing can stop them then) as a violation too. */
   strictFreeze?: boolean;
   verbose?: boolean;
   /** Stop at the first violation (default true). */
@@ -46,8 +51,10 @@ export interface SimFigures {
   promotions: number;
   /** Acknowledged writes missing on a new primary (allowed outside synchronous mode, within maximum_lag_on_failover). */
   lostAckedAsync: number;
-  /** Time two primaries accepted writes while one of them had a SIGSTOPped agent (watchdog territory). */
+  /** Time two primaries accepted writes while one of them had a SIGSTOPped agent and no fence (fence off only). */
   unfencedOverlapMs: number;
+  /** Times a fence process stopped a postgres (its first SIGINT). */
+  fenceStops: number;
   /** From the end of faults until the cluster was healthy for good (undefined: never). */
   healMs: number | undefined;
 }
@@ -83,6 +90,7 @@ export class World implements SimContext, ShellWorld {
   readonly endAtMs: number;
   readonly marginMs: number;
   readonly verbose: boolean;
+  readonly fence: boolean;
   private readonly lines: string[] = [];
   private dirty = false;
   private writeSeq = 0;
@@ -102,6 +110,7 @@ export class World implements SimContext, ShellWorld {
     this.dynamic = parseDynamicConfig(this.rawDcs);
     this.seams = simSeams(opts.bug);
     this.verbose = opts.verbose ?? false;
+    this.fence = opts.fence ?? true;
     this.store = new MemoryStore({ now: () => this.sched.now });
     const delays = plan.fork();
     this.net = {
@@ -191,6 +200,7 @@ export class World implements SimContext, ShellWorld {
         sync: this.syncMode, faults: this.faults.length, writes: this.written, acked: this.acked.size,
         promotions: this.checker.promotions, lostAckedAsync: this.checker.lostAsync.size,
         unfencedOverlapMs: Math.round(this.checker.unfencedOverlapMs), healMs: this.checker.healMs(),
+        fenceStops: [...this.nodes.values()].reduce((n, node) => n + node.fence.fired, 0),
       },
     };
   }
@@ -255,6 +265,10 @@ export class World implements SimContext, ShellWorld {
         if (!node.agent) return;
         say(`crash ${node.name}`);
         return node.crash(f.durationMs);
+      case 'agent-kill':
+        if (!node.agent) return;
+        say(`kill -9 agent of ${node.name}`);
+        return node.killAgent(f.durationMs);
       case 'pgcrash':
         this.trace('FAULT', `kill -9 postgres on ${node.name}`);
         return node.pg.crash();
@@ -317,7 +331,8 @@ export class World implements SimContext, ShellWorld {
     this.sched.freeze(node.agentProc);
     const end = this.sched.now + ms;
     node.frozenUntil = end;
-    if (kind === 'freeze') node.unfencedUntil = end + (this.dynamic.loopWaitSeconds + this.dynamic.retryTimeoutSeconds) * 1000 + this.marginMs;
+    // Without the fence process nothing stops this primary until the agent runs again (and has caught up).
+    if (kind === 'freeze' && !this.fence) node.unfencedUntil = end + (this.dynamic.loopWaitSeconds + this.dynamic.retryTimeoutSeconds) * 1000 + this.marginMs;
     const proc = node.agentProc;
     this.sched.at(end, () => {
       if (node.agentProc !== proc || !proc.frozen) return;

@@ -28,22 +28,41 @@ test('a seed replays identically', async () => {
   assert.deepEqual(a.figures, b.figures);
 });
 
-// Findings A–E (test/support/sim/FINDINGS.md) broke these invariants until they were fixed.
+// Findings A–E (test/support/sim/FINDINGS.md) broke these invariants until they were fixed. The fault mix includes
+// agents killed (kill -9, restarted later) and SIGSTOPped while their postgres keeps running: the fence process must
+// stop such a primary before another one takes writes (faults.ts).
 test(`${SEEDS} seeds, every fault kind: single writer, no lost acknowledged write, liveness`, async (t) => {
   const s = await sweep(0, SEEDS);
   t.diagnostic(report(s, {}));
   assert.equal(s.failures.length, 0, report(s, {}));
 });
 
+test('planted: without the fence process (watchdog.mode off), a leader whose agent is killed keeps taking direct writes after a replica promoted: caught within 20 seeds', async (t) => {
+  const base: Omit<SimOptions, 'seed'> = { fence: false, sync: 'off', faults: ['agent-kill'] };
+  const s = await sweep(0, 20, base, { stopWhen: twoWriters });
+  const found = s.failures.find(twoWriters);
+  assert.ok(found, `not found in ${s.seeds} seeds`);
+  t.diagnostic(`fence off: two writers at seed ${found.seed}: ${reproCommand({ ...base, seed: found.seed })}`);
+});
+
+test('the fence process stops the postgres of a killed or SIGSTOPped agent: the same seeds are clean with it, and it fired', async () => {
+  const base: Omit<SimOptions, 'seed'> = { sync: 'off', faults: ['agent-kill', 'freeze'] };
+  const s = await sweep(0, 20, base);
+  assert.equal(s.failures.length, 0, report(s, base));
+  assert.ok(s.fenceStops > 0, 'no fence ever stopped a postgres');
+});
+
+// The next three plant defects in the agent's own fencing (the lease keeper's timer and margin), which is all that
+// protects a primary when the fence process is off (watchdog.mode off): with it on, its grant would hide them.
 test('planted: a leader that demotes only from its HA loop (no fence timer) is caught within 50 seeds', async () => {
-  const base: Omit<SimOptions, 'seed'> = { bug: 'no-fence-timer', sync: 'off', faults: ['fence-race'] };
+  const base: Omit<SimOptions, 'seed'> = { bug: 'no-fence-timer', sync: 'off', faults: ['fence-race'], fence: false };
   const s = await sweep(0, 50, base, { stopWhen: twoWriters });
   const found = s.failures.find(twoWriters);
   assert.ok(found, `not found in ${s.seeds} seeds`);
 });
 
 test('planted: a lease keeper that skips moving its fence deadline after a keepalive is caught within 50 seeds', async () => {
-  const base: Omit<SimOptions, 'seed'> = { bug: 'skip-fence-renewal', sync: 'off', faults: ['fence-race'] };
+  const base: Omit<SimOptions, 'seed'> = { bug: 'skip-fence-renewal', sync: 'off', faults: ['fence-race'], fence: false };
   const s = await sweep(0, 50, base, { stopWhen: twoWriters });
   const found = s.failures.find(twoWriters);
   assert.ok(found, `not found in ${s.seeds} seeds`);
@@ -56,7 +75,7 @@ test('planted: an executor that rewinds from the leader of an old view is caught
 });
 
 test('planted: self-fencing without its margin is caught within 2000 seeds, and the same seeds are clean without it', async (t) => {
-  const base: Omit<SimOptions, 'seed'> = { sync: 'off', faults: ['fence-race'] };
+  const base: Omit<SimOptions, 'seed'> = { sync: 'off', faults: ['fence-race'], fence: false };
   const planted = await sweep(0, 2000, { ...base, bug: 'no-margin' }, { stopWhen: twoWriters });
   const found = planted.failures.find(twoWriters);
   assert.ok(found, `no-margin not found in ${planted.seeds} seeds`);
