@@ -110,10 +110,7 @@ const agentDownDirect = (how: 'kill' | 'freeze'): Fault => async (s) => {
   if (how === 'kill') s.startAgent(i);
 };
 
-/**
- * The leader's whole node killed as a host crash (fence, agent, every postgres process); with the fast profile the
- * write gap is about the 5 s lease. The node comes back once another member leads.
- */
+/** The leader's whole node killed as a host crash (fence, agent, postgres); it comes back once another member leads. */
 const killLeaderNode: Fault = async (s) => {
   const { i, name } = await leaderIndex(s);
   const killed = await s.killNode(i);
@@ -355,8 +352,7 @@ export const SCENARIOS: Record<string, Fault> = {
   'kill-agent-leader-direct': agentDownDirect('kill'),
   'freeze-agent-leader-direct': agentDownDirect('freeze'),
   'freeze-postgres-leader': freezeLeaderPostgres,
-  // The fast profile's failover figure (docs/fast-profile.md): outside the CI subset, run by scripts/scenario-soak.sh.
-  'kill-leader-node-fast': killLeaderNode,
+  'kill-leader-node-fast': killLeaderNode, // the fast profile's failover figure (docs/fast-profile.md); not in CI
   'partition-leader-from-etcd': partitionLeaderFromEtcd,
   'restart-etcd': restartEtcd,
   'restart-router': restartRouter,
