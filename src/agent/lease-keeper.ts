@@ -18,6 +18,9 @@ export interface LeaseKeeperOptions {
   onRenewed?: (validUntilMs: number) => void;
 }
 
+/** Pause before the next keepalive after a failed one: short, yet an etcd that refuses at once is not hammered. */
+export const RETRY_AFTER_FAILURE_MS = 250;
+
 /**
  * Keeps the agent's one etcd lease alive on its own timer, apart from the HA loop (design §3), so a short ttl is
  * safe. Validity is measured on our monotonic clock from the *send* time of the last successful keepalive: etcd
@@ -91,12 +94,21 @@ export class LeaseKeeper {
     return this.granting;
   }
 
+  /**
+   * After a failed keepalive the next one goes after RETRY_AFTER_FAILURE_MS, not a whole interval: a keepalive that
+   * waited out its deadline on a stalled etcd (retry_timeout, 2 s in the fast profile) leaves little of the validity,
+   * and the one sent right after the stall ends is what keeps the leader. A short stall then costs no failover.
+   */
   start(): void {
     this.stopped = false;
     const loop = () => {
       if (this.stopped) return;
-      void this.keepAliveOnce().finally(() => {
-        if (!this.stopped) this.timer = this.scheduler.setTimer(loop, this.intervalMs);
+      void this.keepAliveOnce().catch((err: unknown) => {
+        // Only a callback can throw here (keepAliveOnce catches the store's errors): count it a failed round.
+        this.opts.logger.warn({ err }, 'lease keepalive round failed');
+        return false;
+      }).then((ok) => {
+        if (!this.stopped) this.timer = this.scheduler.setTimer(loop, ok ? this.intervalMs : Math.min(this.intervalMs, RETRY_AFTER_FAILURE_MS));
       });
     };
     this.timer = this.scheduler.setTimer(loop, this.intervalMs);

@@ -27,10 +27,13 @@ import { waitFor } from '../../support/wait';
 import { pidAlive } from '../../support/postgres';
 import { Ledger, LEDGER_TABLE, type LedgerFigures } from './ledger';
 import { Relay } from './relay';
-import { childrenOf } from '../../../src/fence/files';
+import { childrenOf, fenceDirFor, runningFence } from '../../../src/fence/files';
+import { killNode, type KilledNode } from '../../support/kill-node';
 
 const PGHA_BIN = resolve(__dirname, '..', '..', '..', '..', 'bin', 'pgha.js');
 export const DCS = { ttl: 8, loop_wait: 1, retry_timeout: 3, synchronous_mode: true, maximum_lag_on_failover: 1048576 };
+/** The fast profile (docs/fast-profile.md): failover bounded by a 5 s lease. */
+export const FAST_DCS = { ...DCS, ttl: 5, loop_wait: 1, retry_timeout: 2 };
 const HEAL_BOUND_MS = 150_000;
 
 /** What a scenario needs of the cluster beyond the default one (one etcd; data dirs on the machine's disk). */
@@ -49,6 +52,8 @@ export interface HarnessOptions {
    * agent died would acknowledge writes on its own (the setting of issue 14's measurement, 574 writes lost).
    */
   asyncReplication?: boolean;
+  /** The fast profile's timing (FAST_DCS) instead of DCS. */
+  fast?: boolean;
 }
 
 export interface ScenarioReport extends LedgerFigures {
@@ -99,7 +104,7 @@ export class ScenarioCluster {
       for (const r of pgRelays) await r.start();
       c = await startTestCluster({
         scope: 'scenario',
-        dcs: opts.asyncReplication ? { ...DCS, synchronous_mode: false } : DCS,
+        dcs: opts.asyncReplication ? { ...DCS, synchronous_mode: false } : opts.fast ? FAST_DCS : DCS,
         command: (file) => {
           const i = Number(/ty-db(\d+)\.yml$/.exec(file)?.[1] ?? 1) - 1;
           // Each agent reaches etcd through its own relays: PATRONI_ETCD3_HOSTS overrides the YAML's hosts.
@@ -230,6 +235,19 @@ export class ScenarioCluster {
     a.child.kill('SIGKILL');
     await a.exited;
     this.c.agents[i] = undefined;
+  }
+
+  /** Node i gone as in a host crash: its fence, agent, postmaster and every postgres process, all SIGKILL. */
+  async killNode(i: number): Promise<KilledNode> {
+    const a = this.c.agents[i];
+    if (!a) throw new Error(`node ${i + 1} has no agent to kill`);
+    const dataDir = this.c.nodes[i]!.dataDir;
+    const fence = runningFence(fenceDirFor(dataDir), dataDir);
+    if (fence) signal(fence, 'SIGKILL');
+    const killed = await killNode(a.pid, dataDir);
+    await a.exited;
+    this.c.agents[i] = undefined;
+    return killed;
   }
 
   startAgent(i: number): void {

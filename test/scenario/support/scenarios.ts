@@ -110,6 +110,15 @@ const agentDownDirect = (how: 'kill' | 'freeze'): Fault => async (s) => {
   if (how === 'kill') s.startAgent(i);
 };
 
+/** The leader's whole node killed as a host crash (fence, agent, postgres); it comes back once another member leads. */
+const killLeaderNode: Fault = async (s) => {
+  const { i, name } = await leaderIndex(s);
+  const killed = await s.killNode(i);
+  const next = await newLeader(s, name);
+  s.note(`${next} leader ${((performance.now() - killed.deadAt) / 1000).toFixed(1)} s (at most) after ${name}'s node died`);
+  s.startAgent(i);
+};
+
 /** SIGSTOP of every process of the leader's postgres: its agent sees a primary that does not answer. */
 const freezeLeaderPostgres: Fault = async (s) => {
   const { i, name } = await leaderIndex(s);
@@ -343,6 +352,7 @@ export const SCENARIOS: Record<string, Fault> = {
   'kill-agent-leader-direct': agentDownDirect('kill'),
   'freeze-agent-leader-direct': agentDownDirect('freeze'),
   'freeze-postgres-leader': freezeLeaderPostgres,
+  'kill-leader-node-fast': killLeaderNode, // the fast profile's failover figure (docs/fast-profile.md); not in CI
   'partition-leader-from-etcd': partitionLeaderFromEtcd,
   'restart-etcd': restartEtcd,
   'restart-router': restartRouter,
@@ -361,6 +371,7 @@ export const NEEDS: Partial<Record<string, HarnessOptions>> = {
   // Without synchronous mode, so that a primary nobody stops would acknowledge its direct writers' commits alone.
   'kill-agent-leader-direct': { asyncReplication: true },
   'freeze-agent-leader-direct': { asyncReplication: true },
+  'kill-leader-node-fast': { fast: true },
 };
 
 /**
