@@ -158,3 +158,14 @@ export function failsafeActive(state: FailsafeState | undefined, nowMs: number, 
   if (state?.round?.ok && nowMs - state.round.atMs < ttlMs) return true;
   return failsafeLeader(state, nowMs, ttlMs) !== undefined;
 }
+
+/**
+ * The validity published as this member's leadership (REST `/primary`, /metrics): the leader key on my lease in
+ * this tick's view; with etcd unreadable, in failsafe mode, the last view's key while holdWithoutDcs holds
+ * (Patroni keeps answering 200 on /primary then, so HAProxy-style checks keep routing writes).
+ */
+export function publishedLeaderValidity(obs: Observation, validUntilMs: number): number {
+  const mine = (leader: ClusterView['leader']) => leader?.name === obs.name && leader.lease === obs.lock.leaseId;
+  if (obs.dcs.ok) return mine(obs.dcs.view.leader) ? validUntilMs : 0;
+  return mine(obs.dcs.lastView?.leader) && holdWithoutDcs(obs) ? validUntilMs : 0;
+}

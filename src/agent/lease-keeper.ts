@@ -67,6 +67,23 @@ export class LeaseKeeper {
     return this.lastGoodSendMs + this.opts.ttlSeconds * 1000 - this.fenceMarginMs;
   }
 
+  /** Send time (monotonic ms) of the last renewal: a keepalive etcd answered, or a good failsafe round. */
+  get lastRenewalSendMs(): number {
+    return this.lastGoodSendMs;
+  }
+
+  /**
+   * Failsafe mode (failsafe.ts): every member confirmed this leader in a round sent at `sentAtMs`, and none of them
+   * races for ttl after receiving it. The validity and the fence grant then run from that send time, as after a
+   * keepalive. Without a lease there is nothing to extend.
+   */
+  renewByFailsafe(sentAtMs: number): void {
+    if (!this.lease || this.lastGoodSendMs === 0) return;
+    this.lastGoodSendMs = Math.max(this.lastGoodSendMs, sentAtMs);
+    this.armFence('failsafe');
+    this.opts.onRenewed?.(this.validUntilMs());
+  }
+
   setTtl(ttlSeconds: number): void {
     this.opts = { ...this.opts, ttlSeconds };
   }
@@ -159,7 +176,7 @@ export class LeaseKeeper {
   }
 
   /** Sets the fence timer to the end of the validity (after a grant or a good keepalive). Protected: the simulator plants defects here. */
-  protected armFence(_after: 'grant' | 'keepalive'): void {
+  protected armFence(_after: 'grant' | 'keepalive' | 'failsafe'): void {
     if (this.fenceTimer) this.scheduler.clearTimer(this.fenceTimer);
     const delay = Math.max(0, this.validUntilMs() - this.now());
     this.fenceTimer = this.scheduler.setTimer(() => {

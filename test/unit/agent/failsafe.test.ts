@@ -2,8 +2,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decide } from '../../../src/agent/decide';
 import {
-  answerFailsafePost, failsafeActive, judgeRound, planRound, type RoundFacts,
+  answerFailsafePost, failsafeActive, judgeRound, planRound, publishedLeaderValidity, type RoundFacts,
 } from '../../../src/agent/failsafe';
+import { armFacts } from '../../../src/agent/fence-arm';
 import type { FailsafeState } from '../../../src/agent/failsafe';
 import type { Observation } from '../../../src/agent/observation';
 import { aCluster, anObservation, dynamic, runningPrimary, runningReplica } from '../../support/agent-builders';
@@ -187,5 +188,28 @@ describe('failsafe: the /failsafe key and failsafe_mode off', () => {
       { leader: { name: 'ty-db1', receivedMs: NOW - 1000 } },
     ), {});
     assert.ok(race.actions.some((a) => a.type === 'acquire_leader'));
+  });
+});
+
+describe('failsafe: what the leader publishes and the fence while etcd is down', () => {
+  const leaderWithoutEtcd = (mode: boolean, round?: FailsafeState['round']): Observation => {
+    const base = anObservation({ postgres: runningPrimary(), lockValidForMs: 5000, dynamic: dynamic({ failsafeMode: mode }) });
+    const lastView = threeMembers().leader('ty-db1').build();
+    return { ...base, dcs: { ok: false, error: 'down', lastView }, ...(round ? { failsafe: { round } } : {}) };
+  };
+
+  it('keeps publishing itself leader (REST /primary answers 200) after a good round, as Patroni', () => {
+    const obs = leaderWithoutEtcd(true, { ok: true, reason: 'all confirmed', atMs: NOW });
+    assert.equal(publishedLeaderValidity(obs, NOW + 5000), NOW + 5000);
+  });
+
+  it('publishes no leadership once a round failed, or without failsafe mode', () => {
+    assert.equal(publishedLeaderValidity(leaderWithoutEtcd(true, { ok: false, reason: 'ty-db3 silent', atMs: NOW }), NOW + 5000), 0);
+    assert.equal(publishedLeaderValidity(leaderWithoutEtcd(false), NOW + 5000), 0);
+  });
+
+  it('the fence keeps taking renewals (good rounds) in failsafe mode; without it, it holds its deadline', () => {
+    assert.equal(armFacts(leaderWithoutEtcd(true), []).holdsKeyOnOwnLease, true);
+    assert.equal(armFacts(leaderWithoutEtcd(false), []).holdsKeyOnOwnLease, false);
   });
 });
