@@ -15,7 +15,7 @@ import type { FailsafePost } from './failsafe-post';
 /** What the keeper needs of the lease keeper. */
 export interface FailsafeLease {
   readonly intervalMs: number;
-  readonly lastRenewalSendMs: number;
+  readonly lastKeepaliveMs: number;
   readonly leaseId: unknown;
   renewByFailsafe(sentAtMs: number): void;
 }
@@ -44,8 +44,9 @@ export class FailsafeKeeper {
   constructor(private readonly d: FailsafeKeeperDeps) {}
 
   /**
-   * Checks twice per keepalive interval: a round is due once a keepalive is overdue by half an interval, so it
-   * starts within a whole interval of the last renewal plus the check period, well before ttl − margin.
+   * Checks twice per keepalive interval: a round is due once a keepalive is overdue by half an interval, so the
+   * first starts within two intervals of the last keepalive, well before ttl − margin; then one per check while
+   * keepalives fail, each renewing the validity.
    */
   private get periodMs(): number {
     return Math.max(100, this.d.lease.intervalMs / 2);
@@ -102,7 +103,7 @@ export class FailsafeKeeper {
       primary: isPrimaryRole(s.role),
       topology: s.view?.failsafe,
       nowMs: this.d.scheduler.now(),
-      lastRenewalSendMs: this.d.lease.lastRenewalSendMs,
+      lastKeepaliveMs: this.d.lease.lastKeepaliveMs,
       keepaliveIntervalMs: this.d.lease.intervalMs,
     };
     const plan = planRound(facts);

@@ -59,8 +59,8 @@ export interface RoundFacts {
   /** The `/failsafe` key of the last view (undefined: absent or not an object). */
   topology: Record<string, string> | undefined;
   nowMs: number;
-  /** Send time of the last renewal (keepalive or good round), monotonic ms. */
-  lastRenewalSendMs: number;
+  /** Send time of the last keepalive etcd answered, monotonic ms (good rounds do not count: they run while it fails). */
+  lastKeepaliveMs: number;
   keepaliveIntervalMs: number;
 }
 
@@ -76,13 +76,13 @@ export function planRound(f: RoundFacts): RoundPlan {
   if (!f.failsafeMode) return { step: 'idle', reason: 'failsafe_mode is off' };
   if (f.paused) return { step: 'idle', reason: 'maintenance mode: no failsafe rounds' };
   if (!f.leader || !f.primary) return { step: 'idle', reason: 'not the leader running a primary' };
-  const sinceMs = f.nowMs - f.lastRenewalSendMs;
-  if (sinceMs < f.keepaliveIntervalMs * 1.5) return { step: 'idle', reason: `last renewal ${sinceMs} ms ago: keepalives renew the lease` };
+  const sinceMs = Math.round(f.nowMs - f.lastKeepaliveMs);
+  if (sinceMs < f.keepaliveIntervalMs * 1.5) return { step: 'idle', reason: `last keepalive ${sinceMs} ms ago: keepalives renew the lease` };
   if (!f.topology || !(f.me in f.topology)) {
     return { step: 'idle', reason: 'the /failsafe key does not list me: no failsafe, normal rules apply' };
   }
   const members = Object.entries(f.topology).filter(([name]) => name !== f.me).map(([name, apiUrl]) => ({ name, apiUrl }));
-  return { step: 'round', members, reason: `no renewal for ${sinceMs} ms: asking ${members.length} member(s) to confirm me as leader` };
+  return { step: 'round', members, reason: `no keepalive for ${sinceMs} ms: asking ${members.length} member(s) to confirm me as leader` };
 }
 
 export interface RoundAnswer {
@@ -114,7 +114,8 @@ export function holdWithoutDcs(obs: Observation): string | undefined {
   const round = obs.failsafe?.round;
   if (round && !round.ok) return undefined;
   if (round) return round.reason;
-  return `failsafe mode: DCS is not accessible, my lock is valid for ${obs.lock.validUntilMs - obs.nowMs} ms and the first failsafe round is pending`;
+  // No figure in the sentence: it is logged when it changes, and a countdown would change every tick.
+  return 'failsafe mode: DCS is not accessible, my lock is still valid and the first failsafe round is pending';
 }
 
 /** Whether a failsafe POST was received within ttl (Patroni's Failsafe.leader / is_active on a replica). */

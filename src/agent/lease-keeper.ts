@@ -26,6 +26,8 @@ export interface LeaseKeeperOptions {
 export class LeaseKeeper {
   private lease: LeaseId | undefined;
   private lastGoodSendMs = 0;
+  /** Send time of the last keepalive etcd answered (or the grant): failsafe rounds do not move it. */
+  private lastKeepaliveSendMs = 0;
   private timer: unknown;
   private fenceTimer: unknown;
   private inFlight = false;
@@ -67,9 +69,9 @@ export class LeaseKeeper {
     return this.lastGoodSendMs + this.opts.ttlSeconds * 1000 - this.fenceMarginMs;
   }
 
-  /** Send time (monotonic ms) of the last renewal: a keepalive etcd answered, or a good failsafe round. */
-  get lastRenewalSendMs(): number {
-    return this.lastGoodSendMs;
+  /** Send time (monotonic ms) of the last keepalive etcd answered, or of the grant; 0 without a lease. */
+  get lastKeepaliveMs(): number {
+    return this.lease ? this.lastKeepaliveSendMs : 0;
   }
 
   /**
@@ -97,6 +99,7 @@ export class LeaseKeeper {
         const id = await this.store.grantLease(this.opts.ttlSeconds);
         this.lease = id;
         this.lastGoodSendMs = sentAt;
+        this.lastKeepaliveSendMs = sentAt;
         this.armFence('grant');
         this.opts.onRenewed?.(this.validUntilMs());
         this.opts.logger.info({ lease: id, ttlSeconds: this.opts.ttlSeconds }, 'lease granted');
@@ -134,6 +137,7 @@ export class LeaseKeeper {
       }
       if (this.lease === lease) {
         this.lastGoodSendMs = Math.max(this.lastGoodSendMs, sentAt);
+        this.lastKeepaliveSendMs = Math.max(this.lastKeepaliveSendMs, sentAt);
         this.armFence('keepalive');
         this.opts.onRenewed?.(this.validUntilMs());
       }

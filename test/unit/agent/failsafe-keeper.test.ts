@@ -60,6 +60,12 @@ describe('failsafe keeper: the leader while etcd is down', () => {
     assert.equal(l.grants.at(-1), before + 4_000);
     assert.equal(l.keeper.state().round?.ok, true);
     assert.equal(l.keeper.active(), true);
+    // Keepalives still fail: the next check runs another round (the good one does not count as a keepalive).
+    l.clock.advance(1_250);
+    await l.keeper.checkOnce();
+    assert.equal(l.posts.length, 4);
+    assert.equal(l.lease.validUntilMs(), before + 5_250);
+    assert.equal(l.keeper.state().round?.ok, true);
     l.lease.stop();
   });
 

@@ -20,7 +20,7 @@ const withFailsafe = (obs: Observation, failsafe: FailsafeState): Observation =>
 /** The leader, etcd just became unreachable: keepalives last renewed the lease `sinceMs` ago. */
 const leaderFacts = (over: Partial<RoundFacts> = {}): RoundFacts => ({
   failsafeMode: true, paused: false, me: 'ty-db1', leader: true, primary: true, topology: TOPOLOGY,
-  nowMs: NOW, lastRenewalSendMs: NOW - 4000, keepaliveIntervalMs: 2500, ...over,
+  nowMs: NOW, lastKeepaliveMs: NOW - 4000, keepaliveIntervalMs: 2500, ...over,
 });
 
 describe('failsafe: the leader loses etcd', () => {
@@ -28,12 +28,12 @@ describe('failsafe: the leader loses etcd', () => {
     const plan = planRound(leaderFacts());
     assert.equal(plan.step, 'round');
     assert.deepEqual(plan.step === 'round' && plan.members.map((m) => m.name), ['ty-db2', 'ty-db3']);
-    assert.match(plan.reason, /no renewal for 4000 ms: asking 2 member\(s\) to confirm me as leader/);
+    assert.match(plan.reason, /no keepalive for 4000 ms: asking 2 member\(s\) to confirm me as leader/);
   });
 
   it('asks nobody while keepalives still renew the lease', () => {
-    assert.deepEqual(planRound(leaderFacts({ lastRenewalSendMs: NOW - 1000 })), {
-      step: 'idle', reason: 'last renewal 1000 ms ago: keepalives renew the lease',
+    assert.deepEqual(planRound(leaderFacts({ lastKeepaliveMs: NOW - 1000 })), {
+      step: 'idle', reason: 'last keepalive 1000 ms ago: keepalives renew the lease',
     });
   });
 
@@ -55,7 +55,7 @@ describe('failsafe: the leader loses etcd', () => {
   it('holds while the first round is pending and the lock is still valid (the fencing point still bounds it)', () => {
     const d = decide(anObservation({ dcsError: 'down', postgres: runningPrimary(), lockValidForMs: 3000, dynamic: failsafeOn() }), {});
     assert.deepEqual(d.actions, []);
-    assert.match(d.reason, /my lock is valid for 3000 ms and the first failsafe round is pending/);
+    assert.equal(d.reason, 'failsafe mode: DCS is not accessible, my lock is still valid and the first failsafe round is pending');
   });
 
   it('one member unreachable: the round fails and the leader demotes at once, before its validity passes', () => {
