@@ -8,6 +8,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 const listed = [
   'src/agent/runner.ts',
   'src/agent/lease-keeper.ts',
+  'src/agent/failsafe-keeper.ts',
   'src/agent/task-slot.ts',
   'src/agent/execute.ts',
   'src/agent/execute-promote.ts',

@@ -17,6 +17,7 @@ export type Action =
   | { type: 'rewind'; leader: string } // long: stop, pg_rewind from `leader` (or re-clone), start as its replica
   | { type: 'write_initialize'; systemId: string }
   | { type: 'write_config' }
+  | { type: 'write_failsafe'; members: Record<string, string> } // leader, failsafe_mode: the /failsafe key (name → api_url)
   | { type: 'publish_status' } // leader: status key (optime, slots) and slots on the primary
   | { type: 'sync'; guc: string | undefined; standbys: string[]; keyModRevision?: number; off?: boolean } // leader: synchronous_standby_names + sync key
   | { type: 'clear_failover'; modRevision: number } // reset the failover key to {} (CAS on its version)

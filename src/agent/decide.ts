@@ -17,6 +17,7 @@ import { leaderManualStep, raceWithManualRequest } from './decide-manual';
 import { requestStep } from './decide-request';
 import { leaderSyncAction, promotionSyncActions, whyNotSyncCandidate } from './decide-sync';
 import { prePromoteFailed, raceBackoffUntil } from './decide-hooks';
+import { holdWithoutDcs, raceBlockedByFailsafe, topologyWrite } from './failsafe';
 
 export interface Memory {
   /** Name of the leader in the last view that had one (a vanished leader is still asked in a race). */
@@ -113,6 +114,8 @@ function isRunningReplica(obs: Observation): boolean {
 function whenDcsUnavailable(obs: Observation, done: Done): Decision {
   if (obs.dynamic.pause) return done(`PAUSE: DCS is not accessible (${errorOf(obs)}); no action in maintenance mode`);
   if (isRunningPrimary(obs) && obs.task?.kind !== 'demote') {
+    const hold = holdWithoutDcs(obs);
+    if (hold) return done(hold);
     return done(`demoting self because DCS is not accessible and I was a leader (${errorOf(obs)})`, {
       type: 'demote',
       mode: 'offline',
@@ -233,6 +236,8 @@ function asLeader(obs: Observation, view: ClusterView, done: Done): Decision {
     actions.push({ type: 'write_initialize', systemId: sysid });
   }
   if (!view.config || !view.config.valid) actions.push({ type: 'write_config' });
+  const failsafe = topologyWrite(obs, view);
+  if (failsafe) actions.push(failsafe);
   const sync = leaderSyncAction(obs, view);
   if (sync) actions.push(sync);
   return done(reattachReason(obs, view, manual?.reason ?? `no action. I am (${obs.name}), the leader with the lock`), ...actions);
@@ -276,6 +281,8 @@ function leaderRace(obs: Observation, view: ClusterView, done: Done, memory: Mem
     return done('PAUSE: cluster has no leader; no leader race in maintenance mode');
   }
   if (memberTag({ tags: obs.tags }, 'nofailover')) return done('cluster has no leader; I am tagged nofailover, not racing');
+  const failsafe = isRunningPrimary(obs) ? undefined : raceBlockedByFailsafe(obs, view);
+  if (failsafe) return done(failsafe);
   if (isRunningPrimary(obs)) {
     const clusterTl = clusterTimeline(view);
     const mine = obs.postgres.probe.timeline ?? 0;

@@ -112,6 +112,10 @@ export class Executor {
         // The configuration this agent runs on: the last `config` key or its patroni.dynamic.json copy (Patroni's).
         await store.put(keys.config, JSON.stringify(ctx.dynamic.raw ?? config.bootstrap.dcs));
         return true;
+      case 'write_failsafe':
+        // Written as Patroni does (a plain put): members read it only while failsafe mode is on, to know who may race.
+        await store.put(keys.failsafe, JSON.stringify(action.members));
+        return true;
       case 'publish_status':
         await publishStatus(this.d, this.mem, ctx);
         return true;

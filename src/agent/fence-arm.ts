@@ -6,7 +6,9 @@ import type { Action } from './actions';
 const MAKES_PRIMARY: ReadonlySet<Action['type']> = new Set(['promote', 'start_primary', 'bootstrap']);
 
 export function armFacts(obs: Observation, actions: readonly Action[]): ArmFacts {
-  const leader = obs.dcs.ok ? obs.dcs.view.leader : undefined;
+  // Failsafe mode: with etcd unreadable the leader's validity is renewed by good failsafe rounds (failsafe.ts), and
+  // the fence must follow them; the last view's key on our lease is what those rounds keep alive.
+  const leader = obs.dcs.ok ? obs.dcs.view.leader : obs.dynamic.failsafeMode ? obs.dcs.lastView?.leader : undefined;
   return {
     enabled: true,
     paused: obs.dynamic.pause === true,

@@ -29,6 +29,8 @@ export const RETRY_AFTER_FAILURE_MS = 250;
 export class LeaseKeeper {
   private lease: LeaseId | undefined;
   private lastGoodSendMs = 0;
+  /** Send time of the last keepalive etcd answered (or the grant): failsafe rounds do not move it. */
+  private lastKeepaliveSendMs = 0;
   private timer: unknown;
   private fenceTimer: unknown;
   private inFlight = false;
@@ -70,6 +72,23 @@ export class LeaseKeeper {
     return this.lastGoodSendMs + this.opts.ttlSeconds * 1000 - this.fenceMarginMs;
   }
 
+  /** Send time (monotonic ms) of the last keepalive etcd answered, or of the grant; 0 without a lease. */
+  get lastKeepaliveMs(): number {
+    return this.lease ? this.lastKeepaliveSendMs : 0;
+  }
+
+  /**
+   * Failsafe mode (failsafe.ts): every member confirmed this leader in a round sent at `sentAtMs`, and none of them
+   * races for ttl after receiving it. The validity and the fence grant then run from that send time, as after a
+   * keepalive. Without a lease there is nothing to extend.
+   */
+  renewByFailsafe(sentAtMs: number): void {
+    if (!this.lease || this.lastGoodSendMs === 0) return;
+    this.lastGoodSendMs = Math.max(this.lastGoodSendMs, sentAtMs);
+    this.armFence('failsafe');
+    this.opts.onRenewed?.(this.validUntilMs());
+  }
+
   setTtl(ttlSeconds: number): void {
     this.opts = { ...this.opts, ttlSeconds };
   }
@@ -83,6 +102,7 @@ export class LeaseKeeper {
         const id = await this.store.grantLease(this.opts.ttlSeconds);
         this.lease = id;
         this.lastGoodSendMs = sentAt;
+        this.lastKeepaliveSendMs = sentAt;
         this.armFence('grant');
         this.opts.onRenewed?.(this.validUntilMs());
         this.opts.logger.info({ lease: id, ttlSeconds: this.opts.ttlSeconds }, 'lease granted');
@@ -129,6 +149,7 @@ export class LeaseKeeper {
       }
       if (this.lease === lease) {
         this.lastGoodSendMs = Math.max(this.lastGoodSendMs, sentAt);
+        this.lastKeepaliveSendMs = Math.max(this.lastKeepaliveSendMs, sentAt);
         this.armFence('keepalive');
         this.opts.onRenewed?.(this.validUntilMs());
       }
@@ -171,7 +192,7 @@ export class LeaseKeeper {
   }
 
   /** Sets the fence timer to the end of the validity (after a grant or a good keepalive). Protected: the simulator plants defects here. */
-  protected armFence(_after: 'grant' | 'keepalive'): void {
+  protected armFence(_after: 'grant' | 'keepalive' | 'failsafe'): void {
     if (this.fenceTimer) this.scheduler.clearTimer(this.fenceTimer);
     const delay = Math.max(0, this.validUntilMs() - this.now());
     this.fenceTimer = this.scheduler.setTimer(() => {

@@ -2,6 +2,7 @@ import type { ClusterView } from '../model/cluster';
 import type { PostgresProbe } from '../model/postgres-state';
 import type { DynamicConfig } from '../config/types';
 import type { OperatorRequest } from './requests';
+import type { FailsafeState } from './failsafe';
 
 /** What the local data directory holds. */
 export type DataDirState = 'missing' | 'empty' | 'initialized';
@@ -88,6 +89,8 @@ export interface Observation {
   /** Peers' reports, fetched only when the cluster has no leader. */
   peers?: PeerReport[];
   tags: Record<string, unknown>;
+  /** Failsafe mode: the leader's last round, the last leader that POSTed /failsafe here (failsafe.ts). */
+  failsafe?: FailsafeState;
   /** A configured replica method can build a replica without a leader (`no_leader`, Patroni's rule). */
   replicaWithoutLeader?: boolean;
 }

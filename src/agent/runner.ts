@@ -13,7 +13,11 @@ import { memberDocument } from '../model/patroni-format';
 import type { AgentMetricsPort as AgentMetrics } from './metrics-port';
 import { initialShellState, type AgentShellState } from './shell-state';
 import { planOutage } from './plan-outage';
-import { actionsWhenDecideFails, lockExpired, planFence, type FenceFacts } from './plan-fence';
+import { actionsWhenDecideFails, lockExpired } from './plan-fence';
+import { planFenceOnLiveState } from './fence-facts';
+import { FailsafeKeeper } from './failsafe-keeper';
+import { publishedLeaderValidity } from './failsafe';
+import { failsafePoster, type FailsafePost } from './failsafe-post';
 import { decide, type Decision } from './decide';
 import { LONG_ACTIONS, REQUEST_ACTIONS, type Action } from './actions';
 import type { RequestQueue } from './requests';
@@ -58,6 +62,8 @@ export interface RunnerDeps {
   seams?: RunnerSeams;
   /** The fence process that outlives the agent (src/fence/); none: no fence (watchdog.mode: off, tests). */
   fence?: FencePort;
+  /** The leader's POST /failsafe to a member (default: plain HTTP or HTTPS with the system CA store). */
+  failsafePost?: FailsafePost;
 }
 
 const TASK_KIND: Partial<Record<Action['type'], TaskState['kind']>> = {
@@ -79,6 +85,8 @@ export class AgentRunner {
   private readonly lease: LeaseKeeper;
   private readonly exec: Executor;
   private readonly tasks: TaskSlot;
+  /** Failsafe mode's rounds and the last leader that POSTed here (failsafe-keeper.ts). */
+  readonly failsafe: FailsafeKeeper;
   private readonly log: Logger;
   /** Everything carried from one tick to the next (shell-state.ts). */
   private readonly state: AgentShellState = initialShellState();
@@ -111,6 +119,8 @@ export class AgentRunner {
       onKeepalive: (s, ok) => d.metrics?.observeKeepalive(s, ok),
       onRenewed: (validUntilMs) => d.fence?.renewed(validUntilMs, this.lease.fenceMarginMs),
     });
+    this.failsafe = new FailsafeKeeper({ scheduler: this.scheduler, lease: this.lease, status: () => this.snapshot,
+      post: d.failsafePost ?? failsafePoster(), logger: d.logger.child({ component: 'failsafe' }), onRoundFailed: () => this.wakeUp() });
     this.tasks = new TaskSlot(this.now, (ok) => this.afterTask(ok));
     this.exec = seams.executor({
       config: d.config, keys: this.keys, store: d.store, lease: this.lease, ops: d.ops, scheduler: this.scheduler, ...(d.methods ? { methods: d.methods } : {}),
@@ -125,7 +135,7 @@ export class AgentRunner {
   /** The last tick's snapshot, with the long task's progress as of now. */
   status(): AgentStatus {
     const progress = this.tasks.progress();
-    return progress ? { ...this.snapshot, progress } : this.snapshot;
+    return { ...this.snapshot, ...(progress ? { progress } : {}), failsafeActive: this.failsafe.active() };
   }
 
   /**
@@ -148,6 +158,7 @@ export class AgentRunner {
 
   start(): void {
     this.lease.start();
+    this.failsafe.start();
     this.loopDone = this.loop();
   }
 
@@ -156,6 +167,7 @@ export class AgentRunner {
     this.wakeUp();
     await this.loopDone;
     this.lease.stop();
+    this.failsafe.stop();
     this.d.fence?.disarm('agent stopping');
     if (opts.stopPostgres) {
       await this.d.ops.stop('fast', 60_000).catch((err: unknown) => this.log.warn({ err }, 'stopping postgres failed'));
@@ -224,6 +236,7 @@ export class AgentRunner {
       ...(task ? { task } : {}),
       ...(finishedTask ? { finishedTask } : {}),
       ...(peers ? { peers } : {}),
+      failsafe: this.failsafe.state(),
     };
     const decision = this.safeDecide(obs);
     this.state.memory = decision.memory;
@@ -327,7 +340,7 @@ export class AgentRunner {
   private async fence(): Promise<void> {
     if (this.state.fencing) return this.wakeUp();
     this.state.fencing = true;
-    const plan = await this.planFenceOnLiveState();
+    const plan = await planFenceOnLiveState(this.d.ops, this.snapshot.role, this.log);
     if (plan.step === 'spare') {
       this.state.fencing = false;
       return this.wakeUp();
@@ -338,23 +351,6 @@ export class AgentRunner {
     } finally {
       this.state.fencing = false;
       this.wakeUp();
-    }
-  }
-
-  /** Reads the facts planFence asks for, one at a time; a fact that cannot be read is logged and left to the plan. */
-  private async planFenceOnLiveState(): Promise<Exclude<ReturnType<typeof planFence>, { step: 'ask' }>> {
-    const ops = this.d.ops;
-    const facts: FenceFacts = { publishedRole: this.snapshot.role };
-    const unreadable = (fact: string) => (err: unknown) => {
-      this.log.warn({ err, fact }, 'reading postgres state at the fencing point failed');
-      return undefined;
-    };
-    for (;;) {
-      const plan = planFence(facts);
-      if (plan.step !== 'ask') return plan;
-      if (plan.fact === 'running') facts.running = (await ops.isRunning().catch(unreadable('running'))) ?? true;
-      else if (plan.fact === 'standby_signal') facts.standbySignal = (await ops.hasStandbySignal().catch(unreadable('standby_signal'))) ?? false;
-      else facts.probe = (await ops.probe().catch(unreadable('probe'))) ?? null;
     }
   }
 
@@ -370,8 +366,7 @@ export class AgentRunner {
       wasRunning: this.state.wasRunning,
       checkpointPending: this.exec.checkpointPending,
       draining: this.exec.draining,
-      leaderValidUntilMs: obs.dcs.ok && obs.dcs.view.leader?.name === this.d.config.name && obs.dcs.view.leader.lease === obs.lock.leaseId
-        ? this.lease.validUntilMs() : 0,
+      leaderValidUntilMs: publishedLeaderValidity(obs, this.lease.validUntilMs()),
       nextCycleDueMs: this.now() + this.dynamic.loopWaitSeconds * 1000,
       tags: this.d.config.tags,
     });

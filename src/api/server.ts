@@ -164,9 +164,11 @@ export async function startRestApi(opts: RestApiOptions): Promise<RestApi> {
         return getHistory(res);
       case 'config':
         return getConfig(res);
-      case 'failsafe':
-        // pgha never runs failsafe mode: Patroni answers 502 when the failsafe key is absent.
-        return sendJson(res, 502, { error: 'failsafe mode is not active' });
+      case 'failsafe': {
+        // The /failsafe key of the last view, as Patroni; 502 when it is absent or not an object.
+        const failsafe = opts.status().view?.failsafe;
+        return failsafe ? sendJson(res, 200, failsafe) : sendJson(res, 502, { error: 'the failsafe key is absent' });
+      }
       case 'metrics':
         return sendBody(res, 200, await withTimeout(opts.metrics(), readTimeoutMs, 'rendering metrics'), METRICS_TYPE);
       case 'liveness':

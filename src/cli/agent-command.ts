@@ -14,6 +14,7 @@ import { withHooks } from '../agent/hooks-wiring';
 import { startRestApi, type RestApiTls } from '../api/server';
 import { operationHandlers } from '../api/operations';
 import { askMember, peerFetcher } from '../agent/peers';
+import { failsafePoster } from '../agent/failsafe-post';
 import { clientTls } from '../lib/json-get';
 import { RequestQueue } from '../agent/requests';
 import { AgentMetrics } from '../metrics/agent-metrics';
@@ -166,6 +167,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, source?: { f
   const runner = new AgentRunner({
     config, store, ops, methods: localOps, logger, metrics, pghaVersion: PGHA_VERSION, requests, peerFetch, scheduler: realScheduler,
     ...(config.fence !== false ? { fence: agentFence(config, logger) } : {}),
+    failsafePost: failsafePoster(clientTls(config.memberTls), config.restapi.authentication),
     exit: (code, message, why) => {
       const fix = why === 'system_id_mismatch' ? systemIdFix(config) : '';
       logger.fatal({ reason: message, fix }, 'CRITICAL: stopping the agent');
@@ -197,6 +199,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, source?: { f
       askMember: (m) => askMember(m, peerFetch),
       logger: logger.child({ component: 'api' }),
       signal: stopOperations.signal,
+      failsafe: runner.failsafe,
       reloadLocalConfig: () => reloadLocalConfig?.() ?? Promise.resolve({ ok: true, message: '' }),
     }),
   });

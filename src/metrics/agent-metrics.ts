@@ -112,7 +112,7 @@ export const PATRONI_METRICS: readonly PatroniMetricSpec[] = [
   },
   {
     name: 'patroni_failsafe_mode_is_active', type: 'gauge', help: 'Value is 1 if failsafe mode is active, 0 if inactive.',
-    value: () => 0,
+    value: (s) => flag(s.doc.failsafe_mode_is_active),
   },
   {
     name: 'patroni_postgres_timeline', type: 'counter', help: 'Postgres timeline of this node (if running), 0 otherwise.',

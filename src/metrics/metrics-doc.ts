@@ -48,7 +48,7 @@ function valuesOf<T extends string>(all: Record<T, true>): readonly T[] {
 const ACTIONS = valuesOf<ActionType>({
   bootstrap: true, create_replica: true, start_primary: true, start_replica: true, acquire_leader: true,
   reattach_leader: true, claim_sync: true, promote: true,
-  demote: true, release_leader: true, follow: true, rewind: true, write_initialize: true, write_config: true,
+  demote: true, release_leader: true, follow: true, rewind: true, write_initialize: true, write_config: true, write_failsafe: true,
   publish_status: true, sync: true, clear_failover: true, restart: true, reinitialize: true, reload: true,
   refuse_request: true, exit: true,
 });

@@ -55,6 +55,8 @@ export interface ClusterView {
   /** pgha's switchover drain (drain.ts): the pending request, and the routers registered for it (by id). */
   drain?: DrainRequest;
   routers?: ReadonlyMap<string, RouterRegistration>;
+  /** The `failsafe` key (name → api_url); undefined when absent or not a JSON object of strings. */
+  failsafe?: Record<string, string>;
 }
 
 export function parseClusterView(keys: ClusterKeys, revision: number, kvs: readonly KeyValue[]): ClusterView {
@@ -104,6 +106,11 @@ export function parseClusterView(keys: ClusterKeys, revision: number, kvs: reado
       case 'sync':
         view.sync = parseSync(kv.value, kv.modRevision);
         break;
+      case 'failsafe': {
+        const o = parseObject(kv.value);
+        if (o && Object.values(o).every((v) => typeof v === 'string')) view.failsafe = o as Record<string, string>;
+        break;
+      }
       case 'history': {
         // Patroni's TimelineHistory.from_node: anything but a JSON list reads as no lines.
         const h = safeJson(kv.value);

@@ -55,6 +55,8 @@ export interface PublishedStatus {
   checkpointPending?: boolean;
   /** The long task in flight, read live (not at the tick). */
   progress?: PublishedProgress;
+  /** Failsafe mode is active here (agent/failsafe.ts), read live. */
+  failsafeActive?: boolean;
 }
 
 export interface PrimaryXlog {
@@ -88,6 +90,7 @@ export interface PatroniDocument {
   pending_restart?: true;
   patroni: { version: string; scope: string; name: string };
   pause?: true;
+  failsafe_mode_is_active?: true;
   /** pgha extras, after every Patroni key: readers that do not know them ignore them. */
   pgha_version: string;
   pgha_reason?: string;
@@ -176,6 +179,7 @@ export function patroniDocument(status: PublishedStatus, nowMs: number): Patroni
   if (status.probe.pendingRestart) doc.pending_restart = true;
   doc.patroni = { version: status.patroniVersion, scope: status.scope, name: status.name };
   if (status.pause) doc.pause = true;
+  if (status.failsafeActive) doc.failsafe_mode_is_active = true;
   doc.pgha_version = status.pghaVersion;
   if (status.reason) doc.pgha_reason = status.reason;
   if (status.progress) doc.pgha_progress = pghaProgress(status.progress);

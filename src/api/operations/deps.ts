@@ -27,6 +27,8 @@ export interface OperationDeps {
   pollIntervalMs?: number;
   /** Re-reads the YAML before `POST /reload` reloads postgres; `ok: false` (a broken file) refuses the reload. */
   reloadLocalConfig?: () => Promise<{ ok: boolean; message: string }>;
+  /** Failsafe mode's POST /failsafe (agent/failsafe-keeper.ts); absent: answered 502 as with failsafe mode off. */
+  failsafe?: { accept(body: Record<string, unknown>): { code: number; message: string } };
   /** Stops the scheduled-restart timer when the agent shuts down. */
   signal?: AbortSignal;
 }

@@ -8,6 +8,7 @@ import { patchConfigHandler, putConfigHandler } from './config';
 import { reinitializeHandler, reloadHandler } from './reinit';
 import { cancelRestartHandler, restartHandler, ScheduledRestart } from './restart';
 import { cancelSwitchoverHandler, failoverHandler } from './switchover';
+import { failsafeHandler } from './failsafe';
 
 export type { OperationDeps } from './deps';
 
@@ -23,5 +24,6 @@ export function operationHandlers(deps: OperationDeps): Record<string, UnsafeHan
     'POST /reload': reloadHandler(deps),
     'PATCH /config': patchConfigHandler(deps),
     'PUT /config': putConfigHandler(deps),
+    'POST /failsafe': failsafeHandler(deps),
   };
 }
