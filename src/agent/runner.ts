@@ -24,7 +24,7 @@ import type { RequestQueue } from './requests';
 import type { Executor } from './execute';
 import type { LeaseKeeper } from './lease-keeper';
 import { observeDcs, observePostgres } from './observe';
-import type { LocalPostgres, Observation, TaskState } from './observation';
+import type { LocalPostgres, Observation } from './observation';
 import { askPeers, type PeerFetch } from './peers';
 import { planAskPeers } from './plan-peers';
 import type { MethodOps } from './method-ops';
@@ -39,6 +39,8 @@ import { realScheduler, type Scheduler } from '../lib/clock';
 import { planArm } from '../fence/arm-plan';
 import type { FencePort } from '../fence/keeper';
 import { armFacts } from './fence-arm';
+import { publishPlan, statusAfterPromote } from './promoted-status';
+import { REQUEST_DONE, TASK_KIND } from './task-kinds';
 
 export const PATRONI_COMPAT_VERSION = '3.0.2';
 
@@ -65,18 +67,6 @@ export interface RunnerDeps {
   /** The leader's POST /failsafe to a member (default: plain HTTP or HTTPS with the system CA store). */
   failsafePost?: FailsafePost;
 }
-
-const TASK_KIND: Partial<Record<Action['type'], TaskState['kind']>> = {
-  bootstrap: 'bootstrap', create_replica: 'create_replica', start_primary: 'start', start_replica: 'start',
-  promote: 'promote', demote: 'demote', rewind: 'rewind', restart: 'restart', reinitialize: 'reinit',
-};
-
-/** Patroni's answers for a finished operator request. */
-const REQUEST_DONE: Partial<Record<Action['type'], [string, string]>> = {
-  restart: ['restarted successfully', 'restart failed'],
-  reinitialize: ['reinitialize started', 'reinitialize failed'],
-  reload: ['reload scheduled', 'reload failed'],
-};
 
 export class AgentRunner {
   readonly keys: ClusterKeys;
@@ -126,7 +116,7 @@ export class AgentRunner {
       config: d.config, keys: this.keys, store: d.store, lease: this.lease, ops: d.ops, scheduler: this.scheduler, ...(d.methods ? { methods: d.methods } : {}),
       logger: d.logger.child({ component: 'executor' }), exit: d.exit,
       onProgress: (step, report) => this.tasks.report(step, report),
-      onPromoted: () => this.wakeUp(),
+      onPromoted: () => this.publishPromoted(),
     }, this.state.executor);
     d.ops.useDynamic(this.dynamic);
     this.snapshot = initialStatus(d.config, this.dynamic, PATRONI_COMPAT_VERSION, d.pghaVersion);
@@ -207,6 +197,7 @@ export class AgentRunner {
     // The task is read before etcd: a task that ends while this tick observes (bootstrap writes the leader key, then
     // finishes) must not meet a view read before its writes, or the tick races for a key it already holds and
     // publishes an unlocked cluster for a whole loop_wait. Its end wakes the next tick at once (wakePending).
+    const promotionsBefore = this.state.promotions;
     const task = this.tasks.current;
     const finishedTask = task ? undefined : this.tasks.takeOutcome();
     const dcs = this.tolerateBriefOutage(await observeDcs(this.d.store, this.keys, this.state.lastView));
@@ -246,7 +237,7 @@ export class AgentRunner {
     this.d.fence?.want(planArm(armFacts(obs, decision.actions)).mode, this.lease.validUntilMs(), this.lease.fenceMarginMs);
     await this.act(decision.actions, view);
     this.state.wasRunning = postgres.running;
-    await this.publish(obs, postgres, decision.reason);
+    await this.publish(obs, postgres, decision.reason, promotionsBefore);
     // Not while a task (initdb, basebackup, rewind) may be writing into the data directory.
     if (postgres.dataDir === 'initialized' && !this.tasks.current) {
       await this.dynamicSource.saveCache();
@@ -354,7 +345,17 @@ export class AgentRunner {
     }
   }
 
-  private async publish(obs: Observation, postgres: LocalPostgres, reason: string): Promise<void> {
+  /** `pg_ctl promote` returned: role master is published now, not after a whole tick (promoted-status.ts says why). */
+  private publishPromoted(): void {
+    this.state.promotions++;
+    this.snapshot = statusAfterPromote(this.snapshot);
+    void this.touchMember();
+    this.wakeUp();
+  }
+
+  private async publish(obs: Observation, postgres: LocalPostgres, reason: string, promotionsBefore: number): Promise<void> {
+    const plan = publishPlan({ promotionsBefore, promotionsNow: this.state.promotions });
+    if (!plan.publish) return this.log.info({ reason: plan.reason }, 'tick status not published');
     this.snapshot = statusAfterTick({
       previous: this.snapshot,
       obs,

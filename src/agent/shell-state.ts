@@ -46,6 +46,8 @@ export interface AgentShellState {
   requestTask: Action['type'] | undefined;
   /** A self-fencing stop is under way (a second fence timer only wakes the loop). */
   fencing: boolean;
+  /** How many times `pg_ctl promote` returned: a tick that began observing before the last one publishes nothing. */
+  promotions: number;
   executor: ExecutorMemory;
 }
 
@@ -57,6 +59,7 @@ export function initialShellState(): AgentShellState {
   return {
     memory: {}, lastView: undefined, lastLeaderView: undefined, systemId: undefined, lastReason: '', memberJson: '',
     memberLease: undefined, wasRunning: false, dcsFailingSinceMs: undefined, requestTask: undefined, fencing: false,
+    promotions: 0,
     executor: initialExecutorMemory(),
   };
 }

@@ -48,6 +48,8 @@ export class Topology {
   private timer: unknown;
   private timerAtMs = Number.POSITIVE_INFINITY;
   private lastLeaderKey: string | undefined;
+  /** The leader's member key revision in the last view: a new one from an unconfirmed leader asks its agent at once. */
+  private lastLeaderMemberRevision: number | undefined;
   private lastEventMs: number | undefined;
   private switchoverMemo: { revision: number; sinceMs: number } | undefined;
   private config: TopologyConfig;
@@ -118,7 +120,13 @@ export class Topology {
     for (const m of view.members.values()) if (m.doc.api_url) urls.set(m.name, m.doc.api_url);
     this.health.setTargets(urls);
     const leader = view.leader?.name;
-    if (leader !== this.lastLeaderKey) {
+    // A promoted agent writes its member key (role master) the moment pg_ctl promote returns: its REST answer says
+    // so too, and asking now rather than at the next fast interval shortens every switchover's write gap.
+    const revision = leader ? view.members.get(leader)?.modRevision : undefined;
+    const moved = leader !== this.lastLeaderKey;
+    if (leader && !moved && revision !== this.lastLeaderMemberRevision && this.current.leader?.member !== leader) this.health.checkNow(leader);
+    this.lastLeaderMemberRevision = revision;
+    if (moved) {
       this.opts.logger.info({ leader: leader ?? null, previous: this.lastLeaderKey ?? null, revision: view.revision }, 'leader key changed');
       if (this.lastLeaderKey !== undefined || leader !== undefined) this.leaderChanges++;
       // Ask both agents at once: the new leader must confirm, the old one should say it demoted.

@@ -35,8 +35,8 @@ interface Cut {
 
 const HANGABLE = new Set(['readPrefix', 'get', 'put', 'createIfAbsent', 'putIfModRevision', 'putIfValue', 'deleteIfValue', 'deleteIfModRevision', 'grantLease']);
 
-/** ty-db1 with a running primary, over an initialized cluster with no leader yet; `cut` plants etcd faults. */
-async function aNode() {
+/** ty-db1 with a running primary (or `pg`), over an initialized cluster with no leader yet; `cut` plants etcd faults. */
+async function aNode(makePg: (clock: () => number) => FakePostgres = FakePostgres.primary) {
   const clock = new ManualClock();
   const memory = new MemoryStore({ now: () => clock.now() });
   const cut: Cut = { keepalive: false, hang: false };
@@ -75,7 +75,7 @@ async function aNode() {
     (d.bootstrap as Record<string, unknown> | undefined) ?? (d.bootstrap = {});
     (d.bootstrap as Record<string, unknown>).dcs = DCS;
   });
-  const pg = FakePostgres.primary(() => clock.now());
+  const pg = makePg(() => clock.now());
   /** What other members' REST APIs answer, by URL (none by default: unreachable). */
   const peers = new Map<string, Record<string, unknown>>();
   const runner = new AgentRunner({
@@ -186,6 +186,77 @@ describe('AgentRunner: a planned switchover with a router registered for the dra
       await waitFor('postgres stopped after the drain timeout', () => n.pg.steps.some((s) => s.startsWith('stop')), { timeoutMs: 10_000, intervalMs: 10 });
       assert.equal(n.pg.steps.filter((s) => s.startsWith('stop'))[0], 'stop fast', `steps: ${n.pg.steps.join(', ')}`);
     } finally {
+      await n.runner.stop({ stopPostgres: false });
+    }
+  });
+});
+
+/** A gate a test opens: `wait()` resolves once `open()` was called. */
+function aGate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { wait: () => opened, open };
+}
+
+/** A replica whose `pg_ctl promote` and (when armed) status probe wait for the test, each probe answering as of its call. */
+class HeldPostgres extends FakePostgres {
+  readonly promoteGate = aGate();
+  promoteCalled = false;
+  probeGate: ReturnType<typeof aGate> | undefined;
+  probeHeld = false;
+
+  override async promote(): Promise<void> {
+    this.promoteCalled = true;
+    await this.promoteGate.wait();
+    return super.promote();
+  }
+
+  override async probe() {
+    const seen = await super.probe();
+    const gate = this.probeGate;
+    if (gate) {
+      this.probeGate = undefined;
+      this.probeHeld = true;
+      await gate.wait();
+    }
+    return seen;
+  }
+}
+
+describe('AgentRunner: the candidate of a planned switchover', () => {
+  it('publishes role master (status and member key) as soon as pg_ctl promote returns, and a tick that observed the replica before does not take it back', async () => {
+    const n = await aNode((clock) => new HeldPostgres({ standbySignal: true, clusterState: 'in archive recovery' }, clock));
+    const pg = n.pg as HeldPostgres;
+    await n.memory.put(KEYS.failover, JSON.stringify({ leader: 'ty-db2', member: 'ty-db1' }));
+    const staleProbe = aGate();
+    const memberRole = async () => (JSON.parse((await n.memory.get(KEYS.member('ty-db1')))?.value ?? '{}') as { role?: string }).role;
+    // Every role written to the member key, in order (routers read the same snapshot over REST).
+    const written: string[] = [];
+    const put = n.memory.put.bind(n.memory);
+    n.memory.put = async (key, value, lease) => {
+      if (key === KEYS.member('ty-db1')) written.push((JSON.parse(value) as { role: string }).role);
+      return put(key, value, lease);
+    };
+    // Off time 0: the lease keeper reads a keepalive sent at 0 as none (no validity), and would fence.
+    n.clock.advance(1000);
+    n.runner.start();
+    try {
+      await waitFor('the candidate took the leader key and runs pg_ctl promote', async () => (await n.memory.get(KEYS.leader))?.value === 'ty-db1' && pg.promoteCalled, { timeoutMs: 10_000, intervalMs: 10 });
+      assert.equal(n.runner.status().role, 'replica');
+      // The next tick probes the replica, and its answer is held while postgres is promoted.
+      pg.probeGate = staleProbe;
+      n.runner.wakeUp();
+      await waitFor('the next tick probed the replica', () => pg.probeHeld, { timeoutMs: 10_000, intervalMs: 10 });
+      pg.promoteGate.open();
+      await waitFor('role master published while that tick is still held', async () => n.runner.status().role === 'master' && (await memberRole()) === 'master', { timeoutMs: 10_000, intervalMs: 10 });
+      staleProbe.open();
+      await n.settle();
+      await waitFor('the ticks after the promotion ran', () => !/candidate/.test(n.runner.status().reason), { timeoutMs: 10_000, intervalMs: 10 });
+      assert.equal(n.runner.status().role, 'master');
+      assert.ok(written.includes('master') && !written.slice(written.indexOf('master')).includes('replica'), `member key roles written: ${written.join(', ')}`);
+    } finally {
+      pg.promoteGate.open();
+      staleProbe.open();
       await n.runner.stop({ stopPostgres: false });
     }
   });
