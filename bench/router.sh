@@ -2,7 +2,7 @@
 # Router benchmark in one command: build, raise the open-file limit (10,000 idle connections need ~40,000 fds
 # across the bench and the router), run bench/router.ts. Arguments go through: --duration S --rounds N
 # --clients 8,32 --protocol simple,prepared --idle N --only router,haproxy,pgbouncer,router-txn,pgbouncer-txn
-# --pool-size N --workloads select-only,tpcb-like,select-only-C --quick. See bench/README.md.
+# --pool-size N --workloads select-only,tpcb-like,select-only-C --txn-workers N --quick. See bench/README.md.
 set -euo pipefail
 export BENCH_COMMAND="$0${*:+ $*}"
 cd "$(dirname "$0")/.."

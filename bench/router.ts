@@ -41,13 +41,15 @@ interface Options {
   poolSize: number;
   /** pgbench workloads to run (select-only, tpcb-like, select-only-C): all by default. */
   workloads: string[];
+  /** With router-txn: also router-txn-wN, the same transaction-mode router with `workers: N` (0: not run). */
+  txnWorkers: number;
 }
 
 const ALL: Subset[] = ['router', 'haproxy', 'pgbouncer', 'router-txn', 'pgbouncer-txn'];
 const WORKLOADS = ['select-only', 'tpcb-like', 'select-only-C'];
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { durationSec: 5, rounds: 2, clients: [8, 32], protocols: ['simple', 'prepared'], idle: 10_000, only: ALL, poolSize: 20, workloads: WORKLOADS };
+  const o: Options = { durationSec: 5, rounds: 2, clients: [8, 32], protocols: ['simple', 'prepared'], idle: 10_000, only: ALL, poolSize: 20, workloads: WORKLOADS, txnWorkers: 0 };
   const list = (s: string | undefined) => (s ?? '').split(',').filter(Boolean);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -59,6 +61,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--only') o.only = list(argv[++i]) as Subset[];
     else if (a === '--pool-size') o.poolSize = Number(argv[++i]);
     else if (a === '--workloads') o.workloads = list(argv[++i]);
+    else if (a === '--txn-workers') o.txnWorkers = Number(argv[++i]);
     else if (a === '--quick') Object.assign(o, { durationSec: 3, rounds: 1, clients: [8], protocols: ['simple'], idle: 1000 });
     else throw new Error(`unknown argument ${a} (see bench/README.md)`);
   }
@@ -237,6 +240,11 @@ async function main(): Promise<void> {
       await addRouter('router-txn', undefined, false, { mode: 'transaction', size: o.poolSize, userlist });
       const m = modes[modes.length - 1]!;
       m.note = `pool_mode: transaction, pool: {size: ${o.poolSize}}; auth: {file: userlist, type: trust}: clients authenticate with trust at the router (as pgbouncer's auth_type = any), its server logins take the userlist's password`;
+    }
+    if (o.txnWorkers > 0 && o.only.includes('router-txn')) {
+      // Workers: one process per worker, each its own pools (pool.size per worker); PgBouncer 1.18 is one process.
+      await addRouter(`router-txn-w${o.txnWorkers}`, String(o.txnWorkers), false, { mode: 'transaction', size: o.poolSize, userlist });
+      modes[modes.length - 1]!.note = `the router-txn setup with workers: ${o.txnWorkers} (pool.size per worker; PgBouncer is one process)`;
     }
     // BENCH_BASELINE_ROOT=DIR: the same transaction-mode router from another build (DIR/bin/pgha.js), interleaved.
     const baseline = process.env.BENCH_BASELINE_ROOT;

@@ -49,7 +49,8 @@ export async function writeKeys(store: EtcdStore, scope: string, members: StubMe
   await store.put(keys.leader, members[0]!.name);
 }
 
-export type Workers = '1' | 'auto' | undefined;
+/** The `workers:` key: '1', 'auto', a count ('2'), or none. */
+export type Workers = string | undefined;
 
 export interface RouterProcess {
   child: ChildProcess;

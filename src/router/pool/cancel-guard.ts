@@ -19,6 +19,11 @@ export class CancelGuard {
     if (this.inFlight === 0) for (const fn of this.waiting.splice(0)) fn();
   }
 
+  /** No cancel in flight: the connection may go back to its pool now. */
+  get settled(): boolean {
+    return this.inFlight === 0;
+  }
+
   /** Runs `fn` now when no cancel is in flight, else once the last one has settled. */
   whenSettled(fn: () => void): void {
     if (this.inFlight === 0) fn();

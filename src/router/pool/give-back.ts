@@ -30,3 +30,9 @@ function reset(conn: ServerConnection, pool: ServerPool<ServerConnection>, clean
   };
   conn.socket.write(encodeMessage(MSG.query, Buffer.from(`${resetQuery}\0`, 'utf8')));
 }
+
+/** A transaction ended on `conn` (no cancel in flight for it): back to its pool, or forgotten if it closed meanwhile. */
+export function backToPool(conn: ServerConnection, pool: ServerPool<ServerConnection>): void {
+  if (conn.closed) pool.lost(conn);
+  else pool.release(conn, true);
+}

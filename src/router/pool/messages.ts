@@ -174,6 +174,21 @@ export class MessageFramer {
   }
 }
 
+/**
+ * `parts` as one buffer to write: when they lie end to end in one chunk (the messages of one read from a server,
+ * relayed untouched), a single view of it, neither allocated nor copied; else their concatenation.
+ */
+export function joinViews(parts: readonly Buffer[]): Buffer {
+  const first = parts[0]!;
+  let end = first.byteOffset + first.length;
+  for (let i = 1; i < parts.length; i++) {
+    const b = parts[i]!;
+    if (b.buffer !== first.buffer || b.byteOffset !== end) return Buffer.concat(parts);
+    end += b.length;
+  }
+  return Buffer.from(first.buffer, first.byteOffset, end - first.byteOffset);
+}
+
 // ------------------------------------------------------------------------------------------- encoders
 
 /** A message of `type` with `body`. */

@@ -42,13 +42,27 @@ export function isFollowed(name: string): boolean {
 /** The values one side (a client's view or a server connection) last reported, by canonical name. */
 export class ReportedParams {
   readonly values = new Map<string, string>();
+  /** The followed values in one string (followedKey), kept until one of them changes. */
+  private key: string | undefined;
 
   constructor(initial: Record<string, string> = {}) {
     for (const [name, value] of Object.entries(initial)) this.set(name, value);
   }
 
   set(name: string, value: string): void {
-    this.values.set(canonicalParam(name), value);
+    const canonical = canonicalParam(name);
+    if (this.values.get(canonical) === value) return;
+    this.values.set(canonical, value);
+    this.key = undefined;
+  }
+
+  /**
+   * The followed values as one string ('\u0001' for a value never reported; a value has no NUL): two sides with the
+   * same key need no SET, so a transaction's attach compares one string instead of every parameter.
+   */
+  followedKey(): string {
+    this.key ??= FOLLOWED_PARAMS.map((n) => this.values.get(n) ?? '\u0001').join('\0');
+    return this.key;
   }
 
   get(name: string): string | undefined {
@@ -83,6 +97,7 @@ function literal(value: string): string {
  * already agree. Only values the client knows are applied: a parameter the client never heard of stays as is.
  */
 export function setStatements(client: ReportedParams, server: ReportedParams): string | undefined {
+  if (client.followedKey() === server.followedKey()) return undefined;
   const sets: string[] = [];
   for (const name of FOLLOWED_PARAMS) {
     const want = client.get(name);

@@ -8,7 +8,7 @@
  * then reset_query runs on it before it goes back. A server lost under the client is answered by loss.ts; the
  * client connection stays open and its next transaction takes a new server connection (on the new leader).
  *
- * The seam for rewriting (named prepared statements, SET tracking: lane txn) is `ServerPipe`: every client message
+ * The seam for rewriting (named prepared statements, SET tracking) is `ServerPipe` (server-pipe.ts): every client message
  * on its way to a server connection and every server message on its way back passes through it.
  */
 import type { Socket } from 'node:net';
@@ -17,15 +17,17 @@ import type { HoldTicket } from '../hold';
 import type { ListenerRuntime } from '../listeners';
 import { noBackendError } from '../refusals';
 import type { Session } from '../session';
+import type { Backend } from '../types';
 import { encodeErrorResponse, type ErrorFields } from '../wire';
 import type { Cancellable, ClientKeys } from './client-keys';
-import { giveBack } from './give-back';
+import { backToPool, giveBack } from './give-back';
 import { afterLoss, onLoss, type Loss } from './loss';
 import {
   MSG,
   MessageFramer,
   authenticationOk,
   backendKeyData,
+  joinViews,
   parameterStatus,
   readyForQuery,
   statementError,
@@ -36,22 +38,8 @@ import type { BackendWaiter, Pools } from './pools';
 import { endsConnection, loginSqlstate, refusalFields, serverSaid, type ServerConnection, type ServerHandler } from './server-conn';
 import type { AcquireTicket, ServerPool } from './server-pool';
 import { planServerEnd } from './server-end';
+import { PASS_THROUGH_PIPE, type ServerPipe } from './server-pipe';
 import type { PoolMode } from './types';
-
-/** Where client messages go to a server connection and server messages come back (rewriting: lane txn). */
-export interface ServerPipe {
-  /** Push what to send `conn` for this client message (by default, the message itself), and what the router answers itself. */
-  toServer(m: Message, out: Buffer[], conn: ServerConnection, reply: Buffer[]): void;
-  /** Push what to forward to the client for this server message (by default, the message itself). */
-  toClient(m: Message, out: Buffer[]): void;
-  /** The server connection went back to the pool (or was lost): the next one may be another. */
-  detached?(lost: boolean): void;
-}
-
-export const PASS_THROUGH_PIPE: ServerPipe = {
-  toServer: (m, out) => out.push(m.raw),
-  toClient: (m, out) => out.push(m.raw),
-};
 
 export interface PooledRooms {
   ctx: RoomContext;
@@ -88,8 +76,14 @@ export class PooledSession implements ServerHandler, BackendWaiter, Cancellable 
   private txStatus: TxStatus = 'I';
   private loss: Loss | undefined;
   private excluded = new Set<string>();
+  /** The pool of the last transaction and the table's backend it was for. */
+  private lastPool: ServerPool<ServerConnection> | undefined;
+  private lastBackend: Backend | undefined;
   private excludedGeneration = -1;
   private toClient: Buffer[] = [];
+  /** send's buffers, reused: what goes to the server and what the router answers for one client message. */
+  private readonly out: Buffer[] = [];
+  private readonly reply: Buffer[] = [];
   private greeted = false;
   private closed = false;
   private key = { processId: 0, secretKey: 0 };
@@ -175,19 +169,22 @@ export class PooledSession implements ServerHandler, BackendWaiter, Cancellable 
   }
 
   private send(m: Message): void {
-    const out: Buffer[] = [];
-    const reply: Buffer[] = [];
+    const out = this.out;
+    const reply = this.reply;
     this.pipe.toServer(m, out, this.server!, reply);
-    const sock = this.server!.socket;
-    for (const b of out) sock.write(b);
+    // One write for what this message became (a SET the rewriter put before it, a Parse it injected…).
+    if (out.length > 0) this.server!.socket.write(out.length === 1 ? out[0]! : joinViews(out));
+    out.length = 0;
     if (SYNC_POINTS.has(m.type)) {
       this.outstanding++;
       this.unsynced = 0;
     } else if (EXTENDED.has(m.type)) {
       this.unsynced++;
     }
+    if (reply.length === 0) return;
     for (const b of reply) if (b[0] === MSG.readyForQuery && this.outstanding > 0) this.outstanding--;
-    if (reply.length > 0) this.write(reply.length === 1 ? reply[0]! : Buffer.concat(reply));
+    this.write(reply.length === 1 ? reply[0]! : Buffer.concat(reply));
+    reply.length = 0;
   }
 
   private write(b: Buffer): void {
@@ -239,7 +236,13 @@ export class PooledSession implements ServerHandler, BackendWaiter, Cancellable 
       if (!this.holdTicket) this.holdTicket = this.rooms.pools.hold(this, Math.max(0, this.holdUntilMs - now));
       return;
     }
-    const pool = this.rooms.pools.pool(this.rt, this.user, this.database, backend);
+    // The same backend as last time (the table unchanged) is the same pool, unless retired: no key built per transaction.
+    const last = this.lastPool;
+    const pool = last && backend === this.lastBackend && !last.retired ? last : this.rooms.pools.pool(this.rt, this.user, this.database, backend);
+    this.lastPool = pool;
+    this.lastBackend = backend;
+    const idle = pool.take();
+    if (idle) return this.attach(pool, idle);
     this.ticket = pool.acquire({
       granted: (conn) => this.attach(pool, conn),
       failed: (reason, err) => {
@@ -292,9 +295,11 @@ export class PooledSession implements ServerHandler, BackendWaiter, Cancellable 
     const pending = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
-    conn.socket.cork();
+    // Corked only for several messages: a single one (a transaction's Query) is one write either way.
+    const cork = pending.length > 1;
+    if (cork) conn.socket.cork();
     for (const m of pending) this.send(m);
-    conn.socket.uncork();
+    if (cork) conn.socket.uncork();
     this.client.resume();
     this.maybeRelease();
   }
@@ -341,8 +346,8 @@ export class PooledSession implements ServerHandler, BackendWaiter, Cancellable 
   serverBatchEnd(conn: ServerConnection): void {
     if (conn !== this.server) return;
     if (this.toClient.length > 0) {
-      const out = this.toClient.length === 1 ? this.toClient[0]! : Buffer.concat(this.toClient);
-      this.toClient = [];
+      const out = this.toClient.length === 1 ? this.toClient[0]! : joinViews(this.toClient);
+      this.toClient.length = 0;
       this.write(out);
     }
     if (this.client.writableLength > HIGH_WATER) {
@@ -378,7 +383,9 @@ export class PooledSession implements ServerHandler, BackendWaiter, Cancellable 
     this.server = undefined;
     conn.handler = undefined;
     const pool = this.pool;
-    conn.cancels.whenSettled(() => (conn.closed ? pool.lost(conn) : pool.release(conn, true)));
+    // No cancel in flight (nearly always): back at once, without a closure per transaction.
+    if (conn.cancels.settled) backToPool(conn, pool);
+    else conn.cancels.whenSettled(() => backToPool(conn, pool));
     this.pool = undefined;
     this.pipe.detached?.(false);
   }

@@ -91,6 +91,27 @@ export class ServerPool<C extends PooledConnection> {
     return oldest ? this.clock.now() - oldest.sinceMs : 0;
   }
 
+  /**
+   * The common case of acquire, with nothing queued and nothing allocated (a transaction takes a connection this way
+   * once per transaction): an idle connection at once when no client waits before this one, the pool is neither
+   * paused nor retired; else undefined and the caller queues with acquire. No timer is re-armed: taking an idle
+   * connection only removes deadlines, and a timer that fires early recomputes (fire).
+   */
+  take(): C | undefined {
+    if (this.paused || this.retired || this.queue.length > 0) return undefined;
+    for (let conn = this.idleList.pop(); conn !== undefined; conn = this.idleList.pop()) {
+      if (conn.usable?.() === false) {
+        this.slots.delete(conn);
+        this.hooks.foundDead?.(conn);
+        continue;
+      }
+      this.slots.get(conn)!.busy = true;
+      this.topUp();
+      return conn;
+    }
+    return undefined;
+  }
+
   acquire(waiter: PoolWaiter<C>): AcquireTicket {
     if (this.retired) {
       waiter.failed('retired');
@@ -121,8 +142,25 @@ export class ServerPool<C extends PooledConnection> {
     } else {
       slot.idleSinceMs = now;
       this.idleList.push(conn);
+      if (this.queue.length === 0 && !this.paused && this.laterThanTimer(slot)) {
+        // Nobody waits: dispatch would hand out nothing, and the armed timer already comes first (the per-transaction
+        // release of transaction pooling skips the recomputation over every idle connection).
+        this.hooks.changed?.();
+        return;
+      }
     }
     this.dispatch();
+  }
+
+  /**
+   * True when the timer armed now comes no later than `slot`'s own idle and lifetime deadlines, and `slot` did not
+   * make the idle deadlines count (idle connections above min_idle before it too): schedule would keep the timer.
+   */
+  private laterThanTimer(slot: Slot<C>): boolean {
+    if (!Number.isFinite(this.timerAtMs)) return false;
+    const { idleTimeoutMs, lifetimeMs, minIdle } = this.config();
+    if (idleTimeoutMs > 0 && (this.idleList.length - 1 <= minIdle || slot.idleSinceMs + idleTimeoutMs < this.timerAtMs)) return false;
+    return !(lifetimeMs > 0 && slot.createdAtMs + lifetimeMs < this.timerAtMs);
   }
 
   /** `conn` closed on its own (server gone): forget it. */
@@ -186,7 +224,7 @@ export class ServerPool<C extends PooledConnection> {
         q.waiter.granted(conn);
       }
       const size = this.config().size;
-      const want = this.waiting;
+      const want = this.queue.length === 0 ? 0 : this.waiting;
       while (!this.retired && this.opening < want && this.slots.size + this.opening < size) this.startOpen();
     }
     this.topUp();

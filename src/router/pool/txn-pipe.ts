@@ -5,7 +5,8 @@
 import type { Logger } from '../../log/logger';
 import type { Message } from './messages';
 import { clientParams } from './params';
-import { PASS_THROUGH_PIPE, type PooledSession, type ServerPipe } from './pooled-session';
+import type { PooledSession } from './pooled-session';
+import { PASS_THROUGH_PIPE, type ServerPipe } from './server-pipe';
 import type { ServerConnection } from './server-conn';
 import { sideOf } from './server-sides';
 import { TxnRewriter } from './txn-rewriter';

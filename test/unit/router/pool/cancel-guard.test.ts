@@ -33,4 +33,13 @@ describe('a server connection with a cancel on its way stays out of the pool', (
     g.end(); // a late duplicate end changes nothing
     assert.deepEqual(released, ['conn']);
   });
+
+  it('settled: true with no cancel in flight, false from begin to the last end', () => {
+    const g = new CancelGuard();
+    assert.equal(g.settled, true);
+    g.begin();
+    assert.equal(g.settled, false);
+    g.end();
+    assert.equal(g.settled, true);
+  });
 });

@@ -6,6 +6,7 @@ import {
   SMALL_MESSAGE_LIMIT,
   decodeParameterStatus,
   encodeMessage,
+  joinViews,
   parameterStatus,
   readyForQuery,
   splitMessage,
@@ -137,5 +138,19 @@ describe('MessageFramer: a stream of chunks into whole messages', () => {
     const m = parameterStatus('TimeZone', 'UTC');
     assert.deepEqual(decodeParameterStatus(m.subarray(5)), { name: 'TimeZone', value: 'UTC' });
     assert.equal(decodeParameterStatus(Buffer.from('noterm')), undefined);
+  });
+
+  test('joinViews: messages end to end in one chunk become one view of it; others are copied together', () => {
+    const chunk = Buffer.concat([readyForQuery('I'), query('SELECT 1'), sync()]);
+    const framer = new MessageFramer('backend');
+    framer.push(chunk);
+    const [a, b, c] = [framer.next(), framer.next(), framer.next()] as Message[];
+    const joined = joinViews([a!.raw, b!.raw, c!.raw]);
+    assert.equal(joined.buffer, chunk.buffer, 'no copy');
+    assert.equal(joined.byteOffset, chunk.byteOffset);
+    assert.deepEqual(joined, chunk);
+    const gap = joinViews([a!.raw, c!.raw]);
+    assert.deepEqual(gap, Buffer.concat([a!.raw, c!.raw]));
+    assert.deepEqual(joinViews([c!.raw, a!.raw]), Buffer.concat([c!.raw, a!.raw]), 'out of order: copied');
   });
 });

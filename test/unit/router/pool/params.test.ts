@@ -73,4 +73,17 @@ describe('transaction pooling: reported parameters follow the client', () => {
     const p = clientParams({ TimeZone: 'UTC' }, { search_path: 'app', user: 'u', datestyle: 'ISO' });
     assert.deepEqual([...p.values], [['TimeZone', 'UTC'], ['DateStyle', 'ISO']]);
   });
+
+  it('compares the followed values as one key, kept until one of them changes', () => {
+    const client = new ReportedParams({ application_name: 'app', TimeZone: 'UTC' });
+    const server = new ReportedParams({ application_name: 'app', TimeZone: 'UTC', server_version: '15.5' });
+    assert.equal(client.followedKey(), server.followedKey(), 'server_version is not followed');
+    assert.equal(setStatements(client, server), undefined);
+    server.set('timezone', 'Europe/Paris');
+    assert.notEqual(client.followedKey(), server.followedKey(), 'a changed value changes the key');
+    assert.equal(setStatements(client, server), `SET "TimeZone" TO E'UTC'`);
+    server.set('TimeZone', 'UTC');
+    assert.equal(setStatements(client, server), undefined);
+    assert.notEqual(new ReportedParams({ application_name: '' }).followedKey(), new ReportedParams().followedKey(), 'empty is not unknown');
+  });
 });

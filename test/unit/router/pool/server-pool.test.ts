@@ -211,4 +211,62 @@ describe('server pool', () => {
     assert.deepEqual(got.slice(2), ['c:retired']);
     assert.equal(pool.empty, true);
   });
+
+  describe('take: the per-transaction hand-out without a queue entry', () => {
+    test('an idle connection, the most recently released, at once; none idle: undefined (the client queues with acquire)', async () => {
+      const { pool, holding } = aPool({ size: 2 });
+      const [a, b] = await holding('a', 'b');
+      assert.equal(pool.take(), undefined, 'both busy');
+      pool.release(a!.conn!, true);
+      pool.release(b!.conn!, true);
+      assert.equal(pool.take(), b!.conn, 'the last released first, as dispatch hands out');
+      assert.equal(pool.busy, 1);
+      assert.equal(pool.idle, 1);
+    });
+
+    test('never past a client already waiting, nor while paused or retired', async () => {
+      const { pool, got, client, holding } = aPool({ size: 1 });
+      const [a] = await holding('a');
+      pool.acquire(client('b'));
+      pool.paused = true;
+      pool.release(a!.conn!, true);
+      assert.equal(pool.take(), undefined, 'paused');
+      pool.paused = false;
+      assert.equal(pool.take(), undefined, 'b waits: first in, first out');
+      pool.dispatch();
+      assert.deepEqual(got, ['a:conn1', 'b:conn1']);
+      pool.release(a!.conn!, true);
+      pool.retire();
+      assert.equal(pool.take(), undefined, 'retired');
+    });
+
+    test('an idle connection its server ended is dropped, the next one taken; min_idle is topped up behind it', async () => {
+      const { pool, opened, holding } = aPool({ size: 3, minIdle: 1 });
+      const [a, b] = await holding('a', 'b');
+      pool.release(a!.conn!, true);
+      pool.release(b!.conn!, true);
+      b!.conn!.ended = true;
+      assert.equal(pool.take(), a!.conn);
+      assert.equal(b!.conn!.closed, false, 'no Terminate on an ended socket');
+      await settle();
+      assert.equal(pool.idle, 1, 'min_idle: one opened to stand idle again');
+      assert.equal(opened.length, 3);
+    });
+  });
+
+  test('a connection released while the timer is set for an earlier one still closes at its own idle deadline', async () => {
+    const { clock, pool, opened, holding } = aPool({ size: 3, idleTimeoutMs: 10_000 });
+    const [a, b, c] = await holding('a', 'b', 'c');
+    pool.release(a!.conn!, true);
+    pool.release(b!.conn!, true);
+    clock.advance(4_000);
+    pool.release(c!.conn!, true); // the timer is set for a and b (10 s): c's 14 s comes later
+    clock.advance(6_000);
+    assert.deepEqual(opened.map((x) => x.closed), [true, true, false], 'a and b idle for 10 s');
+    clock.advance(3_999);
+    assert.equal(opened[2]!.closed, false);
+    clock.advance(1);
+    assert.equal(opened[2]!.closed, true, 'c at 4 s + 10 s');
+    assert.equal(clock.pending, 0);
+  });
 });
