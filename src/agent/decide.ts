@@ -124,6 +124,16 @@ function whenDcsUnavailable(obs: Observation, done: Done): Decision {
   return done(`DCS is not accessible (${errorOf(obs)}); waiting for it to come back`);
 }
 
+/**
+ * A primary is started or promoted only on a view etcd just gave. The last view standing in for an unanswered read
+ * (plan-outage.ts) may predate my own delete of the leader key (released after a failed start): my lock validity
+ * measures my lease, not the key, so it stays valid while another member takes the key and promotes.
+ */
+function startOnStandIn(obs: Observation): string | undefined {
+  if (!obs.dcs.ok || !obs.dcs.standIn) return undefined;
+  return 'not starting a primary while etcd does not answer: the last view names me leader, but it may predate my own release of the key';
+}
+
 function errorOf(obs: Observation): string {
   return obs.dcs.ok ? '' : obs.dcs.error;
 }
@@ -195,6 +205,8 @@ function whenPostgresDown(obs: Observation, view: ClusterView, done: Done): Deci
       return done('removed leader key after trying and failing to start postgres', { type: 'release_leader' });
     }
     if (!obs.postgres.standbySignal) {
+      const standIn = startOnStandIn(obs);
+      if (standIn) return done(standIn);
       return done(reattachReason(obs, view, 'starting primary after failure'), ...reattachFirst(obs, view), { type: 'start_primary' });
     }
     return done('releasing the leader lock: postgres is configured as a replica and not running', {
@@ -221,6 +233,8 @@ function asLeader(obs: Observation, view: ClusterView, done: Done): Decision {
     const notSync = whyNotSyncCandidate(obs, view);
     if (notSync) return done(`releasing the leader lock without promoting: ${notSync}`, { type: 'release_leader' });
     if (prePromoteFailed(obs)) return done('Promotion cancelled because the pre-promote script failed', { type: 'release_leader' });
+    const standIn = startOnStandIn(obs);
+    if (standIn) return done(standIn);
     return done(
       reattachReason(obs, view, 'promoting self: I hold the leader lock but postgres is still in recovery'),
       ...reattach,

@@ -79,8 +79,11 @@ export interface Observation {
   name: string;
   /** The dynamic config in force (from the `config` key, else bootstrap.dcs). */
   dynamic: DynamicConfig;
-  /** The cluster as the DCS shows it, or why it cannot be read. */
-  dcs: { ok: true; view: ClusterView } | { ok: false; error: string; lastView?: ClusterView };
+  /**
+   * The cluster as the DCS shows it, or why it cannot be read. `standIn`: etcd did not answer and this is the last view
+   * read (plan-outage.ts); it may predate this agent's own writes (a leader key it has since deleted).
+   */
+  dcs: { ok: true; view: ClusterView; standIn?: true } | { ok: false; error: string; lastView?: ClusterView };
   postgres: LocalPostgres;
   lock: LockState;
   task?: TaskState;

@@ -33,5 +33,5 @@ export function planOutage(i: OutageInput): OutagePlan {
     return { dcs: i.dcs, failingSinceMs: since, reason: `etcd unavailable for ${failingMs} ms, not less than retry_timeout (${i.retryTimeoutMs} ms)` };
   }
   if (!i.lastView) return { dcs: i.dcs, failingSinceMs: since, reason: 'etcd unavailable and no earlier view to stand in' };
-  return { dcs: { ok: true, view: i.lastView }, failingSinceMs: since, reason: `etcd unavailable for ${failingMs} ms, within retry_timeout: the last view stands in` };
+  return { dcs: { ok: true, view: i.lastView, standIn: true }, failingSinceMs: since, reason: `etcd unavailable for ${failingMs} ms, within retry_timeout: the last view stands in` };
 }

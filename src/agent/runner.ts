@@ -36,9 +36,8 @@ import type { DynamicConfigSource } from './dynamic-source';
 import { defaultSeams, type RunnerSeams } from './runner-seams';
 import { initialStatus, statusAfterTick } from './status-builder';
 import { realScheduler, type Scheduler } from '../lib/clock';
-import { planArm } from '../fence/arm-plan';
 import type { FencePort } from '../fence/keeper';
-import { armFacts } from './fence-arm';
+import { armFacts, armFence } from './fence-arm';
 import { publishPlan, statusAfterPromote } from './promoted-status';
 import { REQUEST_DONE, TASK_KIND } from './task-kinds';
 
@@ -234,7 +233,7 @@ export class AgentRunner {
     this.logReason(decision.reason);
     this.d.metrics?.countCycle();
     // Armed before the actions run: a promote in this cycle finds its fence already renewed (arm-plan.ts).
-    this.d.fence?.want(planArm(armFacts(obs, decision.actions)).mode, this.lease.validUntilMs(), this.lease.fenceMarginMs);
+    armFence(this.d.fence, armFacts(obs, decision.actions), this.lease.validUntilMs(), this.lease.fenceMarginMs);
     await this.act(decision.actions, view);
     this.state.wasRunning = postgres.running;
     await this.publish(obs, postgres, decision.reason, promotionsBefore);

@@ -1,10 +1,12 @@
 /**
  * The behaviour changes that fixed the simulator's findings A–C (test/support/sim/FINDINGS.md): a leader key on a
- * previous process's lease, the sync key claimed before a promotion, and a diverged replica rewound, not followed.
+ * previous process's lease, the sync key claimed before a promotion, and a diverged replica rewound, not followed; and
+ * the two-writers finding of seed 3141 (I): no primary is started on a view that stands in for an etcd outage.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decide } from '../../../src/agent/decide';
+import { planOutage } from '../../../src/agent/plan-outage';
 import { aCluster, anObservation, dynamic, LEASE, peer, runningPrimary, runningReplica, stoppedNode } from '../../support/agent-builders';
 
 const cluster = () =>
@@ -144,5 +146,37 @@ describe('decide: a diverged replica is rewound, not followed (finding C)', () =
   it('in maintenance mode nothing is rewound', () => {
     const d = decide(anObservation({ name: 'ty-db2', view: view(), postgres: replica(2, 45_000_000), dynamic: dynamic({ pause: true }) }), {});
     assert.equal(d.actions.length, 0);
+  });
+});
+
+describe('decide: no primary on a view that stands in for an unanswered etcd read (seed 3141)', () => {
+  const failedStart = { kind: 'start' as const, ok: false, error: 'postgres exited during start', finishedMs: 1_000_000 };
+  // The runner's path: etcd fails for less than retry_timeout, so the last view read stands in (plan-outage.ts).
+  const standingIn = (lastView: ReturnType<ReturnType<typeof cluster>['build']>) =>
+    planOutage({ dcs: { ok: false, error: 'connection to etcd cut' }, nowMs: 1_010_000, retryTimeoutMs: 10_000, failingSinceMs: undefined, lastView }).dcs;
+
+  it('a leader whose start failed releases its key; cut off before its next read, it does not start as primary on the view it read before', () => {
+    const before = cluster().build();
+    const first = decide({ ...anObservation({ view: before, postgres: stoppedNode(false), lockValidForMs: 20_000 }), finishedTask: failedStart }, {});
+    assert.deepEqual(first.actions, [{ type: 'release_leader' }]);
+    // My lease is still renewed (validity measures the lease, not the key) while another member takes the key.
+    const next = decide({ ...anObservation({ postgres: stoppedNode(false), lockValidForMs: 10_000 }), dcs: standingIn(before) }, first.memory);
+    assert.deepEqual(next.actions, []);
+    assert.equal(next.reason, 'not starting a primary while etcd does not answer: the last view names me leader, but it may predate my own release of the key');
+  });
+
+  it('nor promotes a replica on such a view', () => {
+    const d = decide({ ...anObservation({ postgres: runningReplica(), lockValidForMs: 10_000 }), dcs: standingIn(cluster().build()) }, {});
+    assert.deepEqual(d.actions, []);
+  });
+
+  it('a running primary still leads on the stand-in view (a brief outage demotes nobody)', () => {
+    const d = decide({ ...anObservation({ postgres: runningPrimary(), lockValidForMs: 10_000 }), dcs: standingIn(cluster().build()) }, {});
+    assert.deepEqual(d.actions, [{ type: 'publish_status' }]);
+  });
+
+  it('once etcd answers with my key, the start goes ahead', () => {
+    const d = decide(anObservation({ view: cluster().build(), postgres: stoppedNode(false), lockValidForMs: 10_000 }), {});
+    assert.deepEqual(d.actions, [{ type: 'start_primary' }]);
   });
 });

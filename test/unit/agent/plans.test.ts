@@ -23,7 +23,7 @@ describe('planOutage: a brief etcd outage is bridged by the last view', () => {
 
   it('the first failed read starts the outage clock, and the last view stands in', () => {
     const p = planOutage({ dcs: down, nowMs: 5000, retryTimeoutMs: 10_000, failingSinceMs: undefined, lastView: view });
-    assert.deepEqual(p.dcs, { ok: true, view });
+    assert.deepEqual(p.dcs, { ok: true, view, standIn: true });
     assert.equal(p.failingSinceMs, 5000);
     assert.match(p.reason, /within retry_timeout: the last view stands in/);
   });
