@@ -59,6 +59,18 @@ export async function startTestCluster(opts: Omit<LocalClusterOptions, 'dir' | '
   return t;
 }
 
+/** Waits until the postgres on `port` refuses `insert` (stopped, read-only or unreachable). */
+export async function waitForWritesRefused(port: number, insert: string, o: { timeoutMs: number; intervalMs: number }): Promise<void> {
+  await waitFor('the primary to refuse writes', async () => {
+    try {
+      await sql(port, insert);
+      return false;
+    } catch {
+      return true;
+    }
+  }, o);
+}
+
 export async function sql<T = Record<string, unknown>>(port: number, text: string, user = 'admin'): Promise<T[]> {
   const client = new Client({ host: '127.0.0.1', port, user, password: PASSWORD, database: 'postgres', connectionTimeoutMillis: 5000 });
   // A server stopping between the query's answer and end() sends a FATAL (57P01) that pg emits as an 'error' event;

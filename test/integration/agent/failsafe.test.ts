@@ -7,7 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client } from 'pg';
-import { PASSWORD, sql, startTestCluster, type TestCluster } from '../../support/cluster';
+import { PASSWORD, startTestCluster, waitForWritesRefused, type TestCluster } from '../../support/cluster';
 import { waitFor } from '../../support/wait';
 
 const TTL_MS = 20_000;
@@ -108,14 +108,7 @@ describe('failsafe mode: etcd down', { timeout: 900_000 }, () => {
     const stoppedAt = Date.now();
     await c.stopEtcd();
     try {
-      await waitFor('the primary to refuse writes', async () => {
-        try {
-          await sql(node.pgPort, 'INSERT INTO failsafe_probe DEFAULT VALUES');
-          return false;
-        } catch {
-          return true;
-        }
-      }, { timeoutMs: 60_000, intervalMs: 100 });
+      await waitForWritesRefused(node.pgPort, 'INSERT INTO failsafe_probe DEFAULT VALUES', { timeoutMs: 60_000, intervalMs: 100 });
       w.running = false;
       await w.done;
       t.diagnostic(`last write acknowledged ${w.lastAckMs - stoppedAt} ms after etcd stopped`);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { PASSWORD, sql, startTestCluster, type TestCluster } from '../../support/cluster';
+import { PASSWORD, sql, startTestCluster, waitForWritesRefused, type TestCluster } from '../../support/cluster';
 import { waitFor } from '../../support/wait';
 
 const TTL_MS = 5000;
@@ -84,14 +84,7 @@ describe('short ttl (5 s, loop_wait 1 s, retry_timeout 2 s)', { timeout: 600_000
     const stoppedAt = Date.now();
     await c.stopEtcd();
     try {
-      await waitFor('the primary to refuse writes', async () => {
-        try {
-          await sql(leader.pgPort, 'INSERT INTO fence_probe DEFAULT VALUES');
-          return false;
-        } catch {
-          return true;
-        }
-      }, { timeoutMs: 30_000, intervalMs: 50 });
+      await waitForWritesRefused(leader.pgPort, 'INSERT INTO fence_probe DEFAULT VALUES', { timeoutMs: 30_000, intervalMs: 50 });
       writing = false;
       await loop;
       // The last renewal happened before etcd stopped: writes must end within ttl of it, so within ttl of the stop.
